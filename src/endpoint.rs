@@ -1,0 +1,1 @@
+//! Endpoint parsing (to be written).

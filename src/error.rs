@@ -1,0 +1,136 @@
+//! The crate's one error type.
+
+use std::io;
+
+use crate::message::Message;
+
+/// Everything that can go wrong in ferromq.
+///
+/// Variants are split by cause, so a caller can match on what matters to it:
+/// a malformed endpoint or misuse by the caller, a valid operation at the wrong time,
+/// a peer that sent bad bytes or is of an incompatible type, and plain I/O.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The endpoint string could not be parsed or is not usable for this operation.
+    /// The message names what is wrong.
+    #[error("invalid endpoint `{endpoint}`: {reason}")]
+    InvalidEndpoint {
+        /// The endpoint as given by the caller.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The address is already bound, by this process or another one.
+    #[error("address in use: {0}")]
+    AddressInUse(String),
+    /// A blocking operation did not complete before its timeout expired.
+    #[error("operation timed out")]
+    TimedOut,
+    /// A non-blocking operation could not complete at once.
+    #[error("operation would block")]
+    WouldBlock,
+    /// The operation is not allowed in the socket's current state
+    /// (for example a dynamic REQ socket asked to send twice). libzmq calls this EFSM.
+    #[error("operation not valid in the current state: {0}")]
+    WrongState(&'static str),
+    /// The peer's socket type cannot talk to ours (for example PUSH to PUSH).
+    #[error("incompatible peer: {ours} cannot talk to {theirs}")]
+    IncompatiblePeer {
+        /// Our socket type.
+        ours: &'static str,
+        /// The socket type the peer announced.
+        theirs: String,
+    },
+    /// The peer sent bytes that break ZMTP, or a frame larger than the maximum message size.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// The peer sent an ERROR command with this reason.
+    #[error("peer reported an error: {0}")]
+    PeerError(String),
+    /// An option value is out of its allowed range.
+    #[error("invalid option value: {0}")]
+    InvalidOption(String),
+    /// The socket or context is closed.
+    #[error("socket or context closed")]
+    Closed,
+    /// An operating-system I/O error.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    /// Builds an [`Error::InvalidEndpoint`].
+    pub(crate) fn endpoint(endpoint: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidEndpoint {
+            endpoint: endpoint.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with ferromq's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A send that failed, handing the message back to the caller.
+///
+/// Nothing is lost on a failed send: [`SendError::into_message`] returns the message so it
+/// can be retried. `SendError` converts into [`Error`], so `?` works in functions
+/// returning [`Result`].
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::{Context, Error};
+///
+/// let ctx = Context::new();
+/// let mut push = ctx.push().unwrap();
+/// // No peer yet: a non-blocking send cannot complete, and the message comes back.
+/// let err = push.try_send("hello").unwrap_err();
+/// assert!(matches!(err.error(), Error::WouldBlock));
+/// assert_eq!(err.into_message(), "hello");
+/// ```
+#[derive(Debug)]
+pub struct SendError {
+    error: Error,
+    message: Message,
+}
+
+impl SendError {
+    pub(crate) fn new(error: Error, message: Message) -> Self {
+        SendError { error, message }
+    }
+
+    /// Why the send failed.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+
+    /// Takes the message back.
+    pub fn into_message(self) -> Message {
+        self.message
+    }
+
+    /// Splits into the error and the message.
+    pub fn into_parts(self) -> (Error, Message) {
+        (self.error, self.message)
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "send failed: {}", self.error)
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        e.error
+    }
+}

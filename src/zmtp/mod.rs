@@ -1,0 +1,1 @@
+//! Sans-IO ZMTP (to be written).

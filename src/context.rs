@@ -1,0 +1,281 @@
+//! The context: I/O threads and the inproc namespace that a group of sockets share.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::engine::IoThread;
+use crate::error::{Error, Result};
+use crate::message::Metadata;
+use crate::options::Options;
+use crate::pipe::{pipe, Notify};
+use crate::socket::{next_id, Peer, SocketEvent, SocketShared};
+
+/// The owner of ferromq's I/O threads and of the `inproc://` namespace.
+///
+/// Create one per process (or per independent part of a program) and make every socket
+/// from it. A context is cheap to clone: clones share the same threads. The I/O threads
+/// (one by default) start when the first tcp or ipc endpoint is bound or connected, and
+/// serve every connection of every socket: there is no thread per connection.
+///
+/// Dropping the last clone, after every socket made from it is gone, waits at most for
+/// the sockets' linger time (1 s by default) while queued messages are flushed, then
+/// stops the threads. It never hangs.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Context;
+///
+/// let ctx = Context::new();
+/// let mut pull = ctx.pull()?;
+/// pull.bind("inproc://jobs")?;
+/// let mut push = ctx.push()?;
+/// push.connect("inproc://jobs")?;
+/// push.send("job 1")?;
+/// assert_eq!(pull.recv()?, "job 1");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<ContextInner>,
+}
+
+struct ContextInner {
+    io_threads: usize,
+    io: Mutex<Vec<IoThread>>,
+    inproc: Mutex<Inproc>,
+}
+
+/// One side of an inproc connection, as the registry keeps it.
+#[derive(Clone)]
+struct InprocSide {
+    shared: Arc<SocketShared>,
+    send_hwm: usize,
+    recv_hwm: usize,
+    identity: Bytes,
+    /// For a connecting side: the endpoint string it connected with.
+    endpoint: Option<Arc<str>>,
+}
+
+#[derive(Default)]
+struct Inproc {
+    bound: HashMap<String, InprocSide>,
+    /// Connects made before the bind, as libzmq 4.x allows.
+    pending: HashMap<String, Vec<InprocSide>>,
+}
+
+impl Context {
+    /// A context with one I/O thread.
+    pub fn new() -> Self {
+        Context::with_io_threads(1)
+    }
+
+    /// A context with `n` I/O threads (at least one). More than one helps only when many
+    /// connections are busy at once; sockets are spread over the threads in turn.
+    pub fn with_io_threads(n: usize) -> Self {
+        Context {
+            inner: Arc::new(ContextInner {
+                io_threads: n.max(1),
+                io: Mutex::new(Vec::new()),
+                inproc: Mutex::new(Inproc::default()),
+            }),
+        }
+    }
+
+    /// How many I/O threads this context runs (or will run once tcp or ipc is used).
+    pub fn io_threads(&self) -> usize {
+        self.inner.io_threads
+    }
+
+    /// The I/O thread that serves the socket with this id, started on first use.
+    pub(crate) fn io_for(&self, socket_id: u64) -> Result<crate::engine::IoHandle> {
+        let mut io = lock(&self.inner.io);
+        if io.is_empty() {
+            for i in 0..self.inner.io_threads {
+                io.push(IoThread::spawn(i)?);
+            }
+        }
+        let index = (socket_id % io.len() as u64) as usize;
+        Ok(io[index].handle())
+    }
+
+    pub(crate) fn inproc_bind(
+        &self,
+        name: &str,
+        shared: &Arc<SocketShared>,
+        options: &Options,
+    ) -> Result<()> {
+        let mut reg = lock(&self.inner.inproc);
+        if reg.bound.contains_key(name) {
+            return Err(Error::AddressInUse(format!("inproc://{name}")));
+        }
+        let binder = InprocSide::new(shared, options, None);
+        for connecter in reg.pending.remove(name).unwrap_or_default() {
+            // A pending connect of an incompatible type is dropped: it has nobody to tell,
+            // and a tcp peer of the wrong type would be refused at the handshake the same way.
+            if connecter
+                .shared
+                .socket_type
+                .is_compatible_with(binder.shared.socket_type)
+            {
+                join(&connecter, &binder);
+            }
+        }
+        reg.bound.insert(name.to_owned(), binder);
+        Ok(())
+    }
+
+    pub(crate) fn inproc_connect(
+        &self,
+        name: &str,
+        shared: &Arc<SocketShared>,
+        options: &Options,
+        endpoint: Arc<str>,
+    ) -> Result<()> {
+        let mut reg = lock(&self.inner.inproc);
+        let connecter = InprocSide::new(shared, options, Some(endpoint));
+        match reg.bound.get(name) {
+            Some(binder) => {
+                let (ours, theirs) = (shared.socket_type, binder.shared.socket_type);
+                if !ours.is_compatible_with(theirs) {
+                    return Err(Error::IncompatiblePeer {
+                        ours: ours.as_str(),
+                        theirs: theirs.as_str().to_owned(),
+                    });
+                }
+                join(&connecter, binder);
+            }
+            None => reg.pending.entry(name.to_owned()).or_default().push(connecter),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn inproc_unbind(&self, name: &str, socket_id: u64) {
+        let mut reg = lock(&self.inner.inproc);
+        if reg.bound.get(name).is_some_and(|b| b.shared.id == socket_id) {
+            reg.bound.remove(name);
+        }
+    }
+
+    /// Forgets a connect still waiting for its bind; true if there was one.
+    pub(crate) fn inproc_cancel_pending(&self, endpoint: &str, socket_id: u64) -> bool {
+        let mut reg = lock(&self.inner.inproc);
+        let mut found = false;
+        for waiting in reg.pending.values_mut() {
+            waiting.retain(|s| {
+                let mine = s.shared.id == socket_id && s.endpoint.as_deref() == Some(endpoint);
+                found |= mine;
+                !mine
+            });
+        }
+        found
+    }
+
+    /// A socket is being dropped: forget its inproc names and tell its I/O thread.
+    pub(crate) fn socket_closed(&self, shared: &Arc<SocketShared>, linger: Duration) {
+        {
+            let mut reg = lock(&self.inner.inproc);
+            reg.bound.retain(|_, b| b.shared.id != shared.id);
+            for waiting in reg.pending.values_mut() {
+                waiting.retain(|s| s.shared.id != shared.id);
+            }
+        }
+        let io = lock(&self.inner.io);
+        if !io.is_empty() {
+            let index = (shared.id % io.len() as u64) as usize;
+            io[index].handle().close_socket(shared.id, linger);
+        }
+    }
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("io_threads", &self.inner.io_threads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ContextInner {
+    fn drop(&mut self) {
+        // Every socket is gone (each held a clone). Each I/O thread finishes its lingering
+        // connections, bounded by their linger deadlines, and exits.
+        let threads = std::mem::take(&mut *lock(&self.io));
+        for t in threads {
+            t.shutdown();
+        }
+    }
+}
+
+impl InprocSide {
+    fn new(shared: &Arc<SocketShared>, options: &Options, endpoint: Option<Arc<str>>) -> Self {
+        InprocSide {
+            shared: shared.clone(),
+            send_hwm: options.send_hwm,
+            recv_hwm: options.recv_hwm,
+            identity: options.identity.clone(),
+            endpoint,
+        }
+    }
+}
+
+/// An inproc pipe holds the sender's SNDHWM plus the receiver's RCVHWM, as in libzmq;
+/// 0 on either side means no limit.
+fn combined_hwm(send: usize, recv: usize) -> usize {
+    if send == 0 || recv == 0 {
+        0
+    } else {
+        send.saturating_add(recv)
+    }
+}
+
+/// Joins two inproc sockets with a pair of pipes and tells both.
+fn join(connecter: &InprocSide, binder: &InprocSide) {
+    let (c, b) = (&connecter.shared, &binder.shared);
+    let (c_to_b, from_c) = pipe(
+        combined_hwm(connecter.send_hwm, binder.recv_hwm),
+        Notify::Signal(b.signal.clone()),
+        Notify::Signal(c.signal.clone()),
+    );
+    let (b_to_c, from_b) = pipe(
+        combined_hwm(binder.send_hwm, connecter.recv_hwm),
+        Notify::Signal(c.signal.clone()),
+        Notify::Signal(b.signal.clone()),
+    );
+    let meta = |side: &InprocSide| {
+        Arc::new(Metadata {
+            socket_type: Some(side.shared.socket_type),
+            identity: side.identity.clone(),
+            ..Metadata::default()
+        })
+    };
+    c.post(SocketEvent::Attach(Peer {
+        id: next_id(),
+        tx: c_to_b,
+        rx: from_b,
+        meta: meta(binder),
+        endpoint: connecter.endpoint.clone(),
+    }));
+    b.post(SocketEvent::Attach(Peer {
+        id: next_id(),
+        tx: b_to_c,
+        rx: from_c,
+        meta: meta(connecter),
+        endpoint: None,
+    }));
+}
+
+/// Locks a mutex, ignoring poisoning: the registries stay consistent across a panic
+/// elsewhere because every update is a single insert or remove.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

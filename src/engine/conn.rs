@@ -1,0 +1,353 @@
+//! One tcp or ipc connection: a stream, its sans-IO ZMTP state, and its two pipes.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, BytesMut};
+
+use crate::message::{Message, Metadata};
+use crate::options::Options;
+use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError, WriteError};
+use crate::socket::{next_id, Peer, SocketEvent, SocketShared};
+use crate::transport::{ConnAddrs, Stream};
+use crate::zmtp::{Connection, ConnectionConfig, Event};
+
+use super::IoWake;
+
+/// Bytes read from one connection before others get a turn.
+const READ_BUDGET: usize = 256 * 1024;
+/// Read buffer growth step.
+const READ_CHUNK: usize = 64 * 1024;
+/// Encoded output kept ready before the pipe is left alone until the kernel takes some.
+const OUTPUT_HIGH: usize = 256 * 1024;
+/// Most slices handed to one vectored write.
+const MAX_SLICES: usize = 64;
+
+/// Where a connection came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    Accepted,
+    /// The connecter with this key and uid.
+    Connected(usize, u64),
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub(super) enum End {
+    /// The peer closed, or we finished lingering.
+    Closed,
+    /// The handshake or the stream broke; the reason is for the monitor (later) and logs.
+    Failed(crate::Error),
+}
+
+/// How a drive left the connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Drive {
+    /// Waiting for readiness or a pipe.
+    Idle,
+    /// Stopped early to let other connections run; drive again soon.
+    More,
+}
+
+pub(super) struct Conn {
+    pub(super) uid: u64,
+    pub(super) stream: Stream,
+    pub(super) socket: Arc<SocketShared>,
+    pub(super) options: Arc<Options>,
+    pub(super) origin: Origin,
+    pub(super) endpoint: Option<Arc<str>>,
+    zmtp: Connection,
+    pub(super) connecting: bool,
+    addrs: Option<ConnAddrs>,
+    /// The pipe the socket writes messages for the peer into.
+    out: Option<PipeReader>,
+    /// The pipe this connection writes received messages into.
+    inp: Option<PipeWriter>,
+    /// A message decoded but refused by a full inbound pipe.
+    stalled: Option<Message>,
+    pub(super) readable: bool,
+    pub(super) writable: bool,
+    /// Set once the socket closed: flush what is owed, then end by this deadline.
+    pub(super) linger_until: Option<Instant>,
+    eof: bool,
+}
+
+impl Conn {
+    pub(super) fn new(
+        stream: Stream,
+        socket: Arc<SocketShared>,
+        options: Arc<Options>,
+        origin: Origin,
+        endpoint: Option<Arc<str>>,
+        connecting: bool,
+    ) -> Conn {
+        let zmtp = Connection::new(ConnectionConfig {
+            socket_type: socket.socket_type,
+            identity: options.identity.clone(),
+            max_msg_size: options.max_msg_size,
+            properties: Vec::new(),
+        });
+        let addrs = (!connecting).then(|| stream.addrs());
+        Conn {
+            uid: next_id(),
+            stream,
+            socket,
+            options,
+            origin,
+            endpoint,
+            zmtp,
+            connecting,
+            addrs,
+            out: None,
+            inp: None,
+            stalled: None,
+            // Edge-triggered readiness: assume ready until the kernel says otherwise.
+            readable: !connecting,
+            writable: !connecting,
+            linger_until: None,
+            eof: false,
+        }
+    }
+
+    pub(super) fn is_ready(&self) -> bool {
+        self.zmtp.is_ready()
+    }
+
+    /// Starts lingering: deliver nothing more to the socket, flush what it queued.
+    pub(super) fn start_linger(&mut self, deadline: Instant) {
+        self.linger_until = Some(deadline);
+        self.inp = None;
+        self.stalled = None;
+    }
+
+    /// Does all the work the connection can do now.
+    pub(super) fn drive(&mut self, wake: &dyn Fn() -> IoWake) -> Result<Drive, End> {
+        if self.connecting {
+            if !self.writable {
+                return Ok(Drive::Idle);
+            }
+            match self.stream.finish_connect() {
+                Ok(true) => {
+                    self.connecting = false;
+                    self.addrs = Some(self.stream.addrs());
+                    self.readable = true;
+                }
+                Ok(false) => {
+                    self.writable = false;
+                    return Ok(Drive::Idle);
+                }
+                Err(e) => return Err(End::Failed(e.into())),
+            }
+        }
+        let mut budget = READ_BUDGET;
+        loop {
+            if !self.deliver_stalled() {
+                // Inbound pipe full: reading waits until the socket takes messages.
+            } else {
+                self.decode(wake)?;
+            }
+            let read_some = self.read(&mut budget)?;
+            if read_some {
+                continue;
+            }
+            self.fill_output();
+            let wrote = self.write()?;
+            if self.finished() {
+                let _ = self.stream.shutdown_write();
+                return Err(End::Closed);
+            }
+            if budget == 0 {
+                return Ok(Drive::More);
+            }
+            if !wrote {
+                return Ok(Drive::Idle);
+            }
+        }
+    }
+
+    /// Hands a held-back message to the socket; false while it is still refused.
+    fn deliver_stalled(&mut self) -> bool {
+        let Some(msg) = self.stalled.take() else {
+            return true;
+        };
+        match &self.inp {
+            Some(inp) => match inp.try_write(msg) {
+                Ok(()) => true,
+                Err(WriteError::Full(m)) => {
+                    self.stalled = Some(m);
+                    false
+                }
+                Err(WriteError::Closed(_)) => {
+                    self.inp = None;
+                    true
+                }
+            },
+            None => true,
+        }
+    }
+
+    /// Turns buffered input into events until it runs dry or the socket's pipe is full.
+    fn decode(&mut self, wake: &dyn Fn() -> IoWake) -> Result<(), End> {
+        while self.stalled.is_none() {
+            let event = match self.zmtp.poll_event() {
+                Ok(Some(e)) => e,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(End::Failed(e)),
+            };
+            let msg = match event {
+                Event::Ready(info) => {
+                    self.attach(info, wake());
+                    continue;
+                }
+                Event::Message(m) => m,
+                Event::Subscribe(topic) => subscription(1, &topic),
+                Event::Cancel(topic) => subscription(0, &topic),
+            };
+            if let Some(inp) = &self.inp {
+                match inp.try_write(msg) {
+                    Ok(()) => {}
+                    Err(WriteError::Full(m)) => self.stalled = Some(m),
+                    Err(WriteError::Closed(_)) => self.inp = None,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The handshake is done: make the pipes and hand the socket its ends.
+    fn attach(&mut self, info: crate::zmtp::PeerInfo, wake: IoWake) {
+        if self.linger_until.is_some() {
+            return;
+        }
+        let signal = &self.socket.signal;
+        let (out_w, out_r) = pipe(
+            self.options.send_hwm,
+            Notify::Io(wake.clone()),
+            Notify::Signal(signal.clone()),
+        );
+        let (in_w, in_r) = pipe(
+            self.options.recv_hwm,
+            Notify::Signal(signal.clone()),
+            Notify::Io(wake),
+        );
+        let addrs = self.addrs.clone().unwrap_or_default();
+        let meta = Metadata {
+            socket_type: Some(info.socket_type),
+            identity: info.identity,
+            peer_address: addrs.peer_address,
+            peer_socket_addr: addrs.peer_socket_addr,
+            local_address: addrs.local_address,
+            properties: info.properties,
+        };
+        self.out = Some(out_r);
+        self.inp = Some(in_w);
+        self.socket.post(SocketEvent::Attach(Peer {
+            id: next_id(),
+            tx: out_w,
+            rx: in_r,
+            meta: Arc::new(meta),
+            endpoint: self.endpoint.clone(),
+        }));
+    }
+
+    /// Reads once if the stream may have bytes and the socket can take them.
+    /// Returns true when bytes were read.
+    fn read(&mut self, budget: &mut usize) -> Result<bool, End> {
+        if !self.readable || self.stalled.is_some() || self.eof || *budget == 0 {
+            return Ok(false);
+        }
+        let buf = self.zmtp.input();
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK.max(buf.len()));
+        }
+        let start = buf.len();
+        let room = (buf.capacity() - start).min(*budget);
+        buf.put_bytes(0, room);
+        let result = self.stream.read(&mut buf[start..]);
+        let n = *result.as_ref().unwrap_or(&0);
+        buf.truncate(start + n);
+        match result {
+            Ok(0) => {
+                self.eof = true;
+                self.readable = false;
+                Err(End::Closed)
+            }
+            Ok(n) => {
+                *budget = budget.saturating_sub(n);
+                if n < room {
+                    // A short read drained the kernel buffer. On epoll (edge-triggered)
+                    // any byte that arrives later raises a new readiness event, so the
+                    // read that would only return WouldBlock can be skipped.
+                    self.readable = false;
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(End::Failed(e.into())),
+        }
+    }
+
+    /// Moves messages from the socket's pipe into encoded output, up to a limit.
+    fn fill_output(&mut self) {
+        if !self.zmtp.is_ready() {
+            return;
+        }
+        let Some(out) = &self.out else { return };
+        while self.zmtp.output_len() < OUTPUT_HIGH {
+            match out.try_read() {
+                Ok(msg) => self.zmtp.send_message(&msg),
+                Err(ReadError::Empty) => return,
+                Err(ReadError::Closed) => {
+                    self.out = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes queued output while the kernel takes it. Returns true if anything was written.
+    fn write(&mut self) -> Result<bool, End> {
+        let mut wrote = false;
+        while self.writable && self.zmtp.has_output() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = self.zmtp.output_slices(&mut slices);
+            match self.stream.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(End::Failed(io::Error::from(io::ErrorKind::WriteZero).into())),
+                Ok(n) => {
+                    self.zmtp.advance_output(n);
+                    wrote = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(End::Failed(e.into())),
+            }
+        }
+        Ok(wrote)
+    }
+
+    /// True when a lingering connection has flushed everything the socket queued.
+    fn finished(&self) -> bool {
+        self.linger_until.is_some()
+            && self.out.as_ref().is_none_or(|o| o.is_writer_closed() && o.len() == 0)
+            && !self.zmtp.has_output()
+    }
+
+    /// Pending bytes for diagnostics and tests.
+    #[allow(dead_code)]
+    pub(super) fn output_len(&self) -> usize {
+        self.zmtp.output_len()
+    }
+}
+
+/// A subscription in the 3.0 message form, the way PUB/XPUB sockets read them from pipes.
+fn subscription(flag: u8, topic: &[u8]) -> Message {
+    let mut body = BytesMut::with_capacity(topic.len() + 1);
+    body.put_u8(flag);
+    body.extend_from_slice(topic);
+    Message::from(body.freeze())
+}

@@ -1,0 +1,445 @@
+//! The event loop of one I/O thread.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::options::Options;
+use crate::socket::{next_id, SocketShared};
+use crate::transport::{self, Listener, Stream};
+
+use super::conn::{Conn, Drive, End, Origin};
+use super::{Command, IoShared, IoWake, Target, WAKER_TOKEN};
+
+/// A listener or a connection, registered under its slab key as mio token.
+enum Entry {
+    Listener(ListenerEntry),
+    Conn(Box<Conn>),
+}
+
+struct ListenerEntry {
+    listener: Listener,
+    socket: Arc<SocketShared>,
+    options: Arc<Options>,
+    endpoint: String,
+}
+
+/// A connect() in force: it makes a connection, and remakes it after each drop.
+struct Connecter {
+    uid: u64,
+    socket: Arc<SocketShared>,
+    options: Arc<Options>,
+    target: Target,
+    endpoint: Arc<str>,
+    /// Delay before the next attempt; doubles per failure up to the option's cap.
+    backoff: Duration,
+    /// Which resolved address to try next.
+    next_addr: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// Attempt the connecter (key, uid) again.
+    Reconnect(usize, u64),
+    /// End the connection (token, uid) if its handshake is still unfinished.
+    Handshake(usize, u64),
+    /// End the lingering connection (token, uid).
+    Linger(usize, u64),
+}
+
+pub(super) struct Loop {
+    poll: Poll,
+    shared: Arc<IoShared>,
+    commands: Receiver<Command>,
+    entries: Slab<Entry>,
+    connecters: Slab<Connecter>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// Connections that stopped early to give others a turn.
+    ready: VecDeque<(Token, u64)>,
+    /// Sockets that have closed; late commands for them are ignored.
+    closed_sockets: Vec<u64>,
+    shutting_down: bool,
+}
+
+impl Loop {
+    pub(super) fn new(poll: Poll, shared: Arc<IoShared>, commands: Receiver<Command>) -> Loop {
+        Loop {
+            poll,
+            shared,
+            commands,
+            entries: Slab::new(),
+            connecters: Slab::new(),
+            timers: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            closed_sockets: Vec::new(),
+            shutting_down: false,
+        }
+    }
+
+    pub(super) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            while let Ok(cmd) = self.commands.try_recv() {
+                self.command(cmd);
+            }
+            if self.shutting_down && self.entries.is_empty() {
+                return;
+            }
+            self.fire_timers();
+            for _ in 0..self.ready.len() {
+                if let Some((token, uid)) = self.ready.pop_front() {
+                    self.drive(token, uid);
+                }
+            }
+            let timeout = if self.ready.is_empty() {
+                self.timers
+                    .peek()
+                    .map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
+            // Park: announce sleep, then look at the queue once more, so a command sent
+            // between the drain above and the poll below is never missed.
+            self.shared.sleeping.store(true, SeqCst);
+            let timeout = if self.commands.is_empty() {
+                timeout
+            } else {
+                Some(Duration::ZERO)
+            };
+            let polled = self.poll.poll(&mut events, timeout);
+            self.shared.sleeping.store(false, SeqCst);
+            if let Err(e) = polled {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    // epoll_wait fails only on programming errors; stop rather than spin.
+                    return;
+                }
+            }
+            for event in events.iter() {
+                let token = event.token();
+                if token == WAKER_TOKEN {
+                    continue;
+                }
+                match self.entries.get_mut(token.0) {
+                    Some(Entry::Listener(_)) => self.accept(token),
+                    Some(Entry::Conn(conn)) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            conn.readable = true;
+                        }
+                        if event.is_writable() || event.is_write_closed() || event.is_error() {
+                            conn.writable = true;
+                        }
+                        let uid = conn.uid;
+                        self.drive(token, uid);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Bind {
+                socket,
+                options,
+                listener,
+                endpoint,
+            } => {
+                if self.closed_sockets.contains(&socket.id) {
+                    return;
+                }
+                let entry = self.entries.vacant_entry();
+                let token = Token(entry.key());
+                let mut listener = listener;
+                if self
+                    .poll
+                    .registry()
+                    .register(&mut listener, token, Interest::READABLE)
+                    .is_ok()
+                {
+                    entry.insert(Entry::Listener(ListenerEntry {
+                        listener,
+                        socket,
+                        options,
+                        endpoint,
+                    }));
+                    // Connections may already be waiting in the backlog.
+                    self.accept(token);
+                }
+            }
+            Command::Connect {
+                socket,
+                options,
+                target,
+                endpoint,
+            } => {
+                if self.closed_sockets.contains(&socket.id) {
+                    return;
+                }
+                let backoff = options.reconnect_ivl.unwrap_or(Duration::from_millis(100));
+                let key = self.connecters.insert(Connecter {
+                    uid: next_id(),
+                    socket,
+                    options,
+                    target,
+                    endpoint,
+                    backoff,
+                    next_addr: 0,
+                });
+                self.start_connect(key);
+            }
+            Command::Unbind {
+                socket_id,
+                endpoint,
+            } => {
+                let keys: Vec<usize> = self
+                    .entries
+                    .iter()
+                    .filter_map(|(k, e)| match e {
+                        Entry::Listener(l) if l.socket.id == socket_id && l.endpoint == endpoint => {
+                            Some(k)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                for k in keys {
+                    self.remove_entry(Token(k));
+                }
+            }
+            Command::Disconnect {
+                socket_id,
+                endpoint,
+            } => {
+                let keys: Vec<usize> = self
+                    .connecters
+                    .iter()
+                    .filter(|(_, c)| c.socket.id == socket_id && c.endpoint == endpoint)
+                    .map(|(k, _)| k)
+                    .collect();
+                for k in keys {
+                    let c = self.connecters.remove(k);
+                    self.linger_conns(|conn| conn.origin == Origin::Connected(k, c.uid), c.options.linger);
+                }
+            }
+            Command::CloseSocket { socket_id, linger } => {
+                self.closed_sockets.push(socket_id);
+                self.connecters.retain(|_, c| c.socket.id != socket_id);
+                let listeners: Vec<usize> = self
+                    .entries
+                    .iter()
+                    .filter_map(|(k, e)| match e {
+                        Entry::Listener(l) if l.socket.id == socket_id => Some(k),
+                        _ => None,
+                    })
+                    .collect();
+                for k in listeners {
+                    self.remove_entry(Token(k));
+                }
+                self.linger_conns(|conn| conn.socket.id == socket_id, linger);
+            }
+            Command::Wake { token, uid } => self.drive(token, uid),
+            Command::Shutdown => self.shutting_down = true,
+        }
+    }
+
+    /// Puts the matching connections into linger: they flush what their socket queued,
+    /// then close; a connection that never finished its handshake closes at once.
+    fn linger_conns(&mut self, matches: impl Fn(&Conn) -> bool, linger: Duration) {
+        let deadline = Instant::now() + linger;
+        let mut chosen = Vec::new();
+        for (k, e) in self.entries.iter_mut() {
+            if let Entry::Conn(conn) = e {
+                if matches(conn) && conn.linger_until.is_none() {
+                    conn.start_linger(deadline);
+                    chosen.push((k, conn.uid, conn.is_ready()));
+                }
+            }
+        }
+        for (k, uid, ready) in chosen {
+            if !ready || linger.is_zero() {
+                self.remove_entry(Token(k));
+            } else {
+                self.timers.push(Reverse((deadline, Timer::Linger(k, uid))));
+                self.drive(Token(k), uid);
+            }
+        }
+    }
+
+    fn accept(&mut self, token: Token) {
+        loop {
+            let Some(Entry::Listener(l)) = self.entries.get(token.0) else {
+                return;
+            };
+            let (stream, _) = match l.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Out of descriptors or a connection reset before accept: the listener
+                // itself is fine; try again on its next readiness event.
+                Err(_) => return,
+            };
+            let (socket, options) = (l.socket.clone(), l.options.clone());
+            self.add_conn(stream, socket, options, Origin::Accepted, None, false);
+        }
+    }
+
+    fn add_conn(
+        &mut self,
+        mut stream: Stream,
+        socket: Arc<SocketShared>,
+        options: Arc<Options>,
+        origin: Origin,
+        endpoint: Option<Arc<str>>,
+        connecting: bool,
+    ) -> bool {
+        let entry = self.entries.vacant_entry();
+        let token = Token(entry.key());
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .is_err()
+        {
+            return false;
+        }
+        let handshake = options.handshake_timeout;
+        let conn = Conn::new(stream, socket, options, origin, endpoint, connecting);
+        let uid = conn.uid;
+        entry.insert(Entry::Conn(Box::new(conn)));
+        if let Some(t) = handshake {
+            self.timers
+                .push(Reverse((Instant::now() + t, Timer::Handshake(token.0, uid))));
+        }
+        self.drive(token, uid);
+        true
+    }
+
+    fn start_connect(&mut self, key: usize) {
+        let Some(c) = self.connecters.get_mut(key) else {
+            return;
+        };
+        let attempt = match &c.target {
+            Target::Tcp(addrs) => match addrs.get(c.next_addr % addrs.len().max(1)) {
+                Some(addr) => transport::connect_tcp(*addr),
+                None => Err(io::Error::from(io::ErrorKind::AddrNotAvailable)),
+            },
+            Target::Ipc(ep) => transport::connect_ipc(ep),
+        };
+        let (socket, options, endpoint, uid) =
+            (c.socket.clone(), c.options.clone(), c.endpoint.clone(), c.uid);
+        let added = match attempt {
+            Ok(stream) => self.add_conn(
+                stream,
+                socket,
+                options,
+                Origin::Connected(key, uid),
+                Some(endpoint),
+                true,
+            ),
+            Err(_) => false,
+        };
+        if !added {
+            self.schedule_reconnect(key, false);
+        }
+    }
+
+    /// Schedules the connecter's next attempt. After a connection that completed its
+    /// handshake the back-off starts over.
+    fn schedule_reconnect(&mut self, key: usize, was_up: bool) {
+        let Some(c) = self.connecters.get_mut(key) else {
+            return;
+        };
+        let Some(base) = c.options.reconnect_ivl else {
+            self.connecters.remove(key);
+            return;
+        };
+        if was_up {
+            c.backoff = base;
+        }
+        let delay = c.backoff;
+        c.backoff = (c.backoff * 2).min(c.options.reconnect_ivl_max.max(base));
+        c.next_addr = c.next_addr.wrapping_add(1);
+        let uid = c.uid;
+        self.timers
+            .push(Reverse((Instant::now() + delay, Timer::Reconnect(key, uid))));
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                return;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::Reconnect(key, uid) => {
+                    if self.connecters.get(key).is_some_and(|c| c.uid == uid) {
+                        self.start_connect(key);
+                    }
+                }
+                Timer::Handshake(k, uid) => {
+                    if matches!(self.entries.get(k), Some(Entry::Conn(c)) if c.uid == uid && !c.is_ready())
+                    {
+                        self.end_conn(Token(k), End::Failed(crate::Error::TimedOut));
+                    }
+                }
+                Timer::Linger(k, uid) => {
+                    if matches!(self.entries.get(k), Some(Entry::Conn(c)) if c.uid == uid) {
+                        self.end_conn(Token(k), End::Closed);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drive(&mut self, token: Token, uid: u64) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(token.0) else {
+            return;
+        };
+        if conn.uid != uid {
+            return;
+        }
+        let shared = &self.shared;
+        let wake = || IoWake {
+            shared: shared.clone(),
+            token,
+            uid,
+        };
+        match conn.drive(&wake) {
+            Ok(Drive::Idle) => {}
+            Ok(Drive::More) => self.ready.push_back((token, uid)),
+            Err(end) => self.end_conn(token, end),
+        }
+    }
+
+    /// Closes a connection; a connecting side schedules its reconnect.
+    fn end_conn(&mut self, token: Token, _why: End) {
+        let Some(Entry::Conn(conn)) = self.remove_entry(token) else {
+            return;
+        };
+        if let Origin::Connected(key, uid) = conn.origin {
+            let live = conn.linger_until.is_none()
+                && self.connecters.get(key).is_some_and(|c| c.uid == uid);
+            if live {
+                self.schedule_reconnect(key, conn.is_ready());
+            }
+        }
+    }
+
+    fn remove_entry(&mut self, token: Token) -> Option<Entry> {
+        let mut entry = self.entries.try_remove(token.0)?;
+        let registry = self.poll.registry();
+        let _ = match &mut entry {
+            Entry::Listener(l) => registry.deregister(&mut l.listener),
+            Entry::Conn(c) => registry.deregister(&mut c.stream),
+        };
+        Some(entry)
+    }
+}

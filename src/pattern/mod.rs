@@ -1,0 +1,171 @@
+//! Socket patterns: the routing rules and state machines on top of [`SocketCore`].
+//!
+//! [`SocketCore`]: crate::socket::SocketCore
+
+pub(crate) mod pipeline;
+
+/// Generates the methods every socket type shares: bind/connect, endpoints and options.
+/// Each socket struct must have a `core: SocketCore` field.
+macro_rules! socket_common {
+    ($ty:ident) => {
+        impl $ty {
+            /// Starts accepting peers on `endpoint` (`tcp://…`, `ipc://…` or `inproc://…`).
+            ///
+            /// For tcp, `*` as host binds every IPv4 interface, and `*` or `0` as port picks
+            /// a free port; [`Self::last_endpoint`] tells which. An ipc path is a socket file,
+            /// removed again when the socket unbinds or closes; `ipc://@name` is in Linux's
+            /// abstract namespace.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidEndpoint`](crate::Error::InvalidEndpoint) for a malformed
+            /// endpoint, [`Error::AddressInUse`](crate::Error::AddressInUse) when the address
+            /// is taken, [`Error::Io`](crate::Error::Io) for other failures.
+            pub fn bind(&mut self, endpoint: &str) -> $crate::Result<()> {
+                self.core.bind(endpoint)
+            }
+
+            /// Connects to `endpoint`. For tcp and ipc this returns at once: the connection
+            /// is made in the background, retried while nobody listens (100 ms, doubling up
+            /// to the reconnect maximum), and remade if it drops. An inproc connect may come
+            /// before the bind.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidEndpoint`](crate::Error::InvalidEndpoint) for a malformed
+            /// endpoint or a host name that does not resolve;
+            /// [`Error::IncompatiblePeer`](crate::Error::IncompatiblePeer) for an inproc peer
+            /// of the wrong type.
+            pub fn connect(&mut self, endpoint: &str) -> $crate::Result<()> {
+                self.core.connect(endpoint)
+            }
+
+            /// Stops listening on an endpoint, given as [`Self::last_endpoint`] reported it.
+            /// Peers already connected stay connected.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidEndpoint`](crate::Error::InvalidEndpoint) when this socket
+            /// has not bound it.
+            pub fn unbind(&mut self, endpoint: &str) -> $crate::Result<()> {
+                self.core.unbind(endpoint)
+            }
+
+            /// Closes the connection made by `connect(endpoint)` (after flushing, within the
+            /// linger time) and stops reconnecting to it.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidEndpoint`](crate::Error::InvalidEndpoint) for a malformed
+            /// endpoint or an inproc endpoint this socket did not connect.
+            pub fn disconnect(&mut self, endpoint: &str) -> $crate::Result<()> {
+                self.core.disconnect(endpoint)
+            }
+
+            /// The endpoint the last successful bind actually bound, with wildcards and
+            /// ephemeral ports resolved (libzmq's `ZMQ_LAST_ENDPOINT`), such as
+            /// `tcp://127.0.0.1:49153`.
+            pub fn last_endpoint(&self) -> Option<&str> {
+                self.core.last_endpoint()
+            }
+
+            /// This socket's type.
+            pub fn socket_type(&self) -> $crate::SocketType {
+                self.core.socket_type()
+            }
+
+            /// How many peers are connected now (handshake done, connection not yet seen
+            /// to close).
+            pub fn peer_count(&mut self) -> usize {
+                self.core.peer_count()
+            }
+
+            /// Sets the per-peer outgoing queue limit, in messages (libzmq's `ZMQ_SNDHWM`,
+            /// default 1000; 0 means no limit). Applies to peers connected after the call.
+            pub fn set_send_hwm(&mut self, messages: usize) {
+                self.core.options.send_hwm = messages;
+            }
+
+            /// Sets the per-peer incoming queue limit, in messages (libzmq's `ZMQ_RCVHWM`,
+            /// default 1000; 0 means no limit). Applies to peers connected after the call.
+            pub fn set_recv_hwm(&mut self, messages: usize) {
+                self.core.options.recv_hwm = messages;
+            }
+
+            /// Sets how long a blocking send waits before failing with
+            /// [`Error::TimedOut`](crate::Error::TimedOut); `None` (the default) waits forever.
+            pub fn set_send_timeout(&mut self, timeout: Option<std::time::Duration>) {
+                self.core.options.send_timeout = timeout;
+            }
+
+            /// Sets how long a blocking receive waits before failing with
+            /// [`Error::TimedOut`](crate::Error::TimedOut); `None` (the default) waits forever.
+            pub fn set_recv_timeout(&mut self, timeout: Option<std::time::Duration>) {
+                self.core.options.recv_timeout = timeout;
+            }
+
+            /// Sets how long, after this socket is dropped, its queued messages are still
+            /// sent (default [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), one second;
+            /// zero drops them at once). Unlike libzmq there is no infinite linger, so a
+            /// program never hangs at exit on a peer that went away.
+            pub fn set_linger(&mut self, linger: std::time::Duration) {
+                self.core.options.linger = linger;
+            }
+
+            /// Sets the first delay before a dropped or refused connection is retried
+            /// (default 100 ms); `None` turns reconnection off. Applies to later connects.
+            pub fn set_reconnect_interval(&mut self, interval: Option<std::time::Duration>) {
+                self.core.options.reconnect_ivl = interval;
+            }
+
+            /// Sets the cap the reconnect delay doubles up to (default 2 s).
+            pub fn set_reconnect_interval_max(&mut self, max: std::time::Duration) {
+                self.core.options.reconnect_ivl_max = max;
+            }
+
+            /// Sets the largest message accepted from a peer, summed over its frames
+            /// (default [`DEFAULT_MAX_MSG_SIZE`](crate::DEFAULT_MAX_MSG_SIZE), 64 MiB);
+            /// `None` accepts any size, as libzmq does. A peer that sends more is
+            /// disconnected before anything is allocated for the excess.
+            pub fn set_max_message_size(&mut self, max: Option<usize>) {
+                self.core.options.max_msg_size = max;
+            }
+
+            /// Sets how long a new connection may take to finish its ZMTP handshake
+            /// before it is dropped (default 30 s, as libzmq); `None` is no limit.
+            pub fn set_handshake_timeout(&mut self, timeout: Option<std::time::Duration>) {
+                self.core.options.handshake_timeout = timeout;
+            }
+
+            /// Makes `[::]` listeners IPv6-only (`IPV6_V6ONLY`). Off by default, so a
+            /// listener on `[::]` accepts IPv4 too where the system allows dual stack.
+            pub fn set_ipv6_only(&mut self, only: bool) {
+                self.core.options.ipv6_only = only;
+            }
+
+            /// Sets the permission bits of the socket file of later ipc binds, such as
+            /// `0o600` (default: as the process umask leaves them).
+            pub fn set_ipc_permissions(&mut self, mode: Option<u32>) {
+                self.core.options.ipc_permissions = mode;
+            }
+
+            /// Sets the listen backlog of later binds (default 100).
+            pub fn set_backlog(&mut self, backlog: i32) {
+                self.core.options.backlog = backlog;
+            }
+
+            /// Sets the identity announced to peers (libzmq's `ZMQ_ROUTING_ID`), used by a
+            /// ROUTER peer to address this socket. Applies to later connections.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidOption`](crate::Error::InvalidOption) unless it is 1 to 255
+            /// bytes and does not start with a zero byte.
+            pub fn set_identity(&mut self, identity: impl Into<bytes::Bytes>) -> $crate::Result<()> {
+                self.core.set_identity(identity.into())
+            }
+        }
+    };
+}
+
+pub(crate) use socket_common;

@@ -1,0 +1,403 @@
+//! The part every socket shares: options, peers and their pipes, bind/connect, and the
+//! two routing primitives the patterns are built from (round-robin out, fair-queue in).
+//!
+//! A socket learns about peers through its mailbox: the I/O thread (tcp, ipc) or the
+//! context's inproc registry posts an [`SocketEvent::Attach`] with the socket's ends of
+//! two fresh pipes. A peer's departure needs no message: its pipes close, and the socket
+//! notices the next time it touches them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::context::Context;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result, SendError};
+use crate::message::{Message, Metadata};
+use crate::options::Options;
+use crate::pipe::{PipeReader, PipeWriter, ReadError, Signal, WriteError};
+use crate::socket_type::SocketType;
+
+/// Identifies one peer of one socket for as long as the connection lasts.
+pub(crate) type PeerId = u64;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-wide unique id, for sockets and peers.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The part of a socket that other threads may hold: how to reach its caller.
+#[derive(Debug)]
+pub(crate) struct SocketShared {
+    pub(crate) id: u64,
+    pub(crate) socket_type: SocketType,
+    pub(crate) signal: Arc<Signal>,
+    mailbox: Sender<SocketEvent>,
+}
+
+impl SocketShared {
+    /// Delivers an event to the socket and wakes its caller.
+    pub(crate) fn post(&self, event: SocketEvent) {
+        // The receiver lives as long as the socket; once the socket is gone the event has
+        // nobody to matter to, and dropping it closes its pipes, which is what we want.
+        let _ = self.mailbox.send(event);
+        self.signal.notify();
+    }
+}
+
+/// What the I/O thread or the inproc registry tells a socket.
+#[derive(Debug)]
+pub(crate) enum SocketEvent {
+    /// A peer completed its handshake; here are the socket's ends of its pipes.
+    Attach(Peer),
+}
+
+/// A connected peer, as the socket sees it.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    /// Messages to the peer.
+    pub(crate) tx: PipeWriter,
+    /// Messages from the peer.
+    pub(crate) rx: PipeReader,
+    /// What the peer announced, and the connection's addresses.
+    pub(crate) meta: Arc<Metadata>,
+    /// The endpoint this socket connected to, when this peer came from a connect.
+    pub(crate) endpoint: Option<Arc<str>>,
+}
+
+/// When a blocking operation gives up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Do not block: fail with [`Error::WouldBlock`].
+    Never,
+    /// Block until this instant, then fail with [`Error::TimedOut`]; `None` is forever.
+    Until(Option<Instant>),
+}
+
+impl Wait {
+    pub(crate) fn from_timeout(timeout: Option<Duration>) -> Wait {
+        Wait::Until(timeout.and_then(|t| Instant::now().checked_add(t)))
+    }
+}
+
+/// State and plumbing shared by every socket type.
+#[derive(Debug)]
+pub(crate) struct SocketCore {
+    ctx: Context,
+    shared: Arc<SocketShared>,
+    mailbox: Receiver<SocketEvent>,
+    pub(crate) options: Options,
+    pub(crate) peers: Vec<Peer>,
+    send_cursor: usize,
+    recv_cursor: usize,
+    last_endpoint: Option<String>,
+    /// Endpoints bound over tcp or ipc (as resolved) and inproc names, for unbind.
+    bound: Vec<String>,
+}
+
+impl SocketCore {
+    pub(crate) fn new(ctx: &Context, socket_type: SocketType) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(SocketShared {
+            id: next_id(),
+            socket_type,
+            signal: Arc::new(Signal::new()),
+            mailbox: tx,
+        });
+        SocketCore {
+            ctx: ctx.clone(),
+            shared,
+            mailbox: rx,
+            options: Options::default(),
+            peers: Vec::new(),
+            send_cursor: 0,
+            recv_cursor: 0,
+            last_endpoint: None,
+            bound: Vec::new(),
+        }
+    }
+
+    pub(crate) fn socket_type(&self) -> SocketType {
+        self.shared.socket_type
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<SocketShared> {
+        &self.shared
+    }
+
+    pub(crate) fn last_endpoint(&self) -> Option<&str> {
+        self.last_endpoint.as_deref()
+    }
+
+    /// Binds to an endpoint and starts accepting peers there.
+    pub(crate) fn bind(&mut self, endpoint: &str) -> Result<()> {
+        let ep = Endpoint::parse(endpoint)?;
+        let resolved = match &ep {
+            Endpoint::Inproc(name) => {
+                self.ctx.inproc_bind(name, &self.shared, &self.options)?;
+                endpoint.to_owned()
+            }
+            Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
+                let (listener, resolved) = crate::transport::bind(&ep, &self.options)?;
+                self.ctx
+                    .io_for(self.shared.id)?
+                    .bind(&self.shared, &self.options, listener, resolved.clone());
+                resolved
+            }
+        };
+        self.bound.push(resolved.clone());
+        self.last_endpoint = Some(resolved);
+        Ok(())
+    }
+
+    /// Connects to an endpoint; for tcp and ipc the connection is made, and remade after a
+    /// drop, in the background.
+    pub(crate) fn connect(&mut self, endpoint: &str) -> Result<()> {
+        let ep = Endpoint::parse(endpoint)?;
+        let key: Arc<str> = Arc::from(endpoint);
+        match &ep {
+            Endpoint::Inproc(name) => {
+                self.ctx
+                    .inproc_connect(name, &self.shared, &self.options, key)?;
+            }
+            Endpoint::Tcp(tcp) => {
+                let addrs = tcp.connect_addrs()?;
+                self.ctx.io_for(self.shared.id)?.connect(
+                    &self.shared,
+                    &self.options,
+                    crate::engine::Target::Tcp(addrs),
+                    key,
+                );
+            }
+            Endpoint::Ipc(ipc) => {
+                self.ctx.io_for(self.shared.id)?.connect(
+                    &self.shared,
+                    &self.options,
+                    crate::engine::Target::Ipc(ipc.clone()),
+                    key,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops listening on an endpoint given as bound (the string [`Self::last_endpoint`]
+    /// reports for tcp wildcards and ephemeral ports). Peers already connected stay.
+    pub(crate) fn unbind(&mut self, endpoint: &str) -> Result<()> {
+        let Some(pos) = self.bound.iter().position(|b| b == endpoint) else {
+            return Err(Error::endpoint(endpoint, "not bound by this socket"));
+        };
+        let resolved = self.bound.remove(pos);
+        if let Ok(Endpoint::Inproc(name)) = Endpoint::parse(&resolved) {
+            self.ctx.inproc_unbind(&name, self.shared.id);
+        } else {
+            self.ctx.io_for(self.shared.id)?.unbind(self.shared.id, resolved);
+        }
+        Ok(())
+    }
+
+    /// Drops the connection(s) made by `connect(endpoint)` and stops reconnecting.
+    pub(crate) fn disconnect(&mut self, endpoint: &str) -> Result<()> {
+        let before = self.peers.len();
+        self.process_mailbox();
+        self.peers
+            .retain(|p| p.endpoint.as_deref() != Some(endpoint));
+        self.send_cursor = 0;
+        self.recv_cursor = 0;
+        let found_inproc = self.ctx.inproc_cancel_pending(endpoint, self.shared.id);
+        match Endpoint::parse(endpoint)? {
+            Endpoint::Inproc(_) => {
+                if before == self.peers.len() && !found_inproc {
+                    return Err(Error::endpoint(endpoint, "not connected by this socket"));
+                }
+            }
+            _ => self
+                .ctx
+                .io_for(self.shared.id)?
+                .disconnect(self.shared.id, Arc::from(endpoint)),
+        }
+        Ok(())
+    }
+
+    /// Takes in peers that attached since the last look.
+    pub(crate) fn process_mailbox(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(event) = self.mailbox.try_recv() {
+            match event {
+                SocketEvent::Attach(peer) => self.peers.push(peer),
+            }
+            any = true;
+        }
+        any
+    }
+
+    fn remove_peer(&mut self, index: usize) {
+        self.peers.remove(index);
+        if self.send_cursor > index {
+            self.send_cursor -= 1;
+        }
+        if self.recv_cursor > index {
+            self.recv_cursor -= 1;
+        }
+    }
+
+    /// Blocks until something may have changed, or the deadline passes.
+    pub(crate) fn wait(&self, wait: Wait) -> Result<()> {
+        match wait {
+            Wait::Never => Err(Error::WouldBlock),
+            Wait::Until(deadline) => {
+                if self.shared.signal.wait(deadline) {
+                    Ok(())
+                } else {
+                    Err(Error::TimedOut)
+                }
+            }
+        }
+    }
+
+    /// Sends to the next peer, in turn, that has room (RFC 30's round-robin). Blocks while
+    /// no peer has room, as `wait` allows. Returns the peer that took it.
+    pub(crate) fn send_round_robin(
+        &mut self,
+        mut msg: Message,
+        wait: Wait,
+    ) -> Result<PeerId, SendError> {
+        loop {
+            self.process_mailbox();
+            let mut i = 0;
+            while i < self.peers.len() {
+                let index = (self.send_cursor + i) % self.peers.len();
+                match self.peers[index].tx.try_write(msg) {
+                    Ok(()) => {
+                        let id = self.peers[index].id;
+                        self.send_cursor = index + 1;
+                        return Ok(id);
+                    }
+                    Err(WriteError::Full(m)) => {
+                        msg = m;
+                        i += 1;
+                    }
+                    Err(WriteError::Closed(m)) => {
+                        msg = m;
+                        self.remove_peer(index);
+                    }
+                }
+            }
+            if let Err(e) = self.wait(wait) {
+                return Err(SendError::new(e, msg));
+            }
+        }
+    }
+
+    /// Sends to one particular peer. Blocks while that peer is full, as `wait` allows.
+    /// Fails with [`Error::Closed`] when the peer is gone.
+    pub(crate) fn send_to(
+        &mut self,
+        peer: PeerId,
+        mut msg: Message,
+        wait: Wait,
+    ) -> Result<(), SendError> {
+        loop {
+            self.process_mailbox();
+            let Some(index) = self.peers.iter().position(|p| p.id == peer) else {
+                return Err(SendError::new(Error::Closed, msg));
+            };
+            match self.peers[index].tx.try_write(msg) {
+                Ok(()) => return Ok(()),
+                Err(WriteError::Full(m)) => msg = m,
+                Err(WriteError::Closed(m)) => {
+                    self.remove_peer(index);
+                    return Err(SendError::new(Error::Closed, m));
+                }
+            }
+            if let Err(e) = self.wait(wait) {
+                return Err(SendError::new(e, msg));
+            }
+        }
+    }
+
+    /// Receives the next message, taking peers in turn so a busy one cannot starve the
+    /// others (RFC 30's fair queue). Blocks while nothing is queued, as `wait` allows.
+    pub(crate) fn recv_fair(&mut self, wait: Wait) -> Result<(PeerId, Message)> {
+        loop {
+            self.process_mailbox();
+            let mut i = 0;
+            while i < self.peers.len() {
+                let index = (self.recv_cursor + i) % self.peers.len();
+                let peer = &self.peers[index];
+                match peer.rx.try_read() {
+                    Ok(mut msg) => {
+                        msg.set_metadata(Some(peer.meta.clone()));
+                        let id = peer.id;
+                        self.recv_cursor = index + 1;
+                        return Ok((id, msg));
+                    }
+                    Err(ReadError::Empty) => i += 1,
+                    Err(ReadError::Closed) => self.remove_peer(index),
+                }
+            }
+            self.wait(wait)?;
+        }
+    }
+
+    /// Receives the next message from one particular peer; other peers' messages stay
+    /// queued. Fails with [`Error::Closed`] when the peer is gone and nothing of it is left.
+    pub(crate) fn recv_from(&mut self, peer: PeerId, wait: Wait) -> Result<Message> {
+        loop {
+            self.process_mailbox();
+            let Some(index) = self.peers.iter().position(|p| p.id == peer) else {
+                return Err(Error::Closed);
+            };
+            let p = &self.peers[index];
+            match p.rx.try_read() {
+                Ok(mut msg) => {
+                    msg.set_metadata(Some(p.meta.clone()));
+                    return Ok(msg);
+                }
+                Err(ReadError::Empty) => {}
+                Err(ReadError::Closed) => {
+                    self.remove_peer(index);
+                    return Err(Error::Closed);
+                }
+            }
+            self.wait(wait)?;
+        }
+    }
+
+    /// The number of peers currently attached (after taking in new ones).
+    pub(crate) fn peer_count(&mut self) -> usize {
+        self.process_mailbox();
+        self.peers.retain(|p| !(p.tx.is_closed() && p.rx.len() == 0));
+        self.send_cursor = self.send_cursor.min(self.peers.len());
+        self.recv_cursor = self.recv_cursor.min(self.peers.len());
+        self.peers.len()
+    }
+
+    /// Checks and sets the identity announced to peers.
+    pub(crate) fn set_identity(&mut self, identity: Bytes) -> Result<()> {
+        if identity.is_empty() || identity.len() > 255 {
+            return Err(Error::InvalidOption(
+                "identity must be 1 to 255 bytes".into(),
+            ));
+        }
+        if identity[0] == 0 {
+            return Err(Error::InvalidOption(
+                "identity must not start with a zero byte (reserved for generated ids)".into(),
+            ));
+        }
+        self.options.identity = identity;
+        Ok(())
+    }
+}
+
+impl Drop for SocketCore {
+    fn drop(&mut self) {
+        self.ctx.socket_closed(&self.shared, self.options.linger);
+    }
+}

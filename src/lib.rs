@@ -1,4 +1,46 @@
 //! ferromq: a pure-Rust, ZeroMQ-compatible messaging library.
+//!
+//! Sockets talk in patterns over `tcp://`, `ipc://` and `inproc://` endpoints and speak
+//! ZMTP 3.1 on the wire, so the other end can be libzmq, pyzmq, or any ZeroMQ library.
+//!
+//! # Getting started
+//!
+//! ```
+//! use ferromq::Context;
+//!
+//! let ctx = Context::new();
+//! let mut sink = ctx.pull()?;
+//! sink.bind("tcp://127.0.0.1:*")?;
+//! let endpoint = sink.last_endpoint().unwrap().to_owned();
+//!
+//! let mut source = ctx.push()?;
+//! source.connect(&endpoint)?;
+//! source.send(["job", "42"])?;
+//!
+//! let job = sink.recv()?;
+//! assert_eq!(&job[1][..], b"42");
+//! # Ok::<(), ferromq::Error>(())
+//! ```
+//!
+//! # Layers
+//!
+//! ```text
+//!   typed API        Push, Pull, Context
+//!   pattern          routing rules and state machines (round-robin, fair queue, ...)
+//!   pipes            bounded queues between a socket and each peer
+//!   engine           I/O threads: one mio event loop each, no thread per connection
+//!   transports       tcp and ipc streams (inproc bypasses the engine)
+//!   ZMTP (sans-IO)   greeting, NULL handshake, frames and commands: bytes in, events out
+//! ```
+//!
+//! Each layer is tested on its own; `ARCHITECTURE.md` in the repository follows a message
+//! through them.
+//!
+//! # Errors
+//!
+//! Every fallible call returns [`Error`], one enum whose variants say what went wrong:
+//! a bad endpoint, a timeout, a would-block, a peer of the wrong type, a protocol violation,
+//! I/O. A failed send returns a [`SendError`] that hands the message back.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -21,8 +63,14 @@ mod transport;
 mod zmtp;
 
 pub use context::Context;
+pub use endpoint::Endpoint;
 pub use error::{Error, Result, SendError};
 pub use message::{Message, Metadata};
 pub use options::{DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE};
 pub use pattern::pipeline::{Pull, Push};
 pub use socket_type::SocketType;
+
+/// The README's code blocks, run as doctests so the quick start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -15,6 +15,7 @@ mod socket_type;
 mod transport;
 mod zmtp;
 
+pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
 pub use error::{Error, Result, SendError};
 pub use message::{Message, Metadata};
 pub use socket_type::SocketType;

@@ -1,1 +1,813 @@
-//! Endpoint parsing (to be written).
+//! Endpoints: `tcp://host:port`, `ipc://path`, `ipc://@name` and `inproc://name`, parsed once
+//! into a typed value.
+//!
+//! The accepted forms follow libzmq (see `ZMTP-NOTES.md` §7.1):
+//!
+//! | form | meaning |
+//! |---|---|
+//! | `tcp://127.0.0.1:5555`, `tcp://host.example:5555` | IPv4 literal or host name, port 1–65535 |
+//! | `tcp://[::1]:5555`, `tcp://[fe80::1%eth0]:5555` | IPv6 literal in brackets; a `%zone` suffix is accepted and dropped |
+//! | `tcp://*:5555`, `tcp://*:*`, `tcp://127.0.0.1:0` | bind only: every interface, and/or an ephemeral port |
+//! | `ipc:///tmp/feed.sock`, `ipc://relative.sock` | a Unix-domain socket file, at most 107 bytes |
+//! | `ipc://@name` | a Linux abstract-namespace socket (no file) |
+//! | `inproc://name` | in-process, 1–256 characters |
+//!
+//! Parsing never touches the network or the file system; host names are resolved only when an
+//! endpoint is bound or connected.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// Longest ipc address, in bytes, after `ipc://`: a Unix socket's `sun_path` holds 108 bytes
+/// including the terminating NUL. For abstract names the `@` counts, as in libzmq.
+pub(crate) const MAX_IPC_PATH_LEN: usize = 107;
+
+/// Longest inproc name, in characters.
+pub(crate) const MAX_INPROC_NAME_LEN: usize = 256;
+
+/// Longest host name accepted in a tcp endpoint (the DNS limit).
+const MAX_HOST_NAME_LEN: usize = 253;
+
+/// Transports libzmq knows but ferromq does not implement; named in the error message.
+const UNSUPPORTED_TRANSPORTS: &[&str] =
+    &["pgm", "epgm", "norm", "tipc", "vmci", "udp", "ws", "wss"];
+
+/// Where a socket binds or connects: a parsed endpoint string.
+///
+/// Parse with [`Endpoint::parse`] or [`str::parse`]; [`Display`](fmt::Display) writes the
+/// canonical form back, and parsing that text again gives an equal `Endpoint`.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Endpoint;
+///
+/// let ep: Endpoint = "tcp://[::1]:5555".parse().unwrap();
+/// assert!(matches!(ep, Endpoint::Tcp(_)));
+/// assert_eq!(ep.to_string(), "tcp://[::1]:5555");
+///
+/// let ep = Endpoint::parse("inproc://workers").unwrap();
+/// assert_eq!(ep, Endpoint::Inproc("workers".to_owned()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `tcp://host:port`.
+    Tcp(TcpEndpoint),
+    /// `ipc://path` or `ipc://@name`.
+    Ipc(IpcEndpoint),
+    /// `inproc://name`: the name, without the `inproc://` prefix.
+    Inproc(String),
+}
+
+/// The host and port of a `tcp://` endpoint.
+///
+/// The host is `*` (every interface, bind only), an IP literal, or a host name that is resolved
+/// when the endpoint is used. The port is a number, or `*` (an ephemeral port, bind only).
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Endpoint;
+///
+/// let Endpoint::Tcp(tcp) = Endpoint::parse("tcp://*:*").unwrap() else { unreachable!() };
+/// assert_eq!(tcp.to_string(), "tcp://*:*");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TcpEndpoint {
+    /// The interface to bind or the host to connect to.
+    host: Host,
+    /// The port; `None` for `*`.
+    port: Option<u16>,
+}
+
+/// The host part of a tcp endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Host {
+    /// `*`: every interface.
+    Any,
+    /// A numeric IPv4 or IPv6 address.
+    Ip(IpAddr),
+    /// A host name, resolved when used.
+    Name(String),
+}
+
+/// The address of an `ipc://` endpoint.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::{Endpoint, IpcEndpoint};
+///
+/// let ep = Endpoint::parse("ipc://@broker").unwrap();
+/// assert_eq!(ep, Endpoint::Ipc(IpcEndpoint::Abstract("broker".to_owned())));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IpcEndpoint {
+    /// A socket file in the file system (`ipc:///tmp/x.sock`); relative paths are relative to the
+    /// process's working directory.
+    Path(PathBuf),
+    /// A Linux abstract-namespace name (`ipc://@name`), without the `@`.
+    Abstract(String),
+}
+
+impl Endpoint {
+    /// Parses an endpoint string such as `tcp://127.0.0.1:5555`, `ipc:///tmp/x.sock`,
+    /// `ipc://@name` or `inproc://name`.
+    ///
+    /// Only the syntax is checked: host names are not resolved and paths are not looked at.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::Endpoint;
+    ///
+    /// let ep = Endpoint::parse("tcp://127.0.0.1:5555").unwrap();
+    /// assert_eq!(ep.to_string(), "tcp://127.0.0.1:5555");
+    ///
+    /// let err = Endpoint::parse("tcp://127.0.0.1").unwrap_err();
+    /// assert!(err.to_string().contains("missing port"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] naming what is wrong: an unknown or unsupported transport, a
+    /// tcp address without a port, a port that is not a number or is out of range, an empty
+    /// host, unbalanced brackets, an empty or too long ipc path or inproc name.
+    pub fn parse(s: &str) -> Result<Endpoint> {
+        let Some((scheme, rest)) = s.split_once("://") else {
+            return Err(Error::endpoint(
+                s,
+                "missing `://` after the transport name (expected tcp://, ipc:// or inproc://)",
+            ));
+        };
+        match scheme {
+            "tcp" => parse_tcp(s, rest).map(Endpoint::Tcp),
+            "ipc" => parse_ipc(s, rest).map(Endpoint::Ipc),
+            "inproc" => parse_inproc(s, rest).map(Endpoint::Inproc),
+            "" => Err(Error::endpoint(s, "missing transport name before `://`")),
+            other if UNSUPPORTED_TRANSPORTS.contains(&other) => Err(Error::endpoint(
+                s,
+                format!("transport `{other}` is not supported (only tcp, ipc and inproc)"),
+            )),
+            other => Err(Error::endpoint(
+                s,
+                format!("unknown transport `{other}` (expected tcp, ipc or inproc)"),
+            )),
+        }
+    }
+}
+
+impl FromStr for Endpoint {
+    type Err = Error;
+
+    /// Same as [`Endpoint::parse`].
+    fn from_str(s: &str) -> Result<Endpoint> {
+        Endpoint::parse(s)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    /// Writes the canonical form: `tcp://host:port` (`[v6]` in brackets), `ipc://path`,
+    /// `ipc://@name` or `inproc://name`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp(tcp) => tcp.fmt(f),
+            Endpoint::Ipc(ipc) => ipc.fmt(f),
+            Endpoint::Inproc(name) => write!(f, "inproc://{name}"),
+        }
+    }
+}
+
+impl fmt::Display for TcpEndpoint {
+    /// Writes `tcp://host:port`, with IPv6 literals in brackets and `*` for a wildcard.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tcp://")?;
+        match &self.host {
+            Host::Any => f.write_str("*")?,
+            Host::Ip(IpAddr::V4(ip)) => write!(f, "{ip}")?,
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
+            Host::Name(name) => f.write_str(name)?,
+        }
+        match self.port {
+            Some(port) => write!(f, ":{port}"),
+            None => f.write_str(":*"),
+        }
+    }
+}
+
+impl fmt::Display for IpcEndpoint {
+    /// Writes `ipc://path` or `ipc://@name`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpcEndpoint::Path(path) => write!(f, "ipc://{}", path.display()),
+            IpcEndpoint::Abstract(name) => write!(f, "ipc://@{name}"),
+        }
+    }
+}
+
+impl TcpEndpoint {
+    /// The address to bind: `*` is `0.0.0.0` (`[::]` when `ipv6_only`), a port of `*` or `0`
+    /// is `0` (the OS picks one), an IP literal is used as given, and a host name is resolved
+    /// to its first IPv4 address (its first IPv6 address when `ipv6_only`), falling back to
+    /// its first address of any family.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] when a host name cannot be resolved.
+    pub(crate) fn bind_addr(&self, ipv6_only: bool) -> Result<SocketAddr> {
+        let port = self.port.unwrap_or(0);
+        let ip = match &self.host {
+            Host::Any if ipv6_only => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            Host::Any => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Host::Ip(ip) => *ip,
+            Host::Name(name) => {
+                let addrs = self.resolve(name, port)?;
+                let preferred = addrs.iter().find(|a| a.is_ipv6() == ipv6_only);
+                match preferred.or(addrs.first()) {
+                    Some(addr) => addr.ip(),
+                    None => return Err(self.no_address(name)),
+                }
+            }
+        };
+        Ok(SocketAddr::new(ip, port))
+    }
+
+    /// The addresses to try, in order, when connecting: the IP literal, or every address a host
+    /// name resolves to, IPv4 ones first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] when the host or the port is `*`, the port is `0` (both only
+    /// make sense for bind), or a host name cannot be resolved.
+    // Called by the engine's connecter, which is written in parallel; tested below.
+    #[allow(dead_code)]
+    pub(crate) fn connect_addrs(&self) -> Result<Vec<SocketAddr>> {
+        let port = match self.port {
+            None => return Err(self.invalid("'*' is only valid for bind")),
+            Some(0) => return Err(self.invalid("port 0 is only valid for bind")),
+            Some(port) => port,
+        };
+        match &self.host {
+            Host::Any => Err(self.invalid("'*' is only valid for bind")),
+            Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
+            Host::Name(name) => {
+                let mut addrs = self.resolve(name, port)?;
+                // Stable: keeps the resolver's order within each family.
+                addrs.sort_by_key(SocketAddr::is_ipv6);
+                addrs.dedup();
+                if addrs.is_empty() {
+                    return Err(self.no_address(name));
+                }
+                Ok(addrs)
+            }
+        }
+    }
+
+    /// Resolves a host name with the system resolver.
+    fn resolve(&self, name: &str, port: u16) -> Result<Vec<SocketAddr>> {
+        match (name, port).to_socket_addrs() {
+            Ok(addrs) => Ok(addrs.collect()),
+            Err(e) => Err(self.invalid(format!("cannot resolve host `{name}`: {e}"))),
+        }
+    }
+
+    /// The error for a host name that resolved to nothing.
+    fn no_address(&self, name: &str) -> Error {
+        self.invalid(format!("host `{name}` resolved to no address"))
+    }
+
+    /// An [`Error::InvalidEndpoint`] for this endpoint.
+    fn invalid(&self, reason: impl Into<String>) -> Error {
+        Error::endpoint(&self.to_string(), reason)
+    }
+}
+
+/// Parses what follows `tcp://`.
+fn parse_tcp(full: &str, rest: &str) -> Result<TcpEndpoint> {
+    let err = |reason: &str| Error::endpoint(full, reason);
+    if rest.is_empty() {
+        return Err(err("missing host and port (expected tcp://host:port)"));
+    }
+    if rest.contains(';') {
+        return Err(err(
+            "a source address (`tcp://source;host:port`) is not supported",
+        ));
+    }
+    let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
+        let Some((inside, after)) = bracketed.split_once(']') else {
+            return Err(err("unbalanced brackets: `[` without `]`"));
+        };
+        if inside.contains('[') || after.contains('[') || after.contains(']') {
+            return Err(err("unbalanced brackets"));
+        }
+        let host = parse_ipv6_literal(full, inside)?;
+        if after.is_empty() {
+            return Err(err("missing port (expected tcp://[address]:port)"));
+        }
+        let Some(port) = after.strip_prefix(':') else {
+            return Err(err("expected `:port` after `]`"));
+        };
+        (host, port)
+    } else {
+        if rest.contains('[') || rest.contains(']') {
+            return Err(err("unbalanced brackets"));
+        }
+        let Some((host, port)) = rest.rsplit_once(':') else {
+            return Err(err("missing port (expected tcp://host:port)"));
+        };
+        if host.contains(':') {
+            return Err(err(
+                "an IPv6 address must be in brackets, as in tcp://[::1]:5555",
+            ));
+        }
+        (parse_host(full, host)?, port)
+    };
+    let port = parse_port(full, port)?;
+    Ok(TcpEndpoint { host, port })
+}
+
+/// Parses the inside of `[...]`: an IPv6 address, with an optional `%zone` that is dropped.
+fn parse_ipv6_literal(full: &str, inside: &str) -> Result<Host> {
+    if inside.is_empty() {
+        return Err(Error::endpoint(full, "empty host inside `[]`"));
+    }
+    let address = match inside.split_once('%') {
+        Some((address, _zone)) => address,
+        None => inside,
+    };
+    match address.parse::<Ipv6Addr>() {
+        Ok(ip) => Ok(Host::Ip(IpAddr::V6(ip))),
+        Err(_) => Err(Error::endpoint(
+            full,
+            format!("`[{inside}]` is not an IPv6 address"),
+        )),
+    }
+}
+
+/// Parses an unbracketed host: `*`, an IPv4 literal, or a host name.
+fn parse_host(full: &str, host: &str) -> Result<Host> {
+    if host.is_empty() {
+        return Err(Error::endpoint(full, "empty host"));
+    }
+    if host == "*" {
+        return Ok(Host::Any);
+    }
+    if let Ok(ip) = host.parse::<Ipv4Addr>() {
+        return Ok(Host::Ip(IpAddr::V4(ip)));
+    }
+    if host.len() > MAX_HOST_NAME_LEN {
+        return Err(Error::endpoint(
+            full,
+            format!("host name is longer than {MAX_HOST_NAME_LEN} bytes"),
+        ));
+    }
+    let valid = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if !valid {
+        return Err(Error::endpoint(
+            full,
+            format!("`{host}` is not a valid host name or IP address"),
+        ));
+    }
+    Ok(Host::Name(host.to_owned()))
+}
+
+/// Parses the port: `*`, or a decimal number 0–65535.
+fn parse_port(full: &str, port: &str) -> Result<Option<u16>> {
+    if port.is_empty() {
+        return Err(Error::endpoint(full, "missing port after `:`"));
+    }
+    if port == "*" {
+        return Ok(None);
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::endpoint(
+            full,
+            format!("port `{port}` is not a number (expected 1-65535, or `*` or 0 for bind)"),
+        ));
+    }
+    // All digits: the only way to fail is overflow, which is out of range as well.
+    match port.parse::<u16>() {
+        Ok(value) => Ok(Some(value)),
+        Err(_) => Err(Error::endpoint(
+            full,
+            format!("port `{port}` is out of range (expected 1-65535, or `*` or 0 for bind)"),
+        )),
+    }
+}
+
+/// Parses what follows `ipc://`.
+fn parse_ipc(full: &str, rest: &str) -> Result<IpcEndpoint> {
+    if rest.is_empty() {
+        return Err(Error::endpoint(full, "empty ipc path"));
+    }
+    if rest.contains('\0') {
+        return Err(Error::endpoint(full, "ipc path contains a NUL byte"));
+    }
+    if rest.len() > MAX_IPC_PATH_LEN {
+        return Err(Error::endpoint(
+            full,
+            format!(
+                "ipc path is {} bytes, longer than the {MAX_IPC_PATH_LEN}-byte limit of a Unix socket address",
+                rest.len()
+            ),
+        ));
+    }
+    if let Some(name) = rest.strip_prefix('@') {
+        if name.is_empty() {
+            return Err(Error::endpoint(full, "empty abstract ipc name after `@`"));
+        }
+        return Ok(IpcEndpoint::Abstract(name.to_owned()));
+    }
+    if rest == "*" {
+        return Err(Error::endpoint(
+            full,
+            "`ipc://*` (a generated path) is not supported; give a path",
+        ));
+    }
+    Ok(IpcEndpoint::Path(PathBuf::from(rest)))
+}
+
+/// Parses what follows `inproc://`.
+fn parse_inproc(full: &str, rest: &str) -> Result<String> {
+    if rest.is_empty() {
+        return Err(Error::endpoint(full, "empty inproc name"));
+    }
+    let chars = rest.chars().count();
+    if chars > MAX_INPROC_NAME_LEN {
+        return Err(Error::endpoint(
+            full,
+            format!("inproc name is {chars} characters, longer than {MAX_INPROC_NAME_LEN}"),
+        ));
+    }
+    Ok(rest.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use proptest::prelude::*;
+
+    /// Parses and returns the reason of the error; fails the test if parsing succeeds.
+    fn reason(s: &str) -> String {
+        match Endpoint::parse(s) {
+            Err(Error::InvalidEndpoint { endpoint, reason }) => {
+                assert_eq!(endpoint, s);
+                reason
+            }
+            other => panic!("{s:?} should be an invalid endpoint, got {other:?}"),
+        }
+    }
+
+    fn tcp(s: &str) -> TcpEndpoint {
+        match Endpoint::parse(s) {
+            Ok(Endpoint::Tcp(tcp)) => tcp,
+            other => panic!("{s:?} should be a tcp endpoint, got {other:?}"),
+        }
+    }
+
+    fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), port)
+    }
+
+    #[test]
+    fn tcp_good_forms() {
+        let cases: &[(&str, Host, Option<u16>, &str)] = &[
+            (
+                "tcp://127.0.0.1:5555",
+                Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                Some(5555),
+                "tcp://127.0.0.1:5555",
+            ),
+            ("tcp://*:5555", Host::Any, Some(5555), "tcp://*:5555"),
+            ("tcp://*:*", Host::Any, None, "tcp://*:*"),
+            (
+                "tcp://127.0.0.1:0",
+                Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                Some(0),
+                "tcp://127.0.0.1:0",
+            ),
+            (
+                "tcp://127.0.0.1:65535",
+                Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                Some(65535),
+                "tcp://127.0.0.1:65535",
+            ),
+            (
+                "tcp://localhost:1",
+                Host::Name("localhost".into()),
+                Some(1),
+                "tcp://localhost:1",
+            ),
+            (
+                "tcp://my-host.example_1.org:80",
+                Host::Name("my-host.example_1.org".into()),
+                Some(80),
+                "tcp://my-host.example_1.org:80",
+            ),
+            (
+                "tcp://eth0:5555",
+                Host::Name("eth0".into()),
+                Some(5555),
+                "tcp://eth0:5555",
+            ),
+            (
+                "tcp://[::1]:5555",
+                Host::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                Some(5555),
+                "tcp://[::1]:5555",
+            ),
+            (
+                "tcp://[::]:*",
+                Host::Ip(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+                None,
+                "tcp://[::]:*",
+            ),
+            (
+                "tcp://[fe80::1%eth0]:5555",
+                Host::Ip(IpAddr::V6("fe80::1".parse().unwrap())),
+                Some(5555),
+                "tcp://[fe80::1]:5555",
+            ),
+            (
+                "tcp://[::ffff:127.0.0.1]:7",
+                Host::Ip(IpAddr::V6("::ffff:127.0.0.1".parse().unwrap())),
+                Some(7),
+                "tcp://[::ffff:127.0.0.1]:7",
+            ),
+            (
+                "tcp://127.0.0.1:05555",
+                Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+                Some(5555),
+                "tcp://127.0.0.1:5555",
+            ),
+        ];
+        for (input, host, port, canonical) in cases {
+            let ep = tcp(input);
+            assert_eq!(&ep.host, host, "{input}");
+            assert_eq!(&ep.port, port, "{input}");
+            assert_eq!(ep.to_string(), *canonical, "{input}");
+            assert_eq!(
+                Endpoint::parse(canonical).unwrap(),
+                Endpoint::Tcp(ep),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn tcp_bad_forms() {
+        let cases: &[(&str, &str)] = &[
+            ("tcp://", "missing host and port"),
+            ("tcp://127.0.0.1", "missing port"),
+            ("tcp://127.0.0.1:", "missing port"),
+            ("tcp://localhost", "missing port"),
+            ("tcp://:5555", "empty host"),
+            ("tcp://127.0.0.1:abc", "not a number"),
+            ("tcp://127.0.0.1:-1", "not a number"),
+            ("tcp://127.0.0.1:+80", "not a number"),
+            ("tcp://127.0.0.1: 80", "not a number"),
+            ("tcp://127.0.0.1:**", "not a number"),
+            ("tcp://127.0.0.1:65536", "out of range"),
+            ("tcp://127.0.0.1:99999999999999999999999", "out of range"),
+            ("tcp://[::1:5555", "unbalanced brackets"),
+            ("tcp://::1]:5555", "unbalanced brackets"),
+            ("tcp://[::1]]:5555", "unbalanced brackets"),
+            ("tcp://[[::1]:5555", "unbalanced brackets"),
+            ("tcp://[::1]", "missing port"),
+            ("tcp://[::1]5555", "expected `:port`"),
+            ("tcp://[]:5555", "empty host"),
+            ("tcp://[localhost]:5555", "not an IPv6 address"),
+            ("tcp://[127.0.0.1]:5555", "not an IPv6 address"),
+            ("tcp://::1:5555", "must be in brackets"),
+            ("tcp://ho st:5555", "not a valid host name"),
+            ("tcp://host/x:5555", "not a valid host name"),
+            ("tcp://eth0:0;host:5555", "source address"),
+        ];
+        for (input, expected) in cases {
+            let reason = reason(input);
+            assert!(
+                reason.contains(expected),
+                "{input}: reason {reason:?} should mention {expected:?}"
+            );
+        }
+        let long = format!("tcp://{}:1", "a".repeat(254));
+        assert!(reason(&long).contains("longer than"));
+    }
+
+    #[test]
+    fn ipc_good_forms() {
+        let cases: &[(&str, IpcEndpoint)] = &[
+            (
+                "ipc:///tmp/feed.sock",
+                IpcEndpoint::Path("/tmp/feed.sock".into()),
+            ),
+            (
+                "ipc://relative.sock",
+                IpcEndpoint::Path("relative.sock".into()),
+            ),
+            ("ipc://./dir/x", IpcEndpoint::Path("./dir/x".into())),
+            ("ipc://@broker", IpcEndpoint::Abstract("broker".into())),
+            ("ipc://@a@b", IpcEndpoint::Abstract("a@b".into())),
+        ];
+        for (input, expected) in cases {
+            let ep = Endpoint::parse(input).unwrap();
+            assert_eq!(ep, Endpoint::Ipc(expected.clone()), "{input}");
+            assert_eq!(ep.to_string(), *input);
+        }
+        // Exactly at the limit.
+        let path = format!("ipc:///{}", "p".repeat(MAX_IPC_PATH_LEN - 1));
+        assert!(Endpoint::parse(&path).is_ok());
+        let name = format!("ipc://@{}", "n".repeat(MAX_IPC_PATH_LEN - 1));
+        assert!(Endpoint::parse(&name).is_ok());
+    }
+
+    #[test]
+    fn ipc_bad_forms() {
+        assert!(reason("ipc://").contains("empty ipc path"));
+        assert!(reason("ipc://@").contains("empty abstract"));
+        assert!(reason("ipc://*").contains("not supported"));
+        assert!(reason("ipc:///tmp/a\0b").contains("NUL"));
+        let path = format!("ipc:///{}", "p".repeat(MAX_IPC_PATH_LEN));
+        assert!(reason(&path).contains("107-byte limit"));
+        let name = format!("ipc://@{}", "n".repeat(MAX_IPC_PATH_LEN));
+        assert!(reason(&name).contains("107-byte limit"));
+    }
+
+    #[test]
+    fn inproc_forms() {
+        let ep = Endpoint::parse("inproc://workers").unwrap();
+        assert_eq!(ep, Endpoint::Inproc("workers".into()));
+        assert_eq!(ep.to_string(), "inproc://workers");
+        // Anything non-empty is a name, even with `:` or `/`.
+        assert_eq!(
+            Endpoint::parse("inproc://a:b/c").unwrap(),
+            Endpoint::Inproc("a:b/c".into())
+        );
+        let longest = "é".repeat(MAX_INPROC_NAME_LEN);
+        assert!(Endpoint::parse(&format!("inproc://{longest}")).is_ok());
+        assert!(reason("inproc://").contains("empty inproc name"));
+        let too_long = format!("inproc://{}", "x".repeat(MAX_INPROC_NAME_LEN + 1));
+        assert!(reason(&too_long).contains("longer than 256"));
+    }
+
+    #[test]
+    fn scheme_errors() {
+        assert!(reason("udp://127.0.0.1:5555").contains("`udp` is not supported"));
+        assert!(reason("pgm://eth0;239.192.1.1:5555").contains("`pgm` is not supported"));
+        assert!(reason("http://example.com:80").contains("unknown transport `http`"));
+        assert!(reason("TCP://127.0.0.1:5555").contains("unknown transport `TCP`"));
+        assert!(reason("://x").contains("missing transport name"));
+        assert!(reason("127.0.0.1:5555").contains("missing `://`"));
+        assert!(reason("").contains("missing `://`"));
+        assert!(reason("tcp:/127.0.0.1:5555").contains("missing `://`"));
+    }
+
+    #[test]
+    fn from_str_matches_parse() {
+        let ep: Endpoint = "ipc://@x".parse().unwrap();
+        assert_eq!(ep, Endpoint::parse("ipc://@x").unwrap());
+        assert!("nope".parse::<Endpoint>().is_err());
+    }
+
+    #[test]
+    fn bind_addr_forms() {
+        assert_eq!(
+            tcp("tcp://*:5555").bind_addr(false).unwrap(),
+            v4(0, 0, 0, 0, 5555)
+        );
+        assert_eq!(
+            tcp("tcp://*:*").bind_addr(false).unwrap(),
+            v4(0, 0, 0, 0, 0)
+        );
+        assert_eq!(
+            tcp("tcp://*:*").bind_addr(true).unwrap(),
+            "[::]:0".parse().unwrap()
+        );
+        assert_eq!(
+            tcp("tcp://127.0.0.1:0").bind_addr(false).unwrap(),
+            v4(127, 0, 0, 1, 0)
+        );
+        assert_eq!(
+            tcp("tcp://[::1]:*").bind_addr(false).unwrap(),
+            "[::1]:0".parse().unwrap()
+        );
+        // An IPv4 literal stays IPv4 even when IPv6-only is asked for.
+        assert_eq!(
+            tcp("tcp://10.1.2.3:7").bind_addr(true).unwrap(),
+            v4(10, 1, 2, 3, 7)
+        );
+        // /etc/hosts maps localhost to 127.0.0.1 on every system we run on.
+        assert_eq!(
+            tcp("tcp://localhost:*").bind_addr(false).unwrap(),
+            v4(127, 0, 0, 1, 0)
+        );
+    }
+
+    #[test]
+    fn connect_addrs_forms() {
+        assert_eq!(
+            tcp("tcp://127.0.0.1:5555").connect_addrs().unwrap(),
+            vec![v4(127, 0, 0, 1, 5555)]
+        );
+        assert_eq!(
+            tcp("tcp://[::1]:5555").connect_addrs().unwrap(),
+            vec!["[::1]:5555".parse().unwrap()]
+        );
+        let local = tcp("tcp://localhost:5555").connect_addrs().unwrap();
+        assert_eq!(local.first(), Some(&v4(127, 0, 0, 1, 5555)));
+        assert!(local.iter().all(|a| a.port() == 5555));
+        let v4_done = local.iter().position(SocketAddr::is_ipv6);
+        if let Some(first_v6) = v4_done {
+            assert!(local[first_v6..].iter().all(SocketAddr::is_ipv6));
+        }
+    }
+
+    #[test]
+    fn connect_addrs_rejects_bind_only_forms() {
+        for input in ["tcp://*:5555", "tcp://127.0.0.1:*", "tcp://*:*"] {
+            match tcp(input).connect_addrs() {
+                Err(Error::InvalidEndpoint { endpoint, reason }) => {
+                    assert_eq!(endpoint, input);
+                    assert!(reason.contains("'*' is only valid for bind"), "{reason}");
+                }
+                other => panic!("{input}: {other:?}"),
+            }
+        }
+        match tcp("tcp://127.0.0.1:0").connect_addrs() {
+            Err(Error::InvalidEndpoint { reason, .. }) => assert!(reason.contains("port 0")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unresolvable_host_is_named() {
+        // `.invalid` is reserved (RFC 2606) and never resolves.
+        let ep = tcp("tcp://no-such-host.invalid:5555");
+        for result in [
+            ep.connect_addrs().map(|_| ()),
+            ep.bind_addr(false).map(|_| ()),
+        ] {
+            match result {
+                Err(Error::InvalidEndpoint { endpoint, reason }) => {
+                    assert_eq!(endpoint, "tcp://no-such-host.invalid:5555");
+                    assert!(reason.contains("`no-such-host.invalid`"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// Checks the two properties every input must have: no panic, and a parsed endpoint's
+    /// canonical text parses back to the same endpoint.
+    fn check_any(s: &str) -> std::result::Result<(), TestCaseError> {
+        match Endpoint::parse(s) {
+            Ok(ep) => {
+                let text = ep.to_string();
+                prop_assert_eq!(Endpoint::parse(&text).ok(), Some(ep), "{}", text);
+            }
+            Err(Error::InvalidEndpoint { endpoint, reason }) => {
+                prop_assert_eq!(endpoint, s);
+                prop_assert!(!reason.is_empty());
+            }
+            Err(other) => prop_assert!(false, "unexpected error kind {:?}", other),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_parses_or_errors(s in any::<String>()) {
+            check_any(&s)?;
+        }
+
+        #[test]
+        fn any_scheme_tail_parses_or_errors(
+            scheme in prop_oneof![
+                Just("tcp".to_owned()),
+                Just("ipc".to_owned()),
+                Just("inproc".to_owned()),
+                "[a-z]{0,6}",
+            ],
+            tail in any::<String>(),
+        ) {
+            check_any(&format!("{scheme}://{tail}"))?;
+        }
+
+        #[test]
+        fn tcp_like_strings_parse_or_error(tail in r"\[?[0-9a-fA-F:.%*\[\]a-z;-]{0,40}\]?(:[0-9*+-]{0,8})?") {
+            check_any(&format!("tcp://{tail}"))?;
+        }
+
+        #[test]
+        fn ipc_like_strings_parse_or_error(tail in r"@?[/a-z.@*\x00]{0,120}") {
+            check_any(&format!("ipc://{tail}"))?;
+        }
+    }
+}

@@ -63,7 +63,7 @@ mod transport;
 mod zmtp;
 
 pub use context::Context;
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
 pub use error::{Error, Result, SendError};
 pub use message::{Message, Metadata};
 pub use options::{DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE};

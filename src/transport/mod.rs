@@ -1,1 +1,317 @@
-//! Transports (to be written).
+//! Byte streams and listeners for the tcp and ipc transports, over mio.
+//!
+//! # Contract
+//!
+//! The engine relies on exactly this, for both transports:
+//!
+//! - [`bind`] returns a listener that is already non-blocking and listening, ready to register
+//!   with a `mio::Poll`, plus the endpoint string actually bound (the "last endpoint": a real
+//!   port instead of `*` or `0`, `0.0.0.0` or `[::]` for a wildcard host).
+//! - [`Listener::accept`] hands out non-blocking streams with `TCP_NODELAY` set (tcp) and their
+//!   [`ConnAddrs`]; `WouldBlock` means "no pending connection", wait for the next readable event.
+//! - [`connect_tcp`] and [`connect_ipc`] start a non-blocking connect. When the stream becomes
+//!   writable, [`Stream::finish_connect`] tells whether it connected, is still connecting, or
+//!   failed.
+//! - Streams are plain non-blocking byte pipes: `Read`, `Write` (with `write_vectored`
+//!   forwarded), [`Stream::shutdown_write`]. They know nothing of ZMTP.
+//! - An ipc listener on a path removes its socket file when dropped, unless another listener
+//!   has taken the path over since.
+//!
+//! inproc endpoints are not served here; the context connects inproc pipes directly.
+
+// The engine, written in parallel, is the caller of this module; until it lands, only the tests
+// below use these items. Everything here is exercised by the tests.
+#![allow(dead_code)]
+
+mod ipc;
+mod tcp;
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+use crate::endpoint::{Endpoint, IpcEndpoint};
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+pub(crate) use ipc::IpcListener;
+
+/// A listening socket of either transport.
+#[derive(Debug)]
+pub(crate) enum Listener {
+    /// A tcp listener.
+    Tcp(mio::net::TcpListener),
+    /// An ipc listener (path or abstract name).
+    Ipc(IpcListener),
+}
+
+/// A connected (or connecting) byte stream of either transport.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// A tcp connection.
+    Tcp(mio::net::TcpStream),
+    /// A Unix-domain connection.
+    Ipc(mio::net::UnixStream),
+}
+
+/// The addresses of one connection, as reported in message metadata and monitor events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ConnAddrs {
+    /// libzmq's `Peer-Address`: the peer's IP as text for tcp (`127.0.0.1`, `::1`), the socket
+    /// path (or `@name`) for ipc.
+    pub(crate) peer_address: Option<String>,
+    /// The peer's full socket address (tcp only).
+    pub(crate) peer_socket_addr: Option<SocketAddr>,
+    /// Our end: `ip:port` for tcp (`[v6]:port` for IPv6), the socket path (or `@name`) for ipc.
+    pub(crate) local_address: Option<String>,
+}
+
+/// Binds a tcp or ipc endpoint and starts listening.
+///
+/// Returns the non-blocking listener and the endpoint actually bound, for example
+/// `tcp://127.0.0.1:49153` for `tcp://127.0.0.1:0`, `tcp://0.0.0.0:5555` for `tcp://*:5555`,
+/// `ipc:///tmp/x.sock`, `ipc://@name`.
+///
+/// tcp sockets get `SO_REUSEADDR` (a restarted server can bind its port at once) and, for IPv6
+/// addresses, `IPV6_V6ONLY` set to `options.ipv6_only`; they listen with `options.backlog`.
+/// An ipc path first replaces a stale socket file left there (but never any other kind of
+/// file), and gets `options.ipc_permissions` if set.
+///
+/// # Errors
+///
+/// - [`Error::InvalidEndpoint`] for an inproc endpoint, or a host name that does not resolve.
+/// - [`Error::AddressInUse`] when the port, path or abstract name is taken.
+/// - [`Error::Io`] for anything else, including an ipc path that exists and is not a socket
+///   (kind `AlreadyExists`).
+pub(crate) fn bind(endpoint: &Endpoint, options: &Options) -> Result<(Listener, String)> {
+    match endpoint {
+        Endpoint::Tcp(tcp) => {
+            let (listener, bound) = tcp::bind(tcp, options)?;
+            Ok((Listener::Tcp(listener), bound))
+        }
+        Endpoint::Ipc(ipc) => {
+            let (listener, bound) = ipc::bind(ipc, options)?;
+            Ok((Listener::Ipc(listener), bound))
+        }
+        Endpoint::Inproc(_) => Err(Error::endpoint(
+            &endpoint.to_string(),
+            "inproc endpoints are not served by the tcp/ipc transports",
+        )),
+    }
+}
+
+/// Starts a non-blocking tcp connect to `addr`, with `TCP_NODELAY` on.
+///
+/// Register the stream for writable events and call [`Stream::finish_connect`] when one comes.
+///
+/// # Errors
+///
+/// Socket creation or an immediate connect failure.
+pub(crate) fn connect_tcp(addr: SocketAddr) -> io::Result<Stream> {
+    tcp::connect(addr).map(Stream::Tcp)
+}
+
+/// Starts a non-blocking Unix-domain connect to a path or abstract name.
+///
+/// # Errors
+///
+/// An immediate failure: `NotFound` or `ConnectionRefused` when nothing listens there,
+/// `WouldBlock` when the listener's backlog is full (retry later), `Unsupported` for an abstract
+/// name on a system other than Linux.
+pub(crate) fn connect_ipc(endpoint: &IpcEndpoint) -> io::Result<Stream> {
+    ipc::connect(endpoint).map(Stream::Ipc)
+}
+
+impl Listener {
+    /// Accepts one pending connection.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when no connection is pending; any other error from `accept` or from
+    /// setting `TCP_NODELAY` on the new stream.
+    pub(crate) fn accept(&self) -> io::Result<(Stream, ConnAddrs)> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (stream, addrs) = tcp::accept(listener)?;
+                Ok((Stream::Tcp(stream), addrs))
+            }
+            Listener::Ipc(listener) => {
+                let (stream, addrs) = listener.accept()?;
+                Ok((Stream::Ipc(stream), addrs))
+            }
+        }
+    }
+}
+
+impl Stream {
+    /// Checks a connecting stream after it became writable (or reported an error).
+    ///
+    /// Returns `Ok(true)` once connected, `Ok(false)` while the connect is still in progress
+    /// (wait for the next event).
+    ///
+    /// # Errors
+    ///
+    /// The reason the connect failed, such as `ConnectionRefused`.
+    pub(crate) fn finish_connect(&self) -> io::Result<bool> {
+        let (pending, peer) = match self {
+            Stream::Tcp(stream) => (stream.take_error()?, stream.peer_addr().map(|_| ())),
+            Stream::Ipc(stream) => (stream.take_error()?, stream.peer_addr().map(|_| ())),
+        };
+        if let Some(error) = pending {
+            return Err(error);
+        }
+        match peer {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotConnected | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The addresses of this connection; fields the OS cannot report are `None`.
+    pub(crate) fn addrs(&self) -> ConnAddrs {
+        match self {
+            Stream::Tcp(stream) => tcp::addrs(stream),
+            Stream::Ipc(stream) => ipc::addrs(stream),
+        }
+    }
+
+    /// Closes our sending direction: the peer reads end-of-file once it has read everything
+    /// sent before.
+    ///
+    /// # Errors
+    ///
+    /// The OS error, for example `NotConnected`.
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.shutdown(Shutdown::Write),
+            Stream::Ipc(stream) => stream.shutdown(Shutdown::Write),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.read(buf),
+            Stream::Ipc(stream) => stream.read(buf),
+        }
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.read_vectored(bufs),
+            Stream::Ipc(stream) => stream.read_vectored(bufs),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.write(buf),
+            Stream::Ipc(stream) => stream.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(stream) => stream.write_vectored(bufs),
+            Stream::Ipc(stream) => stream.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.flush(),
+            Stream::Ipc(stream) => stream.flush(),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.register(registry, token, interests),
+            Stream::Ipc(stream) => stream.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.reregister(registry, token, interests),
+            Stream::Ipc(stream) => stream.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(stream) => stream.deregister(registry),
+            Stream::Ipc(stream) => stream.deregister(registry),
+        }
+    }
+}
+
+impl Source for Listener {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Listener::Tcp(listener) => listener.register(registry, token, interests),
+            Listener::Ipc(listener) => listener.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Listener::Tcp(listener) => listener.reregister(registry, token, interests),
+            Listener::Ipc(listener) => listener.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Listener::Tcp(listener) => listener.deregister(registry),
+            Listener::Ipc(listener) => listener.deregister(registry),
+        }
+    }
+}
+
+/// Maps `EADDRINUSE` to [`Error::AddressInUse`] naming `endpoint`, anything else to
+/// [`Error::Io`].
+fn bind_error(error: io::Error, endpoint: &str) -> Error {
+    if error.kind() == io::ErrorKind::AddrInUse {
+        Error::AddressInUse(endpoint.to_owned())
+    } else {
+        Error::Io(error)
+    }
+}
+
+#[cfg(test)]
+mod tests;

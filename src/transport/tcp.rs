@@ -1,0 +1,70 @@
+//! The tcp transport: listeners built with socket2, streams from mio.
+
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::{TcpListener, TcpStream};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{bind_error, ConnAddrs};
+use crate::endpoint::TcpEndpoint;
+use crate::error::Result;
+use crate::options::Options;
+
+/// Binds and listens; returns the listener and `tcp://ip:port` actually bound.
+pub(super) fn bind(endpoint: &TcpEndpoint, options: &Options) -> Result<(TcpListener, String)> {
+    let addr = endpoint.bind_addr(options.ipv6_only)?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(options.ipv6_only)?;
+    }
+    socket
+        .bind(&addr.into())
+        .map_err(|e| bind_error(e, &endpoint.to_string()))?;
+    socket.listen(options.backlog)?;
+    socket.set_nonblocking(true)?;
+    let listener = std::net::TcpListener::from(socket);
+    let bound = listener.local_addr()?;
+    Ok((
+        TcpListener::from_std(listener),
+        format!("tcp://{}", addr_text(bound)),
+    ))
+}
+
+/// Accepts one connection and turns Nagle off on it.
+pub(super) fn accept(listener: &TcpListener) -> io::Result<(TcpStream, ConnAddrs)> {
+    let (stream, peer) = listener.accept()?;
+    stream.set_nodelay(true)?;
+    let addrs = ConnAddrs {
+        peer_address: Some(peer.ip().to_string()),
+        peer_socket_addr: Some(peer),
+        local_address: stream.local_addr().ok().map(addr_text),
+    };
+    Ok((stream, addrs))
+}
+
+/// Starts a non-blocking connect with Nagle off.
+pub(super) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// The addresses of a tcp stream.
+pub(super) fn addrs(stream: &TcpStream) -> ConnAddrs {
+    let peer = stream.peer_addr().ok();
+    ConnAddrs {
+        peer_address: peer.map(|p| p.ip().to_string()),
+        peer_socket_addr: peer,
+        local_address: stream.local_addr().ok().map(addr_text),
+    }
+}
+
+/// `ip:port`, with an IPv6 address in brackets and without its scope id.
+fn addr_text(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(v4) => format!("{}:{}", v4.ip(), v4.port()),
+        SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
+    }
+}

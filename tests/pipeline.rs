@@ -180,7 +180,7 @@ fn several_pushers_and_pullers_lose_nothing() {
                     let mut tx = push(&ctx);
                     tx.connect(&ep).unwrap();
                     for i in 0..2500u32 {
-                        tx.send([n.to_be_bytes(), i.to_be_bytes()]).unwrap();
+                        tx.send([n.to_be_bytes().to_vec(), i.to_be_bytes().to_vec()]).unwrap();
                     }
                     tx
                 })

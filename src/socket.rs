@@ -99,6 +99,8 @@ pub(crate) struct SocketCore {
     last_endpoint: Option<String>,
     /// Endpoints bound over tcp or ipc (as resolved) and inproc names, for unbind.
     bound: Vec<String>,
+    /// Peers attached since the pattern last asked, when the pattern tracks them.
+    attached: Option<Vec<PeerId>>,
 }
 
 impl SocketCore {
@@ -120,7 +122,26 @@ impl SocketCore {
             recv_cursor: 0,
             last_endpoint: None,
             bound: Vec::new(),
+            attached: None,
         }
+    }
+
+    /// Makes the core remember peers as they attach, for [`Self::take_attached`]
+    /// (a SUB socket sends its subscriptions to each new peer).
+    pub(crate) fn track_attached(&mut self) {
+        self.attached.get_or_insert_with(Vec::new);
+    }
+
+    /// The peers attached since the last call (after taking in new ones), oldest first.
+    /// Empty unless [`Self::track_attached`] was called.
+    pub(crate) fn take_attached(&mut self) -> Vec<PeerId> {
+        self.process_mailbox();
+        self.attached.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The peer with this id, if still attached.
+    pub(crate) fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.id == id)
     }
 
     pub(crate) fn socket_type(&self) -> SocketType {
@@ -230,7 +251,12 @@ impl SocketCore {
         let mut any = false;
         while let Ok(event) = self.mailbox.try_recv() {
             match event {
-                SocketEvent::Attach(peer) => self.peers.push(peer),
+                SocketEvent::Attach(peer) => {
+                    if let Some(attached) = &mut self.attached {
+                        attached.push(peer.id);
+                    }
+                    self.peers.push(peer);
+                }
             }
             any = true;
         }

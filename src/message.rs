@@ -131,6 +131,17 @@ impl Message {
     pub(crate) fn frames_mut(&mut self) -> &mut Frames {
         &mut self.frames
     }
+
+    /// A subscription in ZMTP 3.0's message form, one frame: `01` + topic to subscribe,
+    /// `00` + topic to cancel. This is how subscriptions travel through pipes in both
+    /// directions: a SUB writes them toward its peers, and the engine turns SUBSCRIBE and
+    /// CANCEL commands from the wire into them for a PUB.
+    pub(crate) fn subscription(subscribe: bool, topic: &[u8]) -> Message {
+        let mut body = Vec::with_capacity(topic.len() + 1);
+        body.push(u8::from(subscribe));
+        body.extend_from_slice(topic);
+        Message::from(body)
+    }
 }
 
 impl std::ops::Index<usize> for Message {

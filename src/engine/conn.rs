@@ -4,7 +4,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BufMut;
 
 use crate::message::{Message, Metadata};
 use crate::options::Options;
@@ -201,8 +201,8 @@ impl Conn {
                     continue;
                 }
                 Event::Message(m) => m,
-                Event::Subscribe(topic) => subscription(1, &topic),
-                Event::Cancel(topic) => subscription(0, &topic),
+                Event::Subscribe(topic) => Message::subscription(true, &topic),
+                Event::Cancel(topic) => Message::subscription(false, &topic),
             };
             if let Some(inp) = &self.inp {
                 match inp.try_write(msg) {
@@ -342,12 +342,4 @@ impl Conn {
     pub(super) fn output_len(&self) -> usize {
         self.zmtp.output_len()
     }
-}
-
-/// A subscription in the 3.0 message form, the way PUB/XPUB sockets read them from pipes.
-fn subscription(flag: u8, topic: &[u8]) -> Message {
-    let mut body = BytesMut::with_capacity(topic.len() + 1);
-    body.put_u8(flag);
-    body.extend_from_slice(topic);
-    Message::from(body.freeze())
 }

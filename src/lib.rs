@@ -25,7 +25,7 @@
 //! # Layers
 //!
 //! ```text
-//!   typed API        Push, Pull, Context
+//!   typed API        Push, Pull, Pub, Sub, Context
 //!   pattern          routing rules and state machines (round-robin, fair queue, ...)
 //!   pipes            bounded queues between a socket and each peer
 //!   engine           I/O threads: one mio event loop each, no thread per connection
@@ -68,6 +68,7 @@ pub use error::{Error, Result, SendError};
 pub use message::{Message, Metadata};
 pub use options::{DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE};
 pub use pattern::pipeline::{Pull, Push};
+pub use pattern::pubsub::{Pub, Sub};
 pub use socket_type::SocketType;
 
 /// The README's code blocks, run as doctests so the quick start cannot rot.

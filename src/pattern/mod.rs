@@ -3,6 +3,7 @@
 //! [`SocketCore`]: crate::socket::SocketCore
 
 pub(crate) mod pipeline;
+pub(crate) mod pubsub;
 pub(crate) mod trie;
 
 /// Generates the methods every socket type shares: bind/connect, endpoints and options.

@@ -68,6 +68,7 @@ impl Trie {
     }
 
     /// The number of distinct prefixes held.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -1,0 +1,549 @@
+//! PUB and SUB (RFC 29, publish-subscribe). The spec with its tables is
+//! `patterns/pubsub.md`.
+//!
+//! Subscriptions travel toward the publisher as one-frame messages, `01` + topic to
+//! subscribe and `00` + topic to cancel, in every pipe: a SUB writes them into its peers'
+//! pipes, and the engine turns them into SUBSCRIBE/CANCEL commands for ZMTP 3.1 peers (and
+//! back, for a PUB). Over inproc the same messages go straight from the SUB to the PUB, so
+//! one piece of PUB code handles every transport.
+//!
+//! PUB keeps what each peer subscribed to, filters every message by its first frame, and
+//! drops a peer's copy when that peer's queue is full: it never blocks. SUB keeps its own
+//! counted subscriptions, sends the whole set to every peer that attaches (so a reconnect
+//! re-subscribes by itself), and filters what arrives against them too.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::context::Context;
+use crate::error::{Error, Result, SendError};
+use crate::message::Message;
+use crate::pattern::socket_common;
+use crate::pattern::trie::Trie;
+use crate::pipe::{ReadError, WriteError};
+use crate::socket::{PeerId, SocketCore, Wait};
+use crate::socket_type::SocketType;
+
+/// The publishing end of publish-subscribe: sends each message to every subscriber whose
+/// subscriptions match the message's first frame.
+///
+/// A subscription is a prefix: `"weather."` matches `"weather.paris 21°"`, and the empty
+/// subscription matches every message. Filtering happens here, on the publisher, so
+/// messages nobody asked for never leave the process.
+///
+/// **A PUB never blocks.** When a subscriber's queue is at its high-water mark
+/// ([`Pub::set_send_hwm`]), that subscriber loses the whole message (never a part of a
+/// multipart one) and the others get theirs as usual; [`Pub::dropped`] counts such losses.
+/// A message that no peer subscribed to is discarded, as in libzmq.
+///
+/// Subscriptions reach the publisher a little after the subscriber asks for them (the
+/// "slow joiner"), so whatever is sent before they arrive is not delivered to that
+/// subscriber. [`Pub::wait_for_subscribers`] waits until enough peers have subscribed.
+///
+/// A PUB has no receive: what peers send other than subscriptions is discarded.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ferromq::Context;
+///
+/// let ctx = Context::new();
+/// let mut publisher = ctx.publisher()?;
+/// publisher.bind("inproc://weather")?;
+///
+/// let mut subscriber = ctx.subscriber()?;
+/// subscriber.connect("inproc://weather")?;
+/// subscriber.subscribe("10001 ");
+///
+/// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+/// assert_eq!(publisher.send("10001 21 40")?, 1); // queued for the one subscriber
+/// assert_eq!(publisher.send("75001 23 50")?, 0); // nobody subscribed to Paris
+/// assert_eq!(subscriber.recv()?, "10001 21 40");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Pub {
+    core: SocketCore,
+    /// What each peer is subscribed to. A peer without an entry has no subscription.
+    /// Entries of departed peers are pruned by `forget_departed`.
+    subscriptions: HashMap<PeerId, Trie>,
+    /// Copies of messages not queued because the subscriber's queue was full.
+    dropped: u64,
+}
+
+socket_common!(Pub);
+
+impl Pub {
+    /// A new PUB socket in `ctx`, with no endpoints yet.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for a context that refuses new sockets.
+    pub fn new(ctx: &Context) -> Result<Pub> {
+        Ok(Pub {
+            core: SocketCore::new(ctx, SocketType::Pub),
+            subscriptions: HashMap::new(),
+            dropped: 0,
+        })
+    }
+
+    /// Publishes a message to every peer subscribed to a prefix of its first frame, and
+    /// returns how many peers it was queued to.
+    ///
+    /// Never blocks. A matching peer whose queue is at its high-water mark loses this
+    /// message, whole, and [`Pub::dropped`] goes up by one for it; other peers are not
+    /// affected. With no matching peer the message is discarded and the result is `0`.
+    /// Subscriptions that arrived since the last call take effect before the message is
+    /// routed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut publisher = ctx.publisher()?;
+    /// publisher.bind("inproc://nobody-listens")?;
+    /// // No subscriber: the message is discarded, not queued, and send does not block.
+    /// assert_eq!(publisher.send(["topic", "payload"])?, 0);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// None today: a PUB neither blocks nor fails on a slow or missing subscriber. The
+    /// `Result` (with the message handed back in a [`SendError`]) keeps the signature of
+    /// the other sockets' sends and leaves room for a lossless mode that would refuse.
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
+        let msg = msg.into();
+        let (mut departed, _) = self.take_subscriptions();
+        let topic = msg.first().map_or(&[][..], |f| &f[..]);
+        let mut queued = 0;
+        for peer in &self.core.peers {
+            let wants = self
+                .subscriptions
+                .get(&peer.id)
+                .is_some_and(|t| t.matches(topic));
+            if !wants {
+                continue;
+            }
+            match peer.tx.try_write(msg.clone()) {
+                Ok(()) => queued += 1,
+                Err(WriteError::Full(_)) => self.dropped += 1,
+                Err(WriteError::Closed(_)) => departed = true,
+            }
+        }
+        if departed {
+            self.forget_departed();
+        }
+        Ok(queued)
+    }
+
+    /// How many copies of messages were dropped since this socket was made, because the
+    /// subscriber they were for had its queue at the high-water mark. A message dropped
+    /// for three subscribers counts three.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut publisher = ctx.publisher()?;
+    /// publisher.set_send_hwm(1);
+    /// publisher.bind("inproc://ticks")?;
+    /// let mut slow = ctx.subscriber()?;
+    /// slow.set_recv_hwm(1);
+    /// slow.connect("inproc://ticks")?;
+    /// slow.subscribe("");
+    /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+    ///
+    /// // The inproc queue holds send_hwm + recv_hwm = 2 messages; the rest is dropped.
+    /// for tick in 0..5 {
+    ///     publisher.send(format!("tick {tick}"))?;
+    /// }
+    /// assert_eq!(publisher.dropped(), 3);
+    /// assert_eq!(slow.recv()?, "tick 0");
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// How many connected peers have at least one subscription now, after taking in the
+    /// subscriptions that arrived since the last call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut publisher = ctx.publisher()?;
+    /// publisher.bind("inproc://count")?;
+    /// let mut subscriber = ctx.subscriber()?;
+    /// subscriber.connect("inproc://count")?;
+    /// assert_eq!(publisher.subscriber_count(), 0); // connected, but not subscribed
+    /// subscriber.subscribe("a");
+    /// assert_eq!(publisher.subscriber_count(), 1);
+    /// subscriber.unsubscribe("a");
+    /// assert_eq!(publisher.subscriber_count(), 0);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn subscriber_count(&mut self) -> usize {
+        let (departed, _) = self.take_subscriptions();
+        if departed {
+            self.forget_departed();
+        }
+        self.count_subscribers()
+    }
+
+    /// Waits until at least `n` connected peers have subscribed to something, at most
+    /// `timeout`. This is the cure for the "slow joiner": publish only once the
+    /// subscribers you expect are listening. The wait sleeps until a subscription or a
+    /// peer arrives; it does not poll.
+    ///
+    /// A subscriber sends its subscriptions to a new connection on its next call (a
+    /// subscriber blocked in `recv` sends them at once), so wait for subscribers in a
+    /// different thread or process from the subscribers themselves.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::{Context, Error};
+    ///
+    /// let ctx = Context::new();
+    /// let mut publisher = ctx.publisher()?;
+    /// publisher.bind("inproc://lonely")?;
+    /// let err = publisher.wait_for_subscribers(1, Duration::from_millis(10));
+    /// assert!(matches!(err, Err(Error::TimedOut)));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when fewer than `n` peers have subscribed once `timeout` has
+    /// passed.
+    pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let (departed, drained) = self.take_subscriptions();
+            if departed {
+                self.forget_departed();
+            }
+            if self.count_subscribers() >= n {
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::TimedOut);
+            }
+            // Every pipe was read until empty, which parks its reader: the next
+            // subscription, peer or departure rings the socket's signal.
+            if drained {
+                self.core.wait(Wait::Until(deadline))?;
+            }
+        }
+    }
+
+    /// Applies the subscriptions queued by every peer, after taking in new peers.
+    ///
+    /// Reads at most what each pipe held when it was looked at (plus one), so a peer that
+    /// floods the socket cannot keep it here. Returns whether some peer was seen to be
+    /// gone, and whether every pipe was read until empty.
+    fn take_subscriptions(&mut self) -> (bool, bool) {
+        self.core.process_mailbox();
+        let mut departed = false;
+        let mut drained = true;
+        for peer in &self.core.peers {
+            let mut budget = peer.rx.len() + 1;
+            loop {
+                if budget == 0 {
+                    drained = false;
+                    break;
+                }
+                budget -= 1;
+                match peer.rx.try_read() {
+                    Ok(msg) => apply_subscriptions(&mut self.subscriptions, peer.id, &msg),
+                    Err(ReadError::Empty) => break,
+                    Err(ReadError::Closed) => {
+                        departed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        (departed, drained)
+    }
+
+    /// Drops the peers whose connection is gone, and their subscriptions.
+    fn forget_departed(&mut self) {
+        self.core.peer_count();
+        let live: HashSet<PeerId> = self.core.peers.iter().map(|p| p.id).collect();
+        self.subscriptions.retain(|id, _| live.contains(id));
+    }
+
+    fn count_subscribers(&self) -> usize {
+        self.core
+            .peers
+            .iter()
+            .filter(|p| self.subscriptions.contains_key(&p.id))
+            .count()
+    }
+}
+
+/// Applies one message from a peer to that peer's subscriptions. Every frame that starts
+/// with `01` subscribes to the rest of it and every frame that starts with `00` cancels,
+/// as libzmq's XPUB reads them; anything else is not a subscription and is discarded.
+///
+/// A peer's subscriptions form a set: subscribing twice to a topic and cancelling once
+/// removes it. That is what libzmq's publishers do, and what its subscribers expect: a
+/// libzmq SUB sends SUBSCRIBE on every `ZMQ_SUBSCRIBE` but CANCEL only when its own count
+/// for the topic reaches zero. The counting belongs to the subscriber.
+fn apply_subscriptions(subs: &mut HashMap<PeerId, Trie>, peer: PeerId, msg: &Message) {
+    for frame in msg {
+        match frame.split_first() {
+            Some((&1, topic)) => {
+                let trie = subs.entry(peer).or_default();
+                if !trie.contains(topic) {
+                    trie.add(topic);
+                }
+            }
+            Some((&0, topic)) => {
+                if let Some(trie) = subs.get_mut(&peer) {
+                    trie.remove(topic);
+                    if trie.is_empty() {
+                        subs.remove(&peer);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The subscribing end of publish-subscribe: receives the messages of its PUB peers whose
+/// first frame starts with one of its subscriptions.
+///
+/// A new SUB is subscribed to nothing and receives nothing; [`Sub::subscribe`] adds a
+/// topic prefix (the empty prefix means everything). Subscriptions are counted, as in
+/// libzmq: subscribing twice to a topic takes two [`Sub::unsubscribe`] calls to undo.
+///
+/// The SUB sends its subscriptions to every publisher it is connected to, and the whole
+/// set again to every publisher that connects or reconnects later, so a subscriber never
+/// goes deaf after a publisher restarts. It also checks every message it receives against
+/// its own subscriptions, so messages that were in flight when a topic was unsubscribed,
+/// or that a misbehaving publisher sends unasked, are not delivered.
+///
+/// A SUB cannot send; its messages flow one way:
+///
+/// ```compile_fail
+/// let ctx = ferromq::Context::new();
+/// let mut sub = ctx.subscriber().unwrap();
+/// sub.send("no such thing");
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Context;
+///
+/// let ctx = Context::new();
+/// let mut subscriber = ctx.subscriber()?;
+/// subscriber.bind("inproc://news")?;
+/// subscriber.subscribe("sport.");
+///
+/// let mut publisher = ctx.publisher()?;
+/// publisher.connect("inproc://news")?;
+/// // The subscriber tells a new publisher its subscriptions on its next call.
+/// let _ = subscriber.try_recv();
+///
+/// publisher.send(["sport.tennis", "6-4 6-3"])?;
+/// publisher.send(["politics", "..."])?;
+/// let msg = subscriber.recv()?;
+/// assert_eq!(&msg[0][..], b"sport.tennis");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Sub {
+    core: SocketCore,
+    /// This socket's subscriptions, counted.
+    subscriptions: Trie,
+}
+
+socket_common!(Sub);
+
+impl Sub {
+    /// A new SUB socket in `ctx`, with no endpoints and no subscriptions yet.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for a context that refuses new sockets.
+    pub fn new(ctx: &Context) -> Result<Sub> {
+        let mut core = SocketCore::new(ctx, SocketType::Sub);
+        core.track_attached();
+        Ok(Sub {
+            core,
+            subscriptions: Trie::new(),
+        })
+    }
+
+    /// Subscribes to messages whose first frame starts with `topic`; the empty topic
+    /// subscribes to everything.
+    ///
+    /// The first subscription to a topic is sent to every connected publisher at once;
+    /// repeating it only adds to the count. Never blocks: a publisher whose queue from
+    /// this socket is full ([`Sub::set_send_hwm`]) misses the subscription, as in
+    /// libzmq, until it reconnects.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut subscriber = ctx.subscriber()?;
+    /// subscriber.subscribe("A");
+    /// subscriber.subscribe("A");
+    /// assert!(!subscriber.unsubscribe("A")); // one subscription to "A" is left
+    /// assert!(subscriber.unsubscribe("A"));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn subscribe(&mut self, topic: impl AsRef<[u8]>) {
+        let topic = topic.as_ref();
+        self.greet_new_peers();
+        if self.subscriptions.add(topic) {
+            self.tell_peers(&Message::subscription(true, topic));
+        }
+    }
+
+    /// Takes back one [`Sub::subscribe`] of `topic`. Returns true when that was the last
+    /// one, so the topic is no longer subscribed and the publishers are told to stop
+    /// sending it; false when subscriptions to it remain, or there were none (then
+    /// nothing happens).
+    ///
+    /// Never blocks; like a subscription, a cancel is lost for a publisher whose queue
+    /// from this socket is full. Messages on the topic that are already on their way are
+    /// discarded on arrival.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut subscriber = ctx.subscriber()?;
+    /// assert!(!subscriber.unsubscribe("never subscribed"));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn unsubscribe(&mut self, topic: impl AsRef<[u8]>) -> bool {
+        let topic = topic.as_ref();
+        self.greet_new_peers();
+        let removed = self.subscriptions.remove(topic);
+        if removed {
+            self.tell_peers(&Message::subscription(false, topic));
+        }
+        removed
+    }
+
+    /// Receives the next message that matches a subscription, waiting up to the receive
+    /// timeout (forever by default). Messages are taken from the publishers in turn
+    /// (fair-queued). The message's [`metadata`](Message::metadata) tells which
+    /// connection it came on.
+    ///
+    /// While it waits, the socket sends its subscriptions to publishers that connect.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when the receive timeout expires.
+    pub fn recv(&mut self) -> Result<Message> {
+        let wait = Wait::from_timeout(self.core.options.recv_timeout);
+        self.recv_matching(wait)
+    }
+
+    /// Receives without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] when no matching message is queued.
+    pub fn try_recv(&mut self) -> Result<Message> {
+        self.recv_matching(Wait::Never)
+    }
+
+    /// Receives, waiting at most `timeout` whatever the socket's receive timeout is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
+        self.recv_matching(Wait::from_timeout(Some(timeout)))
+    }
+
+    fn recv_matching(&mut self, wait: Wait) -> Result<Message> {
+        loop {
+            self.greet_new_peers();
+            match self.core.recv_fair(Wait::Never) {
+                Ok((_, msg)) => {
+                    let topic = msg.first().map_or(&[][..], |f| &f[..]);
+                    if self.subscriptions.matches(topic) {
+                        return Ok(msg);
+                    }
+                    // Not ours: drop it, but keep to the deadline even if such messages
+                    // keep coming.
+                    if let Wait::Until(Some(deadline)) = wait {
+                        if Instant::now() >= deadline {
+                            return Err(Error::TimedOut);
+                        }
+                    }
+                }
+                // Every pipe was found empty and parked: a message or a new peer rings
+                // the signal.
+                Err(Error::WouldBlock) => self.core.wait(wait)?,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends the whole subscription set to each peer attached since the last call.
+    fn greet_new_peers(&mut self) {
+        for id in self.core.take_attached() {
+            let Some(peer) = self.core.peer(id) else {
+                continue;
+            };
+            self.subscriptions.for_each(|topic| {
+                // A full pipe loses the subscription, as documented on `subscribe`.
+                let _ = peer.tx.try_write(Message::subscription(true, topic));
+            });
+        }
+    }
+
+    /// Sends one subscription change to every peer, dropping it for peers that are full.
+    /// A closed pipe is left for `recv` to notice.
+    fn tell_peers(&self, msg: &Message) {
+        for peer in &self.core.peers {
+            let _ = peer.tx.try_write(msg.clone());
+        }
+    }
+}
+
+impl Context {
+    /// A new PUB socket; see [`Pub`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pub::new`].
+    pub fn publisher(&self) -> Result<Pub> {
+        Pub::new(self)
+    }
+
+    /// A new SUB socket; see [`Sub`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Sub::new`].
+    pub fn subscriber(&self) -> Result<Sub> {
+        Sub::new(self)
+    }
+}

@@ -75,3 +75,8 @@ pub use socket_type::SocketType;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The code blocks of the publish-subscribe spec, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../patterns/pubsub.md")]
+pub struct PubsubSpecDoctests;

@@ -31,3 +31,26 @@ pub fn ipc_endpoint(prefix: &str) -> String {
     let path = std::env::temp_dir().join(format!("{}.sock", unique(prefix)));
     format!("ipc://{}", path.display())
 }
+
+/// The transports every socket works over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Ipc,
+    Inproc,
+}
+
+impl Transport {
+    /// Every transport, for tests that run on each.
+    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Ipc, Transport::Inproc];
+
+    /// A fresh endpoint to bind: an ephemeral loopback port, a unique ipc path or a unique
+    /// inproc name. After binding, `last_endpoint` tells what to connect to.
+    pub fn fresh_endpoint(self, prefix: &str) -> String {
+        match self {
+            Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
+            Transport::Ipc => ipc_endpoint(prefix),
+            Transport::Inproc => format!("inproc://{}", unique(prefix)),
+        }
+    }
+}

@@ -412,7 +412,12 @@ impl Loop {
             token,
             uid,
         };
-        match conn.drive(&wake) {
+        let result = conn.drive(&wake);
+        if let Some(deadline) = conn.linger_timer.take() {
+            self.timers
+                .push(Reverse((deadline, Timer::Linger(token.0, uid))));
+        }
+        match result {
             Ok(Drive::Idle) => {}
             Ok(Drive::More) => self.ready.push_back((token, uid)),
             Err(end) => self.end_conn(token, end),
@@ -425,9 +430,15 @@ impl Loop {
             return;
         };
         if let Origin::Connected(key, uid) = conn.origin {
-            let live = conn.linger_until.is_none()
+            let live = (conn.linger_until.is_none() || conn.hung_up)
                 && self.connecters.get(key).is_some_and(|c| c.uid == uid);
-            if live {
+            if live && conn.hung_up {
+                // Our own socket hung up; the peer is fine, so reconnect at once.
+                if let Some(c) = self.connecters.get_mut(key) {
+                    c.backoff = c.options.reconnect_ivl.unwrap_or_default();
+                }
+                self.start_connect(key);
+            } else if live {
                 self.schedule_reconnect(key, conn.is_ready());
             }
         }

@@ -2,7 +2,9 @@
 //!
 //! [`SocketCore`]: crate::socket::SocketCore
 
+pub(crate) mod dynamic;
 pub(crate) mod pipeline;
+pub(crate) mod reqrep;
 
 /// Generates the methods every socket type shares: bind/connect, endpoints and options.
 /// Each socket struct must have a `core: SocketCore` field.

@@ -139,11 +139,15 @@ impl Socket {
         self.recv_with(Wait::from_timeout(Some(timeout)))
     }
 
-    /// For REQ: gives the outstanding request up, as a typed [`Pending`](crate::Pending)
-    /// does when dropped. Does nothing for other types or with no request outstanding.
+    /// Gives up the request in hand: for REQ the outstanding request, as a typed
+    /// [`Pending`](crate::Pending) does when dropped; for REP the request received and not
+    /// yet answered, as a typed [`Request`](crate::Request) does when dropped. Does nothing
+    /// for other types or with no request in hand.
     pub fn abandon_request(&mut self) {
-        if let Machine::Req(m) = &mut self.machine {
-            reqrep::req_abandon(&mut self.core, m);
+        match &mut self.machine {
+            Machine::Req(m) => reqrep::req_abandon(&mut self.core, m),
+            Machine::Rep(m) => m.abandon(),
+            Machine::Push | Machine::Pull => {}
         }
     }
 

@@ -30,4 +30,5 @@
 // Nothing outside this module uses it until the engine lands; the tests exercise all of it.
 #![cfg_attr(not(test), allow(dead_code))]
 
+mod frame;
 mod greeting;

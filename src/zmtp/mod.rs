@@ -30,5 +30,7 @@
 // Nothing outside this module uses it until the engine lands; the tests exercise all of it.
 #![cfg_attr(not(test), allow(dead_code))]
 
+mod command;
 mod frame;
 mod greeting;
+mod metadata;

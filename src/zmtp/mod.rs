@@ -31,6 +31,11 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 mod command;
+mod connection;
 mod frame;
 mod greeting;
 mod metadata;
+
+// The engine's entry points (unused until it lands).
+#[allow(unused_imports)]
+pub(crate) use connection::{fuzz_decode, Connection, ConnectionConfig, Event, PeerInfo};

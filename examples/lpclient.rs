@@ -27,7 +27,7 @@ fn main() -> Result<(), Error> {
         let request = sequence.to_string();
         let mut retries_left = REQUEST_RETRIES;
         loop {
-            match client.send(request.as_str())?.recv_timeout(REQUEST_TIMEOUT) {
+            match client.send(request.clone())?.recv_timeout(REQUEST_TIMEOUT) {
                 Ok(reply) if reply == request.as_str() => {
                     println!("I: server replied OK ({request})");
                     break;

@@ -198,6 +198,7 @@ impl Loop {
             Command::Unbind {
                 socket_id,
                 endpoint,
+                done,
             } => {
                 let keys: Vec<usize> = self
                     .entries
@@ -212,6 +213,7 @@ impl Loop {
                 for k in keys {
                     self.remove_entry(Token(k));
                 }
+                let _ = done.send(());
             }
             Command::Disconnect {
                 socket_id,
@@ -228,7 +230,11 @@ impl Loop {
                     self.linger_conns(|conn| conn.origin == Origin::Connected(k, c.uid), c.options.linger);
                 }
             }
-            Command::CloseSocket { socket_id, linger } => {
+            Command::CloseSocket {
+                socket_id,
+                linger,
+                done,
+            } => {
                 self.closed_sockets.push(socket_id);
                 self.connecters.retain(|_, c| c.socket.id != socket_id);
                 let listeners: Vec<usize> = self
@@ -242,6 +248,7 @@ impl Loop {
                 for k in listeners {
                     self.remove_entry(Token(k));
                 }
+                let _ = done.send(());
                 self.linger_conns(|conn| conn.socket.id == socket_id, linger);
             }
             Command::Wake { token, uid } => self.drive(token, uid),

@@ -51,6 +51,10 @@ pub enum Error {
     /// An option value is out of its allowed range.
     #[error("invalid option value: {0}")]
     InvalidOption(String),
+    /// The peer a request went to (or a reply was for) disconnected before it could
+    /// complete. The socket itself is fine: send again to reach another peer.
+    #[error("peer disconnected")]
+    Disconnected,
     /// The socket or context is closed.
     #[error("socket or context closed")]
     Closed,

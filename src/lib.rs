@@ -67,8 +67,10 @@ pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
 pub use error::{Error, Result, SendError};
 pub use message::{Message, Metadata};
 pub use options::{DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE};
+pub use pattern::dynamic::Socket;
 pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};
+pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use socket_type::SocketType;
 
 /// The README's code blocks, run as doctests so the quick start cannot rot.

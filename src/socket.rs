@@ -264,12 +264,40 @@ impl SocketCore {
     }
 
     fn remove_peer(&mut self, index: usize) {
-        self.peers.remove(index);
+        let peer = self.peers.remove(index);
         if self.send_cursor > index {
             self.send_cursor -= 1;
         }
         if self.recv_cursor > index {
             self.recv_cursor -= 1;
+        }
+        self.rejoin_inproc(&peer);
+    }
+
+    /// An inproc connection made by our `connect` ended while we stay open: connect again,
+    /// as the engine reconnects tcp and ipc. If the bound socket is still there this joins it
+    /// at once; if not, the connect waits for the next bind of the name.
+    fn rejoin_inproc(&mut self, peer: &Peer) {
+        let Some(endpoint) = &peer.endpoint else {
+            return;
+        };
+        if let Some(name) = endpoint.strip_prefix("inproc://") {
+            // The only failure is an incompatible bound socket, which the first connect
+            // already ruled out for this name; a new binder of another type is refused
+            // the same way a tcp peer of the wrong type would be: by not attaching.
+            let _ = self
+                .ctx
+                .inproc_connect(name, &self.shared, &self.options, endpoint.clone());
+        }
+    }
+
+    /// Lets go of a peer while staying open. A tcp or ipc connection is flushed and closed
+    /// (and remade at once if we connected it); an inproc one is joined afresh if we
+    /// connected it. Whatever the peer had queued for us is gone, which is the point: a
+    /// REQ hangs up on a peer that did not answer so that a late reply cannot surface.
+    pub(crate) fn hang_up(&mut self, peer: PeerId) {
+        if let Some(index) = self.peers.iter().position(|p| p.id == peer) {
+            self.remove_peer(index);
         }
     }
 

@@ -68,8 +68,13 @@ pub(super) struct Conn {
     stalled: Option<Message>,
     pub(super) readable: bool,
     pub(super) writable: bool,
-    /// Set once the socket closed: flush what is owed, then end by this deadline.
+    /// Set once the socket closed or hung up: flush what is owed, then end by this deadline.
     pub(super) linger_until: Option<Instant>,
+    /// The socket dropped this peer while staying open (a REQ abandoning a request hangs
+    /// up on the silent peer): after the flush, a connecting side reconnects at once.
+    pub(super) hung_up: bool,
+    /// A linger deadline the loop has yet to arm a timer for.
+    pub(super) linger_timer: Option<Instant>,
     eof: bool,
 }
 
@@ -106,6 +111,8 @@ impl Conn {
             readable: !connecting,
             writable: !connecting,
             linger_until: None,
+            hung_up: false,
+            linger_timer: None,
             eof: false,
         }
     }
@@ -304,6 +311,13 @@ impl Conn {
                 Err(ReadError::Empty) => return,
                 Err(ReadError::Closed) => {
                     self.out = None;
+                    if self.linger_until.is_none() {
+                        // The socket let go of this peer but is still open: it hung up.
+                        let deadline = Instant::now() + self.options.linger;
+                        self.hung_up = true;
+                        self.start_linger(deadline);
+                        self.linger_timer = Some(deadline);
+                    }
                     return;
                 }
             }

@@ -198,6 +198,7 @@ impl Loop {
             Command::Unbind {
                 socket_id,
                 endpoint,
+                done,
             } => {
                 let keys: Vec<usize> = self
                     .entries
@@ -212,6 +213,7 @@ impl Loop {
                 for k in keys {
                     self.remove_entry(Token(k));
                 }
+                let _ = done.send(());
             }
             Command::Disconnect {
                 socket_id,
@@ -228,7 +230,11 @@ impl Loop {
                     self.linger_conns(|conn| conn.origin == Origin::Connected(k, c.uid), c.options.linger);
                 }
             }
-            Command::CloseSocket { socket_id, linger } => {
+            Command::CloseSocket {
+                socket_id,
+                linger,
+                done,
+            } => {
                 self.closed_sockets.push(socket_id);
                 self.connecters.retain(|_, c| c.socket.id != socket_id);
                 let listeners: Vec<usize> = self
@@ -242,6 +248,7 @@ impl Loop {
                 for k in listeners {
                     self.remove_entry(Token(k));
                 }
+                let _ = done.send(());
                 self.linger_conns(|conn| conn.socket.id == socket_id, linger);
             }
             Command::Wake { token, uid } => self.drive(token, uid),
@@ -412,7 +419,12 @@ impl Loop {
             token,
             uid,
         };
-        match conn.drive(&wake) {
+        let result = conn.drive(&wake);
+        if let Some(deadline) = conn.linger_timer.take() {
+            self.timers
+                .push(Reverse((deadline, Timer::Linger(token.0, uid))));
+        }
+        match result {
             Ok(Drive::Idle) => {}
             Ok(Drive::More) => self.ready.push_back((token, uid)),
             Err(end) => self.end_conn(token, end),
@@ -425,9 +437,15 @@ impl Loop {
             return;
         };
         if let Origin::Connected(key, uid) = conn.origin {
-            let live = conn.linger_until.is_none()
+            let live = (conn.linger_until.is_none() || conn.hung_up)
                 && self.connecters.get(key).is_some_and(|c| c.uid == uid);
-            if live {
+            if live && conn.hung_up {
+                // Our own socket hung up; the peer is fine, so reconnect at once.
+                if let Some(c) = self.connecters.get_mut(key) {
+                    c.backoff = c.options.reconnect_ivl.unwrap_or_default();
+                }
+                self.start_connect(key);
+            } else if live {
                 self.schedule_reconnect(key, conn.is_ready());
             }
         }

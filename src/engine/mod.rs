@@ -51,6 +51,7 @@ pub(crate) enum Command {
     Unbind {
         socket_id: u64,
         endpoint: String,
+        done: Sender<()>,
     },
     Disconnect {
         socket_id: u64,
@@ -59,6 +60,7 @@ pub(crate) enum Command {
     CloseSocket {
         socket_id: u64,
         linger: Duration,
+        done: Sender<()>,
     },
     /// A pipe of the connection at `token` changed state.
     Wake {
@@ -147,11 +149,16 @@ impl IoHandle {
         });
     }
 
+    /// Stops a listener; returns once its port or file is free (or after a second, should
+    /// the I/O thread be unresponsive: a caller must never hang here).
     pub(crate) fn unbind(&self, socket_id: u64, endpoint: String) {
+        let (done, wait) = crossbeam_channel::bounded(1);
         self.shared.send(Command::Unbind {
             socket_id,
             endpoint,
+            done,
         });
+        let _ = wait.recv_timeout(ACK_TIMEOUT);
     }
 
     pub(crate) fn disconnect(&self, socket_id: u64, endpoint: Arc<str>) {
@@ -161,9 +168,17 @@ impl IoHandle {
         });
     }
 
+    /// Closes a socket's listeners and connecters and puts its connections into linger;
+    /// returns once the listeners are closed, so their addresses can be bound again at
+    /// once (bounded, like [`IoHandle::unbind`]).
     pub(crate) fn close_socket(&self, socket_id: u64, linger: Duration) {
-        self.shared
-            .send(Command::CloseSocket { socket_id, linger });
+        let (done, wait) = crossbeam_channel::bounded(1);
+        self.shared.send(Command::CloseSocket {
+            socket_id,
+            linger,
+            done,
+        });
+        let _ = wait.recv_timeout(ACK_TIMEOUT);
     }
 }
 
@@ -174,6 +189,9 @@ pub(crate) struct IoThread {
 }
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// Longest a caller waits for the I/O thread to confirm an unbind or close.
+const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl IoThread {
     pub(crate) fn spawn(index: usize) -> Result<IoThread> {

@@ -2,8 +2,10 @@
 //!
 //! [`SocketCore`]: crate::socket::SocketCore
 
+pub(crate) mod dynamic;
 pub(crate) mod pipeline;
 pub(crate) mod pubsub;
+pub(crate) mod reqrep;
 pub(crate) mod trie;
 
 /// Generates the methods every socket type shares: bind/connect, endpoints and options.

@@ -1,1 +1,41 @@
-//! Sans-IO ZMTP (to be written).
+//! Sans-IO ZMTP 3.1 with the NULL mechanism: bytes in, events and bytes out.
+//!
+//! This layer touches no socket and no clock. The engine reads bytes from a transport and
+//! appends them to a [`Connection`]'s input, polls it for [`Event`]s, and writes whatever
+//! output it has queued. Everything a peer can send is decoded here; everything the
+//! patterns above see is a complete message, a subscription change, or an error.
+//!
+//! ```text
+//!   engine (sockets, timers)          ── moves bytes, owns the transport
+//!     │  input() / poll_event()  ▲  output_slices() / advance_output()
+//!     ▼                          │
+//!   connection.rs   handshake state machine, steady-state commands, subscription form
+//!     ├── greeting.rs   64-byte greeting: build ours, check theirs as bytes arrive
+//!     ├── frame.rs      frame headers; decoder (limits, multipart) and chunked encoder
+//!     ├── command.rs    READY / ERROR / SUBSCRIBE / CANCEL / PING / PONG
+//!     └── metadata.rs   READY properties
+//! ```
+//!
+//! Interoperability choices, all from libzmq's behaviour (see the project's ZMTP notes):
+//! we send the full greeting at once advertising 3.1 and accept any 3.x or later peer;
+//! we never look at the greeting padding or the as-server byte; we accept long-encoded
+//! small frames and ignore reserved flag bits; subscriptions go out as commands to 3.1
+//! peers and as `01`/`00` messages to 3.0 peers; property names are matched without regard
+//! to case but sent in canonical spelling. ZMTP 1.0/2.0 peers and other mechanisms are
+//! refused.
+//!
+//! Received frames are slices of the input buffer, large outgoing bodies are queued without
+//! copying, and no memory is reserved for a size a peer merely declares.
+
+// Nothing outside this module uses it until the engine lands; the tests exercise all of it.
+#![cfg_attr(not(test), allow(dead_code))]
+
+mod command;
+mod connection;
+mod frame;
+mod greeting;
+mod metadata;
+
+// The engine's entry points (unused until it lands).
+#[allow(unused_imports)]
+pub(crate) use connection::{fuzz_decode, Connection, ConnectionConfig, Event, PeerInfo};

@@ -1,0 +1,208 @@
+//! A socket whose type is chosen at run time.
+
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::error::{Error, Result, SendError};
+use crate::message::Message;
+use crate::pattern::reqrep::{self, RepMachine, ReqMachine};
+use crate::pattern::socket_common;
+use crate::socket::{SocketCore, Wait};
+use crate::socket_type::SocketType;
+
+/// The pattern state a dynamic socket carries: the same machines the typed sockets use.
+#[derive(Debug)]
+enum Machine {
+    Push,
+    Pull,
+    Req(ReqMachine),
+    Rep(RepMachine),
+}
+
+/// A socket of any type, chosen at run time: for generic code, proxies, tools, and
+/// sockets kept in structs or collections.
+///
+/// It follows the same patterns as the typed sockets ([`Push`](crate::Push),
+/// [`Req`](crate::Req), ...), through the same code, but checks the rules when called
+/// instead of when compiling: a REQ asked to send twice, or a PULL asked to send, returns
+/// [`Error::WrongState`]. Prefer the typed sockets where the type is known.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::{Context, Error, Socket, SocketType};
+///
+/// let ctx = Context::new();
+/// let mut rep = Socket::new(&ctx, SocketType::Rep)?;
+/// rep.bind("inproc://dyn")?;
+/// let mut req = ctx.socket(SocketType::Req)?;
+/// req.connect("inproc://dyn")?;
+///
+/// req.send("ping")?;
+/// assert!(matches!(req.send("again").unwrap_err().error(), Error::WrongState(_)));
+/// assert_eq!(rep.recv()?, "ping");
+/// rep.send("pong")?;
+/// assert_eq!(req.recv()?, "pong");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Socket {
+    core: SocketCore,
+    machine: Machine,
+}
+
+socket_common!(Socket);
+
+impl Socket {
+    /// A new socket of type `kind` in `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for a type ferromq does not offer yet.
+    pub fn new(ctx: &Context, kind: SocketType) -> Result<Socket> {
+        let machine = match kind {
+            SocketType::Push => Machine::Push,
+            SocketType::Pull => Machine::Pull,
+            SocketType::Req => Machine::Req(ReqMachine::new()),
+            SocketType::Rep => Machine::Rep(RepMachine::new()),
+            other => {
+                return Err(Error::InvalidOption(format!(
+                    "{other} sockets are not available yet"
+                )))
+            }
+        };
+        Ok(Socket {
+            core: SocketCore::new(ctx, kind),
+            machine,
+        })
+    }
+
+    /// Sends a message as the socket's pattern directs, waiting up to the send timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongState`] when the pattern does not allow a send now (or ever, for
+    /// PULL); [`Error::TimedOut`] when the wait expires. The message comes back inside the
+    /// [`SendError`].
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let wait = Wait::from_timeout(self.core.options.send_timeout);
+        self.send_with(msg.into(), wait)
+    }
+
+    /// Sends without blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::send`], with [`Error::WouldBlock`] in place of a wait.
+    pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        self.send_with(msg.into(), Wait::Never)
+    }
+
+    /// Sends, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::send`].
+    pub fn send_timeout(&mut self, msg: impl Into<Message>, timeout: Duration) -> Result<(), SendError> {
+        self.send_with(msg.into(), Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Receives a message as the socket's pattern directs, waiting up to the receive
+    /// timeout. For REQ this is the reply to the request sent last; for REP, the body of
+    /// the next request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongState`] when the pattern does not allow a receive now (or ever, for
+    /// PUSH); [`Error::TimedOut`] when the wait expires (a REQ then gives its request up).
+    pub fn recv(&mut self) -> Result<Message> {
+        let wait = Wait::from_timeout(self.core.options.recv_timeout);
+        self.recv_with(wait)
+    }
+
+    /// Receives without blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::recv`], with [`Error::WouldBlock`] in place of a wait. A REQ keeps its
+    /// request outstanding after a would-block.
+    pub fn try_recv(&mut self) -> Result<Message> {
+        self.recv_with(Wait::Never)
+    }
+
+    /// Receives, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::recv`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
+        self.recv_with(Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Gives up the request in hand: for REQ the outstanding request, as a typed
+    /// [`Pending`](crate::Pending) does when dropped; for REP the request received and not
+    /// yet answered, as a typed [`Request`](crate::Request) does when dropped. Does nothing
+    /// for other types or with no request in hand.
+    pub fn abandon_request(&mut self) {
+        match &mut self.machine {
+            Machine::Req(m) => reqrep::req_abandon(&mut self.core, m),
+            Machine::Rep(m) => m.abandon(),
+            Machine::Push | Machine::Pull => {}
+        }
+    }
+
+    /// For REQ: see [`Req::set_correlate`](crate::Req::set_correlate).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_correlate(&mut self, correlate: bool) -> Result<()> {
+        match &mut self.machine {
+            Machine::Req(m) => {
+                m.correlate = correlate;
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "correlate applies to REQ sockets only".into(),
+            )),
+        }
+    }
+
+    fn send_with(&mut self, msg: Message, wait: Wait) -> Result<(), SendError> {
+        match &mut self.machine {
+            Machine::Push => self.core.send_round_robin(msg, wait).map(drop),
+            Machine::Req(m) => reqrep::req_send(&mut self.core, m, msg, wait),
+            Machine::Rep(m) => reqrep::rep_send(&mut self.core, m, msg, wait),
+            Machine::Pull => Err(SendError::new(
+                Error::WrongState("PULL sockets cannot send"),
+                msg,
+            )),
+        }
+    }
+
+    fn recv_with(&mut self, wait: Wait) -> Result<Message> {
+        match &mut self.machine {
+            Machine::Pull => self.core.recv_fair(wait).map(|(_, m)| m),
+            Machine::Req(m) => {
+                if matches!(wait, Wait::Never) {
+                    reqrep::req_try_recv(&mut self.core, m)
+                } else {
+                    reqrep::req_recv(&mut self.core, m, wait)
+                }
+            }
+            Machine::Rep(m) => reqrep::rep_recv(&mut self.core, m, wait),
+            Machine::Push => Err(Error::WrongState("PUSH sockets cannot receive")),
+        }
+    }
+}
+
+impl Context {
+    /// A new socket of type `kind`; see [`Socket`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::new`].
+    pub fn socket(&self, kind: SocketType) -> Result<Socket> {
+        Socket::new(self, kind)
+    }
+}

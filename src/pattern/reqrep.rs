@@ -1,0 +1,695 @@
+//! REQ and REP (RFC 28): the state machines, the drivers that run them over a
+//! [`SocketCore`], and the typed API. The spec with its tables is `patterns/reqrep.md`.
+//!
+//! The machines ([`ReqMachine`], [`RepMachine`]) are pure: they decide what a message
+//! means and what may happen next, and touch no pipe. The drivers (`req_send`, `req_recv`,
+//! `rep_recv`, `rep_send`) move messages through the core according to them. The typed
+//! sockets ([`Req`], [`Rep`]) and the dynamic [`Socket`](crate::Socket) both go through
+//! the same drivers, so there is one implementation of each rule.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::context::Context;
+use crate::error::{Error, Result, SendError};
+use crate::message::{Frames, Message};
+use crate::pattern::socket_common;
+use crate::socket::{PeerId, SocketCore, Wait};
+use crate::socket_type::SocketType;
+
+/// Where a REQ socket is in its request-reply cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReqState {
+    /// No request outstanding: the next operation must be a send.
+    Idle,
+    /// A request went to `peer`; only its reply (with `id`, when correlating) counts.
+    Waiting { peer: PeerId, id: Option<u32> },
+}
+
+/// What the REQ machine makes of an incoming message.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReqVerdict {
+    /// The reply to the outstanding request: hand this body to the application.
+    Deliver(Message),
+    /// Not the reply (another peer, an old request, no delimiter): drop it.
+    Discard,
+}
+
+/// REQ's state machine (RFC 28, with libzmq's REQ_CORRELATE as an option).
+#[derive(Debug, Clone)]
+pub(crate) struct ReqMachine {
+    pub(crate) state: ReqState,
+    /// Prefix each request with a 4-byte id and accept only the reply that echoes it.
+    pub(crate) correlate: bool,
+    next_id: u32,
+}
+
+impl ReqMachine {
+    pub(crate) fn new() -> ReqMachine {
+        // Start ids somewhere unpredictable, as libzmq does, so two sockets of one process
+        // do not share a sequence.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        ReqMachine {
+            state: ReqState::Idle,
+            correlate: false,
+            next_id: seed ^ (crate::socket::next_id() as u32).rotate_left(16),
+        }
+    }
+
+    /// Wraps a request in its envelope. Fails when a request is outstanding.
+    pub(crate) fn wrap(&mut self, body: Message) -> Result<(Message, Option<u32>), (Error, Message)> {
+        if self.state != ReqState::Idle {
+            return Err((
+                Error::WrongState("REQ must receive the reply before sending again"),
+                body,
+            ));
+        }
+        let mut wire = body;
+        wire.push_front(Bytes::new());
+        let id = self.correlate.then(|| {
+            let id = self.next_id;
+            self.next_id = self.next_id.wrapping_add(1);
+            // libzmq copies the id in host byte order; both ends are ours or libzmq on
+            // little-endian hosts in practice, and the REP side never looks inside it.
+            wire.push_front(Bytes::copy_from_slice(&id.to_ne_bytes()));
+            id
+        });
+        Ok((wire, id))
+    }
+
+    /// The request went out to `peer`.
+    pub(crate) fn sent(&mut self, peer: PeerId, id: Option<u32>) {
+        self.state = ReqState::Waiting { peer, id };
+    }
+
+    /// Judges a message from `from`.
+    pub(crate) fn on_message(&mut self, from: PeerId, msg: Message) -> ReqVerdict {
+        let ReqState::Waiting { peer, id } = self.state else {
+            return ReqVerdict::Discard;
+        };
+        if from != peer {
+            return ReqVerdict::Discard;
+        }
+        let mut frames = msg.into_frames().into_iter();
+        if let Some(id) = id {
+            match frames.next() {
+                Some(f) if f[..] == id.to_ne_bytes() => {}
+                _ => return ReqVerdict::Discard,
+            }
+        }
+        match frames.next() {
+            Some(delimiter) if delimiter.is_empty() => {}
+            _ => return ReqVerdict::Discard,
+        }
+        self.state = ReqState::Idle;
+        ReqVerdict::Deliver(frames.collect())
+    }
+
+    /// The outstanding request is given up (timeout, or the caller dropped it). Returns the
+    /// peer to hang up on, so its late reply cannot surface; none when correlating, since
+    /// the ids already tell a late reply apart.
+    pub(crate) fn abandon(&mut self) -> Option<PeerId> {
+        let ReqState::Waiting { peer, .. } = std::mem::replace(&mut self.state, ReqState::Idle)
+        else {
+            return None;
+        };
+        (!self.correlate).then_some(peer)
+    }
+
+    /// The peer the request is waiting on.
+    pub(crate) fn waiting_on(&self) -> Option<PeerId> {
+        match self.state {
+            ReqState::Waiting { peer, .. } => Some(peer),
+            ReqState::Idle => None,
+        }
+    }
+}
+
+/// Where a REP socket is in its cycle. The state carries the envelope it must answer
+/// along, so a reply can only go back the way its request came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RepState {
+    /// Waiting for a request: the next operation must be a receive.
+    Idle,
+    /// Holding a request from `peer`; the reply goes back with `envelope` in front.
+    Replying { peer: PeerId, envelope: Frames },
+}
+
+/// REP's state machine (RFC 28).
+#[derive(Debug, Clone)]
+pub(crate) struct RepMachine {
+    pub(crate) state: RepState,
+}
+
+impl RepMachine {
+    pub(crate) fn new() -> RepMachine {
+        RepMachine {
+            state: RepState::Idle,
+        }
+    }
+
+    /// Splits a request into envelope (every frame up to and including the first empty
+    /// one) and body, and remembers the envelope. A message without a delimiter is not a
+    /// request and gives `None` (libzmq drops it too).
+    pub(crate) fn on_request(&mut self, from: PeerId, msg: Message) -> Option<Message> {
+        if self.state != RepState::Idle {
+            return None;
+        }
+        let mut frames = msg.into_frames();
+        let split = frames.iter().position(|f| f.is_empty())? + 1;
+        let body: Vec<Bytes> = frames.split_off(split);
+        self.state = RepState::Replying {
+            peer: from,
+            envelope: Frames::from_vec(frames),
+        };
+        Some(Message::multipart(body))
+    }
+
+    /// Wraps a reply in the saved envelope; tells which peer it goes to.
+    pub(crate) fn wrap(&mut self, body: Message) -> Result<(PeerId, Message), (Error, Message)> {
+        match std::mem::replace(&mut self.state, RepState::Idle) {
+            RepState::Idle => Err((
+                Error::WrongState("REP must receive a request before sending a reply"),
+                body,
+            )),
+            RepState::Replying { peer, envelope } => {
+                let mut frames = envelope;
+                frames.extend(body);
+                Ok((peer, Message::from_frames(frames)))
+            }
+        }
+    }
+
+    /// The application dropped the request without answering.
+    pub(crate) fn abandon(&mut self) {
+        self.state = RepState::Idle;
+    }
+}
+
+/// Sends a request: round-robin to the next peer with room.
+pub(crate) fn req_send(
+    core: &mut SocketCore,
+    machine: &mut ReqMachine,
+    body: Message,
+    wait: Wait,
+) -> Result<(), SendError> {
+    // Frames are reference-counted, so keeping the body to hand back on failure is cheap.
+    let (wire, id) = machine
+        .wrap(body.clone())
+        .map_err(|(e, body)| SendError::new(e, body))?;
+    match core.send_round_robin(wire, wait) {
+        Ok(peer) => {
+            machine.sent(peer, id);
+            Ok(())
+        }
+        Err(e) => Err(SendError::new(e.into_parts().0, body)),
+    }
+}
+
+/// Waits for the reply to the outstanding request. On a timeout or a lost peer the request
+/// is abandoned (hanging up on a silent peer), so the socket can send again at once.
+pub(crate) fn req_recv(core: &mut SocketCore, machine: &mut ReqMachine, wait: Wait) -> Result<Message> {
+    let Some(asked) = machine.waiting_on() else {
+        return Err(Error::WrongState("REQ must send a request before receiving"));
+    };
+    loop {
+        match core.recv_fair(Wait::Never) {
+            Ok((from, msg)) => {
+                if let ReqVerdict::Deliver(body) = machine.on_message(from, msg) {
+                    return Ok(body);
+                }
+            }
+            Err(Error::WouldBlock) => {
+                if core.peer(asked).is_none() {
+                    machine.abandon();
+                    return Err(Error::Disconnected);
+                }
+                if let Err(e) = core.wait(wait) {
+                    req_abandon(core, machine);
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Takes the reply if it is already here; keeps the request outstanding if not.
+pub(crate) fn req_try_recv(core: &mut SocketCore, machine: &mut ReqMachine) -> Result<Message> {
+    let Some(asked) = machine.waiting_on() else {
+        return Err(Error::WrongState("REQ must send a request before receiving"));
+    };
+    loop {
+        match core.recv_fair(Wait::Never) {
+            Ok((from, msg)) => {
+                if let ReqVerdict::Deliver(body) = machine.on_message(from, msg) {
+                    return Ok(body);
+                }
+            }
+            Err(Error::WouldBlock) if core.peer(asked).is_none() => {
+                machine.abandon();
+                return Err(Error::Disconnected);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Gives up the outstanding request, if any.
+pub(crate) fn req_abandon(core: &mut SocketCore, machine: &mut ReqMachine) {
+    if let Some(peer) = machine.abandon() {
+        core.hang_up(peer);
+    }
+}
+
+/// Waits for a request; returns its body (the envelope stays in the machine).
+pub(crate) fn rep_recv(core: &mut SocketCore, machine: &mut RepMachine, wait: Wait) -> Result<Message> {
+    if machine.state != RepState::Idle {
+        return Err(Error::WrongState("REP must send the reply before receiving again"));
+    }
+    loop {
+        let (from, msg) = core.recv_fair(wait)?;
+        let meta = msg.metadata().cloned();
+        if let Some(mut body) = machine.on_request(from, msg) {
+            body.set_metadata(meta.map(std::sync::Arc::new));
+            return Ok(body);
+        }
+    }
+}
+
+/// Sends the reply back along the saved envelope. A peer that has gone is an
+/// [`Error::Disconnected`]; the REP is ready for the next request either way.
+pub(crate) fn rep_send(
+    core: &mut SocketCore,
+    machine: &mut RepMachine,
+    body: Message,
+    wait: Wait,
+) -> Result<(), SendError> {
+    let (peer, wire) = machine
+        .wrap(body.clone())
+        .map_err(|(e, b)| SendError::new(e, b))?;
+    core.send_to(peer, wire, wait).map_err(|e| {
+        let error = match e.into_parts().0 {
+            Error::Closed => Error::Disconnected,
+            other => other,
+        };
+        SendError::new(error, body)
+    })
+}
+
+/// The client side of request-reply: sends a request, then receives its reply.
+///
+/// The alternation is enforced by the types. [`Req::send`] returns a [`Pending`] request that
+/// borrows the socket, so nothing else can be sent until the reply is received or the
+/// request is given up; and there is no way to receive without a pending request:
+///
+/// | state | what you hold | what you can do |
+/// |---|---|---|
+/// | idle | `Req` | `send` (→ waiting), `request` (send and wait in one call) |
+/// | waiting | `Pending<'_>` | `recv`/`recv_timeout` (→ idle, with the reply or an error), `abandon`/drop (→ idle) |
+///
+/// Requests go round-robin to the connected REP (or ROUTER) peers, and only the peer asked
+/// can answer. When no reply comes in time the request is given up: the socket hangs up on
+/// the silent peer (tcp/ipc reconnect at once) so that a late reply can never be taken for
+/// the answer to a later request, and the next send goes to the next peer — the Lazy Pirate
+/// pattern with no socket to close and reopen. With [`Req::set_correlate`], requests carry
+/// libzmq's REQ_CORRELATE id instead and connections stay up.
+///
+/// For sockets kept in structs or chosen at run time, see [`Socket`](crate::Socket), which
+/// checks the same rules when called.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Context;
+///
+/// let ctx = Context::new();
+/// let mut rep = ctx.rep()?;
+/// rep.bind("inproc://hello")?;
+/// let mut req = ctx.req()?;
+/// req.connect("inproc://hello")?;
+///
+/// let pending = req.send("Hello")?;
+/// let request = rep.recv()?;
+/// assert_eq!(request.body(), "Hello");
+/// request.reply("World")?;
+/// assert_eq!(pending.recv()?, "World");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+///
+/// Misuse does not compile:
+///
+/// ```compile_fail
+/// # let ctx = ferromq::Context::new();
+/// let mut req = ctx.req().unwrap();
+/// let first = req.send("one").unwrap();
+/// let second = req.send("two"); // error: `req` is still borrowed by `first`
+/// first.recv();
+/// ```
+#[derive(Debug)]
+pub struct Req {
+    core: SocketCore,
+    machine: ReqMachine,
+}
+
+socket_common!(Req);
+
+impl Req {
+    /// A new REQ socket in `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for a context that refuses new sockets.
+    pub fn new(ctx: &Context) -> Result<Req> {
+        Ok(Req {
+            core: SocketCore::new(ctx, SocketType::Req),
+            machine: ReqMachine::new(),
+        })
+    }
+
+    /// Sends a request to the next peer in turn, waiting up to the send timeout while no
+    /// peer can take it, and returns the pending request to receive the reply from.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when no peer could take the request in time; the message comes
+    /// back inside the [`SendError`].
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<Pending<'_>, SendError> {
+        let wait = Wait::from_timeout(self.core.options.send_timeout);
+        req_send(&mut self.core, &mut self.machine, msg.into(), wait)?;
+        Ok(Pending { req: Some(self) })
+    }
+
+    /// Sends a request and waits for its reply: [`Req::send`] then [`Pending::recv`].
+    ///
+    /// # Errors
+    ///
+    /// As those two; after any error the socket is ready to send again.
+    pub fn request(&mut self, msg: impl Into<Message>) -> Result<Message> {
+        Ok(self.send(msg)?.recv()?)
+    }
+
+    /// Makes requests carry a 4-byte id that the reply must echo (libzmq's
+    /// `ZMQ_REQ_CORRELATE` wire form). A late reply is then recognised by its id and the
+    /// connection to a slow peer stays up. A libzmq or ferromq REP, and a ROUTER that passes
+    /// envelopes through, handle this; an application on a ROUTER that expects exactly
+    /// `[identity, "", body]` does not. Off by default.
+    pub fn set_correlate(&mut self, correlate: bool) {
+        self.machine.correlate = correlate;
+    }
+}
+
+/// A request that has been sent and awaits its reply. It borrows its [`Req`], so no other
+/// request can be sent meanwhile. Dropping it gives the request up, like
+/// [`Pending::abandon`].
+#[derive(Debug)]
+#[must_use = "a pending request does nothing unless you receive its reply"]
+pub struct Pending<'a> {
+    req: Option<&'a mut Req>,
+}
+
+impl Pending<'_> {
+    /// Waits for the reply up to the socket's receive timeout (forever by default).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when no reply came in time, [`Error::Disconnected`] when the peer
+    /// went away first. Either way the request is given up and the socket can send again.
+    pub fn recv(mut self) -> Result<Message> {
+        let Some(req) = self.req.take() else {
+            return Err(Error::WrongState("request already completed"));
+        };
+        let wait = Wait::from_timeout(req.core.options.recv_timeout);
+        req_recv(&mut req.core, &mut req.machine, wait)
+    }
+
+    /// Waits for the reply at most `timeout`, whatever the socket's receive timeout is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pending::recv`].
+    pub fn recv_timeout(mut self, timeout: Duration) -> Result<Message> {
+        let Some(req) = self.req.take() else {
+            return Err(Error::WrongState("request already completed"));
+        };
+        req_recv(&mut req.core, &mut req.machine, Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Gives the request up without waiting: a reply that comes later is never delivered.
+    pub fn abandon(self) {}
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(req) = self.req.take() {
+            req_abandon(&mut req.core, &mut req.machine);
+        }
+    }
+}
+
+/// The server side of request-reply: receives a request, then answers it.
+///
+/// [`Rep::recv`] returns a [`Request`] that borrows the socket and holds the way back to the
+/// client (every envelope frame a broker may have added). [`Request::reply`] consumes it,
+/// so a request cannot be answered twice, and nothing can be received before it is
+/// answered or dropped. Dropping a request without replying frees the socket for the
+/// next one (libzmq's REP would be stuck until it sent something).
+///
+/// | state | what you hold | what you can do |
+/// |---|---|---|
+/// | idle | `Rep` | `recv`/`try_recv`/`recv_timeout` (→ replying) |
+/// | replying | `Request<'_>` | `reply` (→ idle), drop (→ idle, no reply) |
+///
+/// Requests are fair-queued across the connected REQ (or DEALER) peers.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Context;
+///
+/// let ctx = Context::new();
+/// let mut rep = ctx.rep()?;
+/// rep.bind("tcp://127.0.0.1:*")?;
+/// let mut req = ctx.req()?;
+/// req.connect(rep.last_endpoint().unwrap())?;
+///
+/// let server = std::thread::spawn(move || -> ferromq::Result<()> {
+///     let request = rep.recv()?;
+///     let name = String::from_utf8_lossy(&request.body()[0]).into_owned();
+///     request.reply(format!("Hello, {name}"))?;
+///     Ok(())
+/// });
+/// assert_eq!(req.request("Ada")?, "Hello, Ada");
+/// server.join().unwrap()?;
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+///
+/// Answering twice does not compile:
+///
+/// ```compile_fail
+/// # let ctx = ferromq::Context::new();
+/// let mut rep = ctx.rep().unwrap();
+/// let request = rep.recv().unwrap();
+/// request.reply("one").unwrap();
+/// request.reply("two").unwrap(); // error: use of moved value `request`
+/// ```
+#[derive(Debug)]
+pub struct Rep {
+    core: SocketCore,
+    machine: RepMachine,
+}
+
+socket_common!(Rep);
+
+impl Rep {
+    /// A new REP socket in `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for a context that refuses new sockets.
+    pub fn new(ctx: &Context) -> Result<Rep> {
+        Ok(Rep {
+            core: SocketCore::new(ctx, SocketType::Rep),
+            machine: RepMachine::new(),
+        })
+    }
+
+    /// Waits for the next request, up to the receive timeout (forever by default).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when the receive timeout expires.
+    pub fn recv(&mut self) -> Result<Request<'_>> {
+        let wait = Wait::from_timeout(self.core.options.recv_timeout);
+        self.recv_with(wait)
+    }
+
+    /// Takes a request if one is queued.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] when none is.
+    pub fn try_recv(&mut self) -> Result<Request<'_>> {
+        self.recv_with(Wait::Never)
+    }
+
+    /// Waits for a request at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Request<'_>> {
+        self.recv_with(Wait::from_timeout(Some(timeout)))
+    }
+
+    fn recv_with(&mut self, wait: Wait) -> Result<Request<'_>> {
+        let body = rep_recv(&mut self.core, &mut self.machine, wait)?;
+        Ok(Request {
+            rep: Some(self),
+            body,
+        })
+    }
+}
+
+/// A request received by a [`Rep`], holding the way back to its sender.
+#[derive(Debug)]
+#[must_use = "a request should be answered with `reply`"]
+pub struct Request<'a> {
+    rep: Option<&'a mut Rep>,
+    body: Message,
+}
+
+impl Request<'_> {
+    /// The request's frames, without the envelope.
+    pub fn body(&self) -> &Message {
+        &self.body
+    }
+
+    /// Takes the body out, e.g. to keep it after replying. The request is still answerable.
+    pub fn take_body(&mut self) -> Message {
+        std::mem::take(&mut self.body)
+    }
+
+    /// Sends the reply back to the peer the request came from, along its envelope.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Disconnected`] when that peer has gone; [`Error::TimedOut`] when its queue
+    /// stayed full past the send timeout. The REP is ready for the next request either way.
+    pub fn reply(mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let Some(rep) = self.rep.take() else {
+            return Err(SendError::new(
+                Error::WrongState("request already answered"),
+                msg.into(),
+            ));
+        };
+        let wait = Wait::from_timeout(rep.core.options.send_timeout);
+        rep_send(&mut rep.core, &mut rep.machine, msg.into(), wait)
+    }
+}
+
+impl Drop for Request<'_> {
+    fn drop(&mut self) {
+        if let Some(rep) = self.rep.take() {
+            rep.machine.abandon();
+        }
+    }
+}
+
+impl Context {
+    /// A new REQ socket; see [`Req`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Req::new`].
+    pub fn req(&self) -> Result<Req> {
+        Req::new(self)
+    }
+
+    /// A new REP socket; see [`Rep`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Rep::new`].
+    pub fn rep(&self) -> Result<Rep> {
+        Rep::new(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(frames: &[&'static str]) -> Message {
+        Message::multipart(frames.iter().copied())
+    }
+
+    #[test]
+    fn req_wraps_with_a_delimiter_and_only_accepts_the_asked_peer() {
+        let mut m = ReqMachine::new();
+        let (wire, id) = m.wrap(msg(&["Hi"])).unwrap();
+        assert_eq!(wire, msg(&["", "Hi"]));
+        assert_eq!(id, None);
+        m.sent(7, id);
+        assert!(m.wrap(msg(&["again"])).is_err(), "second send while waiting");
+        assert_eq!(m.on_message(8, msg(&["", "other peer"])), ReqVerdict::Discard);
+        assert_eq!(m.on_message(7, msg(&["no delimiter"])), ReqVerdict::Discard);
+        assert_eq!(m.on_message(7, msg(&["", "a", "b"])), ReqVerdict::Deliver(msg(&["a", "b"])));
+        assert_eq!(m.state, ReqState::Idle);
+        assert_eq!(m.on_message(7, msg(&["", "late"])), ReqVerdict::Discard);
+    }
+
+    #[test]
+    fn req_correlation_drops_replies_to_old_requests() {
+        let mut m = ReqMachine::new();
+        m.correlate = true;
+        let (wire1, id1) = m.wrap(msg(&["one"])).unwrap();
+        assert_eq!(wire1.len(), 3);
+        m.sent(1, id1);
+        assert_eq!(m.abandon(), None, "correlating needs no hang-up");
+        let (_, id2) = m.wrap(msg(&["two"])).unwrap();
+        assert_ne!(id1, id2);
+        m.sent(1, id2);
+        let late = Message::multipart([wire1[0].clone(), Bytes::new(), Bytes::from_static(b"r1")]);
+        assert_eq!(m.on_message(1, late), ReqVerdict::Discard);
+        let id2 = id2.unwrap().to_ne_bytes().to_vec();
+        let good = Message::multipart([id2, Vec::new(), b"r2".to_vec()]);
+        assert_eq!(m.on_message(1, good), ReqVerdict::Deliver(msg(&["r2"])));
+    }
+
+    #[test]
+    fn req_abandon_names_the_peer_to_hang_up_on() {
+        let mut m = ReqMachine::new();
+        let (_, id) = m.wrap(msg(&["x"])).unwrap();
+        m.sent(3, id);
+        assert_eq!(m.abandon(), Some(3));
+        assert_eq!(m.abandon(), None);
+        assert!(m.wrap(msg(&["y"])).is_ok());
+    }
+
+    #[test]
+    fn rep_keeps_the_whole_envelope_and_answers_along_it() {
+        let mut m = RepMachine::new();
+        let body = m
+            .on_request(5, msg(&["router-a", "router-b", "", "q1", "q2"]))
+            .unwrap();
+        assert_eq!(body, msg(&["q1", "q2"]));
+        assert!(m.on_request(6, msg(&["", "second"])).is_none(), "one at a time");
+        let (peer, wire) = m.wrap(msg(&["answer"])).unwrap();
+        assert_eq!(peer, 5);
+        assert_eq!(wire, msg(&["router-a", "router-b", "", "answer"]));
+        assert!(m.wrap(msg(&["twice"])).is_err());
+    }
+
+    #[test]
+    fn rep_drops_requests_without_a_delimiter() {
+        let mut m = RepMachine::new();
+        assert!(m.on_request(1, msg(&["no", "delimiter"])).is_none());
+        assert_eq!(m.state, RepState::Idle);
+        assert_eq!(m.on_request(1, msg(&[""])).unwrap().len(), 0);
+    }
+}

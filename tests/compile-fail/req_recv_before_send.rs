@@ -1,0 +1,5 @@
+fn main() {
+    let ctx = ferromq::Context::new();
+    let mut req = ctx.req().unwrap();
+    let _reply = req.recv();
+}

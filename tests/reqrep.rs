@@ -1,0 +1,283 @@
+//! REQ ↔ REP between ferromq sockets over tcp, ipc and inproc.
+
+mod util;
+
+use std::collections::HashMap;
+use std::thread;
+use std::time::Duration;
+
+use ferromq::{Context, Error, Message, Rep, Req};
+use util::{eventually, ipc_endpoint, unique};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Tcp,
+    Ipc,
+    Inproc,
+}
+
+const ALL: [Transport; 3] = [Transport::Tcp, Transport::Ipc, Transport::Inproc];
+
+fn fresh(t: Transport) -> String {
+    match t {
+        Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
+        Transport::Ipc => ipc_endpoint("reqrep"),
+        Transport::Inproc => format!("inproc://{}", unique("reqrep")),
+    }
+}
+
+fn rep_on(ctx: &Context, t: Transport) -> (Rep, String) {
+    let mut rep = ctx.rep().unwrap();
+    rep.set_recv_timeout(Some(WAIT));
+    rep.bind(&fresh(t)).unwrap();
+    let ep = rep.last_endpoint().unwrap().to_owned();
+    (rep, ep)
+}
+
+fn req_to(ctx: &Context, ep: &str) -> Req {
+    let mut req = ctx.req().unwrap();
+    req.set_recv_timeout(Some(WAIT));
+    req.set_send_timeout(Some(WAIT));
+    req.connect(ep).unwrap();
+    req
+}
+
+/// Answers every request with `prefix` + the request, until told to stop by "stop".
+fn echo_server(mut rep: Rep, prefix: &'static str) -> thread::JoinHandle<usize> {
+    thread::spawn(move || {
+        let mut served = 0;
+        loop {
+            let Ok(request) = rep.recv() else { return served };
+            let body = request.body().clone();
+            if body == "stop" {
+                let _ = request.reply("stopped");
+                return served;
+            }
+            let mut reply = Message::from(prefix);
+            reply.extend(body.into_frames());
+            request.reply(reply).unwrap();
+            served += 1;
+        }
+    })
+}
+
+#[test]
+fn request_reply_works_on_every_transport_and_keeps_frames() {
+    for t in ALL {
+        let ctx = Context::new();
+        let (rep, ep) = rep_on(&ctx, t);
+        let server = echo_server(rep, "echo");
+        let mut req = req_to(&ctx, &ep);
+        for i in 0..10 {
+            let reply = req.request(format!("Hello {i}")).unwrap();
+            assert_eq!(reply, Message::multipart(["echo".to_owned(), format!("Hello {i}")]), "{t:?}");
+        }
+        let reply = req.send(["a", "", "c"]).unwrap().recv().unwrap();
+        assert_eq!(reply, Message::from(["echo", "a", "", "c"]), "{t:?}");
+        assert_eq!(req.request("stop").unwrap(), "stopped");
+        assert_eq!(server.join().unwrap(), 11);
+    }
+}
+
+#[test]
+fn req_round_robins_over_three_reps() {
+    for t in ALL {
+        let ctx = Context::new();
+        let mut req = ctx.req().unwrap();
+        req.set_recv_timeout(Some(WAIT));
+        let mut servers = Vec::new();
+        for name in ["A", "B", "C"] {
+            let (rep, ep) = rep_on(&ctx, t);
+            req.connect(&ep).unwrap();
+            servers.push(echo_server(rep, name));
+        }
+        assert!(eventually(WAIT, || req.peer_count() == 3), "{t:?}");
+        let mut shares: HashMap<Vec<u8>, usize> = HashMap::new();
+        for _ in 0..30 {
+            let reply = req.request("x").unwrap();
+            *shares.entry(reply[0].to_vec()).or_default() += 1;
+        }
+        for name in ["A", "B", "C"] {
+            assert_eq!(shares.get(name.as_bytes()), Some(&10), "{t:?}: {shares:?}");
+        }
+        for _ in 0..3 {
+            req.request("stop").unwrap();
+        }
+        for s in servers {
+            s.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn rep_serves_three_reqs_fairly() {
+    for t in ALL {
+        let ctx = Context::new();
+        let (mut rep, ep) = rep_on(&ctx, t);
+        let clients: Vec<_> = (0..3)
+            .map(|n| {
+                let mut req = req_to(&ctx, &ep);
+                thread::spawn(move || {
+                    for _ in 0..40 {
+                        req.request(n.to_string()).unwrap();
+                    }
+                })
+            })
+            .collect();
+        assert!(eventually(WAIT, || rep.peer_count() == 3), "{t:?}");
+        // Hold the first request until all three clients have one waiting, then serve.
+        let mut order = Vec::new();
+        let first = rep.recv().unwrap();
+        order.push(first.body()[0].to_vec());
+        thread::sleep(Duration::from_millis(100));
+        first.reply("ok").unwrap();
+        for _ in 1..120 {
+            let request = rep.recv().unwrap();
+            order.push(request.body()[0].to_vec());
+            request.reply("ok").unwrap();
+        }
+        let mut shares: HashMap<Vec<u8>, usize> = HashMap::new();
+        for who in &order[..60] {
+            *shares.entry(who.clone()).or_default() += 1;
+        }
+        for n in 0..3 {
+            let got = shares.get(n.to_string().as_bytes()).copied().unwrap_or(0);
+            assert!((18..=22).contains(&got), "{t:?}: client {n} got {got} of 60: {shares:?}");
+        }
+        for c in clients {
+            c.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_silent_rep_does_not_wedge_its_req_and_the_retry_reaches_another() {
+    for t in ALL {
+        let ctx = Context::new();
+        let (mut silent, silent_ep) = rep_on(&ctx, t);
+        let (good, good_ep) = rep_on(&ctx, t);
+        let server = echo_server(good, "good");
+        let mut req = ctx.req().unwrap();
+        req.connect(&silent_ep).unwrap();
+        req.connect(&good_ep).unwrap();
+        assert!(eventually(WAIT, || req.peer_count() == 2), "{t:?}");
+
+        let mut answered = 0;
+        let mut timeouts = 0;
+        for i in 0..4 {
+            // Lazy Pirate: wait a little, retry on timeout.
+            match req.send(format!("r{i}")).unwrap().recv_timeout(Duration::from_millis(200)) {
+                Ok(reply) => {
+                    assert_eq!(reply[0], "good");
+                    answered += 1;
+                }
+                Err(Error::TimedOut) => timeouts += 1,
+                Err(e) => panic!("{t:?}: {e}"),
+            }
+            // The silent REP takes its request and never answers.
+            if let Ok(r) = silent.try_recv() {
+                drop(r);
+            }
+        }
+        assert!(answered >= 2 && timeouts >= 1, "{t:?}: answered {answered}, timeouts {timeouts}");
+        req.request("stop").ok();
+        drop(req);
+        server.join().unwrap();
+    }
+}
+
+#[test]
+fn a_rep_that_dies_mid_request_is_reported_and_the_retry_reaches_another() {
+    for t in [Transport::Tcp, Transport::Ipc] {
+        let ctx = Context::new();
+        let doomed_ctx = Context::new();
+        let (mut doomed, doomed_ep) = rep_on(&doomed_ctx, t);
+        let (good, good_ep) = rep_on(&ctx, t);
+        let server = echo_server(good, "good");
+        let mut req = ctx.req().unwrap();
+        req.set_recv_timeout(Some(WAIT));
+        req.connect(&doomed_ep).unwrap();
+        assert!(eventually(WAIT, || req.peer_count() == 1));
+        req.connect(&good_ep).unwrap();
+        assert!(eventually(WAIT, || req.peer_count() == 2));
+
+        let pending = req.send("first").unwrap();
+        // The first request goes to the first peer: the doomed one takes it and dies.
+        let taken = doomed.recv().unwrap();
+        assert_eq!(taken.body(), "first");
+        drop(taken);
+        drop(doomed);
+        drop(doomed_ctx);
+        match pending.recv() {
+            Err(Error::Disconnected) => {}
+            other => panic!("{t:?}: expected Disconnected, got {other:?}"),
+        }
+        assert_eq!(req.request("second").unwrap(), Message::from(["good", "second"]));
+        req.request("stop").unwrap();
+        server.join().unwrap();
+    }
+}
+
+#[test]
+fn a_late_reply_is_never_taken_for_the_next_request() {
+    for correlate in [false, true] {
+        for t in ALL {
+            let ctx = Context::new();
+            let (mut rep, ep) = rep_on(&ctx, t);
+            let mut req = req_to(&ctx, &ep);
+            req.set_correlate(correlate);
+            let slow = thread::spawn(move || {
+                // Answer the first request too late, then the second at once.
+                let first = rep.recv().unwrap();
+                thread::sleep(Duration::from_millis(300));
+                let _ = first.reply("late answer to the first");
+                loop {
+                    let r = rep.recv().unwrap();
+                    if r.body() == "second" {
+                        r.reply("answer to the second").unwrap();
+                        return;
+                    }
+                    drop(r);
+                }
+            });
+            let first = req.send("first").unwrap();
+            assert!(matches!(first.recv_timeout(Duration::from_millis(100)), Err(Error::TimedOut)));
+            thread::sleep(Duration::from_millis(400));
+            let reply = req.request("second").unwrap();
+            assert_eq!(reply, "answer to the second", "{t:?} correlate={correlate}");
+            slow.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn dropping_a_request_unanswered_frees_the_rep() {
+    let ctx = Context::new();
+    let (mut rep, ep) = rep_on(&ctx, Transport::Inproc);
+    let mut a = req_to(&ctx, &ep);
+    let mut b = req_to(&ctx, &ep);
+    let pa = a.send("from a").unwrap();
+    let pb = b.send("from b").unwrap();
+    drop(rep.recv().unwrap());
+    let second = rep.recv().unwrap();
+    let who = second.body().clone();
+    second.reply("answered").unwrap();
+    let (answered, dropped) = if who == "from b" { (pb, pa) } else { (pa, pb) };
+    assert_eq!(answered.recv().unwrap(), "answered");
+    assert!(matches!(
+        dropped.recv_timeout(Duration::from_millis(100)),
+        Err(Error::TimedOut)
+    ));
+}
+
+#[test]
+fn a_req_with_no_peer_times_out_on_send_and_hands_the_request_back() {
+    let ctx = Context::new();
+    let mut req = ctx.req().unwrap();
+    req.set_send_timeout(Some(Duration::from_millis(50)));
+    let err = req.send("nobody").unwrap_err();
+    assert!(matches!(err.error(), Error::TimedOut));
+    assert_eq!(err.into_message(), "nobody");
+}

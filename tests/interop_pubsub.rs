@@ -116,8 +116,16 @@ fn ferro_pub_to_libzmq_sub(t: Transport, ferro_binds: bool) {
         zsub.bind(&t.fresh_endpoint("interop-pubsub")).unwrap();
         publisher.connect(&zmq_last_endpoint(&zsub)).unwrap();
     }
-    // libzmq sends its subscriptions from its I/O thread as soon as it is connected.
-    publisher.wait_for_subscribers(1, WAIT).unwrap();
+    // A bound libzmq SUB takes in a new connection, and sends it its subscriptions, only
+    // when its application next calls into the socket (here: asks for its events), just
+    // as a ferromq SUB does. A connecting libzmq SUB has them queued from connect() on.
+    assert!(
+        eventually(WAIT, || {
+            let _ = zsub.get_events();
+            publisher.subscriber_count() == 1
+        }),
+        "{t:?}: libzmq's subscription never arrived"
+    );
     for m in messages() {
         assert_eq!(publisher.send("other topic").unwrap(), 0, "{t:?}");
         assert_eq!(

@@ -169,7 +169,10 @@ fn cancel_stops_delivery_of_that_topic_only() {
         assert!(rx.unsubscribe("B"));
         settle(&mut tx, &mut rx);
         // The settle marker's own cancel may still be on its way.
-        assert!(util::eventually(WAIT, || tx.subscriber_count() == 0), "{t:?}");
+        assert!(
+            util::eventually(WAIT, || tx.subscriber_count() == 0),
+            "{t:?}"
+        );
         assert_eq!(tx.send("B3").unwrap(), 0, "{t:?}");
         assert!(drain(&mut rx).is_empty(), "{t:?}");
     }

@@ -8,26 +8,16 @@
 
 mod util;
 
-use std::collections::BTreeSet;
 use std::thread;
 use std::time::Duration;
 
 use ferromq::{Context, Error, Pub, SendError, Sub};
-use util::spec::{check_compatible_peers, table, Row};
+use util::spec::{all_pairs, check_compatible_peers, outcome, run_rows, table};
 use util::{eventually, unique};
 
 const SHORT: Duration = Duration::from_millis(60);
 const LONG: Duration = Duration::from_secs(10);
 const TOPIC: &str = "t";
-
-fn outcome<T, E: Into<Error>>(r: Result<T, E>) -> String {
-    match r.map_err(Into::into) {
-        Ok(_) => "ok".into(),
-        Err(Error::WouldBlock) => "would-block".into(),
-        Err(Error::TimedOut) => "timed-out".into(),
-        Err(e) => panic!("unexpected error {e}"),
-    }
-}
 
 /// Sends on `topic` and describes what happened as the tables do: `ok(n)`, plus
 /// `+n dropped` when the drop counter moved.
@@ -119,7 +109,7 @@ impl PubWorld {
         match event {
             "send" => publish(&mut self.publisher, TOPIC),
             "send-other-topic" => publish(&mut self.publisher, "u"),
-            "wait-for-subscribers" => outcome(self.publisher.wait_for_subscribers(1, SHORT)),
+            "wait-for-subscribers" => outcome(self.publisher.wait_for_subscribers(1, SHORT)).into(),
             "peer-attaches" => {
                 self.attach(false);
                 "ok".into()
@@ -140,7 +130,7 @@ impl PubWorld {
                 self.fill();
                 "ok".into()
             }
-            "peer-drains" => outcome(self.subscribed_peer().recv()),
+            "peer-drains" => outcome(self.subscribed_peer().recv()).into(),
             "peer-detaches" => {
                 self.subs.clear();
                 "ok".into()
@@ -151,7 +141,7 @@ impl PubWorld {
                     thread::sleep(SHORT);
                     Self::new_sub(&ctx, &name, true)
                 });
-                let r = outcome(self.publisher.wait_for_subscribers(1, LONG));
+                let r = outcome(self.publisher.wait_for_subscribers(1, LONG)).into();
                 self.subs.push((late.join().unwrap(), true));
                 r
             }
@@ -244,8 +234,8 @@ impl SubWorld {
 
     fn event(&mut self, event: &str) -> String {
         match event {
-            "recv" => outcome(self.sub.recv()),
-            "try-recv" => outcome(self.sub.try_recv()),
+            "recv" => outcome(self.sub.recv()).into(),
+            "try-recv" => outcome(self.sub.try_recv()).into(),
             "subscribe" => {
                 self.sub.subscribe(TOPIC);
                 "ok".into()
@@ -270,7 +260,7 @@ impl SubWorld {
                 });
                 let r = self.sub.recv_timeout(LONG);
                 self.pubs.push(late.join().unwrap());
-                outcome(r)
+                outcome(r).into()
             }
             "recv-then-peer-attaches" => {
                 // No publisher at all while the SUB blocks; one connects, waits for the
@@ -286,7 +276,7 @@ impl SubWorld {
                 });
                 let r = self.sub.recv_timeout(LONG);
                 self.pubs.push(late.join().unwrap());
-                outcome(r)
+                outcome(r).into()
             }
             other => panic!("SUB harness does not know event `{other}`"),
         }
@@ -317,22 +307,6 @@ impl SubWorld {
             other => panic!("SUB harness does not know state `{other}`"),
         }
     }
-}
-
-fn run_rows(rows: &[Row], mut run: impl FnMut(&Row)) -> BTreeSet<(String, String)> {
-    rows.iter()
-        .map(|row| {
-            run(row);
-            (row["state"].clone(), row["event"].clone())
-        })
-        .collect()
-}
-
-fn all_pairs(states: &[&str], events: &[&str]) -> BTreeSet<(String, String)> {
-    states
-        .iter()
-        .flat_map(|s| events.iter().map(move |e| (s.to_string(), e.to_string())))
-        .collect()
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Reads the tables of the pattern specs in `patterns/`, so tests drive the code through
 //! exactly the rows the spec lists.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use ferromq::SocketType;
+use ferromq::{Error, SocketType};
 
 /// One table row, by column name.
 pub type Row = BTreeMap<String, String>;
@@ -58,4 +58,33 @@ pub fn check_compatible_peers(file: &str) {
         accepted.sort_by_key(|t| t.as_str());
         assert_eq!(listed, accepted, "{file}: peers of {ours} differ from the code");
     }
+}
+
+/// A call's result as the tables write it: `ok`, `would-block` or `timed-out`. Any other
+/// error fails the test.
+pub fn outcome<T, E: Into<Error>>(r: Result<T, E>) -> &'static str {
+    match r.map_err(Into::into) {
+        Ok(_) => "ok",
+        Err(Error::WouldBlock) => "would-block",
+        Err(Error::TimedOut) => "timed-out",
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+/// Runs every row and returns the (state, event) pairs the table covers.
+pub fn run_rows(rows: &[Row], mut run: impl FnMut(&Row)) -> BTreeSet<(String, String)> {
+    rows.iter()
+        .map(|row| {
+            run(row);
+            (row["state"].clone(), row["event"].clone())
+        })
+        .collect()
+}
+
+/// Every (state, event) pair of the two lists.
+pub fn all_pairs(states: &[&str], events: &[&str]) -> BTreeSet<(String, String)> {
+    states
+        .iter()
+        .flat_map(|s| events.iter().map(move |e| (s.to_string(), e.to_string())))
+        .collect()
 }

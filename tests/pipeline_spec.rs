@@ -7,25 +7,15 @@
 
 mod util;
 
-use std::collections::BTreeSet;
 use std::thread;
 use std::time::Duration;
 
-use ferromq::{Context, Error, Pull, Push};
-use util::spec::{check_compatible_peers, table, Row};
+use ferromq::{Context, Pull, Push};
+use util::spec::{all_pairs, check_compatible_peers, outcome, run_rows, table};
 use util::{eventually, unique};
 
 const SHORT: Duration = Duration::from_millis(60);
 const LONG: Duration = Duration::from_secs(10);
-
-fn outcome<T, E: Into<Error>>(r: Result<T, E>) -> &'static str {
-    match r.map_err(Into::into) {
-        Ok(_) => "ok",
-        Err(Error::WouldBlock) => "would-block",
-        Err(Error::TimedOut) => "timed-out",
-        Err(e) => panic!("unexpected error {e}"),
-    }
-}
 
 struct PushWorld {
     ctx: Context,
@@ -208,22 +198,6 @@ impl PullWorld {
             other => panic!("PULL harness does not know state `{other}`"),
         }
     }
-}
-
-fn run_rows(rows: &[Row], mut run: impl FnMut(&Row)) -> BTreeSet<(String, String)> {
-    rows.iter()
-        .map(|row| {
-            run(row);
-            (row["state"].clone(), row["event"].clone())
-        })
-        .collect()
-}
-
-fn all_pairs(states: &[&str], events: &[&str]) -> BTreeSet<(String, String)> {
-    states
-        .iter()
-        .flat_map(|s| events.iter().map(move |e| (s.to_string(), e.to_string())))
-        .collect()
 }
 
 #[test]

@@ -11,7 +11,7 @@ mod util;
 use std::thread;
 use std::time::Duration;
 
-use ferromq::{Context, Error, Pub, SendError, Sub};
+use ferromq::{Context, Pub, SendError, Sub};
 use util::spec::{all_pairs, check_compatible_peers, outcome, run_rows, table};
 use util::{eventually, unique};
 

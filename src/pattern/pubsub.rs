@@ -118,7 +118,7 @@ impl Pub {
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
         let msg = msg.into();
         let (mut departed, _) = self.take_subscriptions(false);
-        let topic = msg.first().map_or(&[][..], |f| &f[..]);
+        let topic = topic(&msg);
         let mut queued = 0;
         for peer in &self.core.peers {
             let wants = self
@@ -300,6 +300,12 @@ impl Pub {
             .filter(|p| self.subscriptions.contains_key(&p.id))
             .count()
     }
+}
+
+/// What subscriptions are matched against: the message's first frame (empty when the
+/// message has no frame).
+fn topic(msg: &Message) -> &[u8] {
+    msg.first().map_or(&[], |f| &f[..])
 }
 
 /// Applies one message from a peer to that peer's subscriptions. Every frame that starts
@@ -494,8 +500,7 @@ impl Sub {
             self.greet_new_peers();
             match self.core.recv_fair(Wait::Never) {
                 Ok((_, msg)) => {
-                    let topic = msg.first().map_or(&[][..], |f| &f[..]);
-                    if self.subscriptions.matches(topic) {
+                    if self.subscriptions.matches(topic(&msg)) {
                         return Ok(msg);
                     }
                     // Not ours: drop it, but keep to the deadline even if such messages

@@ -68,6 +68,9 @@ pub(super) struct Conn {
     stalled: Option<Message>,
     pub(super) readable: bool,
     pub(super) writable: bool,
+    /// The poller reported the peer's side closed (or an error): the end of the stream is
+    /// already in the kernel, so a short read must not stop reading before it is seen.
+    pub(super) read_closed: bool,
     /// Set once the socket closed or hung up: flush what is owed, then end by this deadline.
     pub(super) linger_until: Option<Instant>,
     /// The socket dropped this peer while staying open (a REQ abandoning a request hangs
@@ -110,6 +113,7 @@ impl Conn {
             // Edge-triggered readiness: assume ready until the kernel says otherwise.
             readable: !connecting,
             writable: !connecting,
+            read_closed: false,
             linger_until: None,
             hung_up: false,
             linger_timer: None,
@@ -282,10 +286,12 @@ impl Conn {
             }
             Ok(n) => {
                 *budget = budget.saturating_sub(n);
-                if n < room {
+                if n < room && !self.read_closed {
                     // A short read drained the kernel buffer. On epoll (edge-triggered)
                     // any byte that arrives later raises a new readiness event, so the
-                    // read that would only return WouldBlock can be skipped.
+                    // read that would only return WouldBlock can be skipped. Not when the
+                    // event that made us read also said the peer closed: no new event
+                    // will come for that, and only the next read returns the end.
                     self.readable = false;
                 }
                 Ok(true)

@@ -132,6 +132,9 @@ impl Loop {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             conn.readable = true;
                         }
+                        if event.is_read_closed() || event.is_error() {
+                            conn.read_closed = true;
+                        }
                         if event.is_writable() || event.is_write_closed() || event.is_error() {
                             conn.writable = true;
                         }

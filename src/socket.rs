@@ -271,6 +271,14 @@ impl SocketCore {
         if self.recv_cursor > index {
             self.recv_cursor -= 1;
         }
+        // Wrap now rather than at the next use: a peer that re-attaches lands at the end,
+        // and must not be next in turn just because the one it replaces was.
+        if self.send_cursor >= self.peers.len() {
+            self.send_cursor = 0;
+        }
+        if self.recv_cursor >= self.peers.len() {
+            self.recv_cursor = 0;
+        }
         self.rejoin_inproc(&peer);
     }
 

@@ -181,8 +181,21 @@ fn a_silent_rep_does_not_wedge_its_req_and_the_retry_reaches_another() {
             }
         }
         assert!(answered >= 2 && timeouts >= 1, "{t:?}: answered {answered}, timeouts {timeouts}");
-        req.request("stop").ok();
-        drop(req);
+        // Stop the good server; a "stop" that lands on the silent one times out and is
+        // retried, which goes to the other peer.
+        let mut stopped = false;
+        for _ in 0..6 {
+            let reply = req.send("stop").unwrap().recv_timeout(Duration::from_millis(200));
+            if let Ok(r) = reply {
+                assert_eq!(r, "stopped");
+                stopped = true;
+                break;
+            }
+            if let Ok(r) = silent.try_recv() {
+                drop(r);
+            }
+        }
+        assert!(stopped, "{t:?}: the good server never got its stop");
         server.join().unwrap();
     }
 }

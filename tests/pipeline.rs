@@ -365,3 +365,30 @@ fn dropping_sockets_and_context_with_queued_messages_returns_promptly() {
     drop(ctx);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn dropping_a_context_with_a_live_peer_returns_within_the_linger_time() {
+    // The peer stays up, so nothing ends the connection but our own close. A bound of
+    // several times the linger catches an engine that waits for some unrelated timer.
+    let other = Context::new();
+    let mut rx = pull(&other);
+    rx.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = rx.last_endpoint().unwrap().to_owned();
+    for queued in [false, true] {
+        let ctx = Context::new();
+        let mut tx = push(&ctx);
+        tx.set_linger(Duration::from_millis(200));
+        tx.connect(&ep).unwrap();
+        assert!(eventually(WAIT, || tx.peer_count() == 1));
+        if queued {
+            tx.send("flushed on close").unwrap();
+        }
+        let started = std::time::Instant::now();
+        drop(tx);
+        drop(ctx);
+        assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+        if queued {
+            assert_eq!(rx.recv().unwrap(), "flushed on close");
+        }
+    }
+}

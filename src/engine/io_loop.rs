@@ -105,6 +105,11 @@ impl Loop {
             } else {
                 Some(Duration::ZERO)
             };
+            // The last connection may have closed during this turn: leave now rather than
+            // sleep until some stale timer.
+            if self.shutting_down && self.entries.is_empty() {
+                return;
+            }
             // Park: announce sleep, then look at the queue once more, so a command sent
             // between the drain above and the poll below is never missed.
             self.shared.sleeping.store(true, SeqCst);

@@ -72,14 +72,13 @@ fn push_pull_tcp(c: &mut Criterion) {
             let pull = ctx.socket(zmq::PULL).unwrap();
             pull.bind("tcp://127.0.0.1:*").unwrap();
             let push = ctx.socket(zmq::PUSH).unwrap();
-            push.connect(&pull.get_last_endpoint().unwrap().unwrap()).unwrap();
+            push.connect(&pull.get_last_endpoint().unwrap().unwrap())
+                .unwrap();
             let payload = vec![0u8; size];
             let sender = Sender::spawn(move || push.send(&payload[..], 0).unwrap());
             let mut buf = zmq::Message::new();
             group.bench_function("libzmq", |b| {
-                b.iter_custom(|n| {
-                    sender.run(n, || pull.recv(&mut buf, 0).unwrap())
-                })
+                b.iter_custom(|n| sender.run(n, || pull.recv(&mut buf, 0).unwrap()))
             });
         }
         group.finish();

@@ -78,7 +78,10 @@ fn main() -> Result<(), Error> {
         TASKS
     );
     for (id, n) in per_worker.iter().enumerate() {
-        println!("  worker {id}: {n} tasks (round-robin share {:.1}%)", *n as f64 * 100.0 / TASKS as f64);
+        println!(
+            "  worker {id}: {n} tasks (round-robin share {:.1}%)",
+            *n as f64 * 100.0 / TASKS as f64
+        );
     }
     for w in workers {
         w.join().map_err(|_| Error::Closed)??;

@@ -11,7 +11,10 @@ fn main() -> Result<(), ferromq::Error> {
     for request_nbr in 0..10 {
         println!("Sending Hello {request_nbr}...");
         let reply = requester.request("Hello")?;
-        println!("Received {} {request_nbr}", String::from_utf8_lossy(&reply[0]));
+        println!(
+            "Received {} {request_nbr}",
+            String::from_utf8_lossy(&reply[0])
+        );
     }
     Ok(())
 }

@@ -57,7 +57,9 @@ fn main() -> Result<(), Error> {
                 let mut spread = BTreeMap::new();
                 for i in 0..REQUESTS_PER_CLIENT {
                     let reply = req.request(format!("client-{c} #{i}"))?;
-                    *spread.entry(String::from_utf8_lossy(&reply[0]).into_owned()).or_insert(0) += 1;
+                    *spread
+                        .entry(String::from_utf8_lossy(&reply[0]).into_owned())
+                        .or_insert(0) += 1;
                 }
                 Ok(spread)
             })
@@ -83,7 +85,10 @@ fn main() -> Result<(), Error> {
         stopper.request("stop")?;
     }
     for (w, worker) in workers.into_iter().enumerate() {
-        println!("worker-{w} served {}", worker.join().map_err(|_| Error::Closed)??);
+        println!(
+            "worker-{w} served {}",
+            worker.join().map_err(|_| Error::Closed)??
+        );
     }
     Ok(())
 }

@@ -38,7 +38,9 @@ fn main() -> Result<(), ferromq::Error> {
 }
 
 fn seed() -> u64 {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     t.as_nanos() as u64 | 1
 }
 

@@ -148,14 +148,22 @@ impl Context {
                 }
                 join(&connecter, binder);
             }
-            None => reg.pending.entry(name.to_owned()).or_default().push(connecter),
+            None => reg
+                .pending
+                .entry(name.to_owned())
+                .or_default()
+                .push(connecter),
         }
         Ok(())
     }
 
     pub(crate) fn inproc_unbind(&self, name: &str, socket_id: u64) {
         let mut reg = lock(&self.inner.inproc);
-        if reg.bound.get(name).is_some_and(|b| b.shared.id == socket_id) {
+        if reg
+            .bound
+            .get(name)
+            .is_some_and(|b| b.shared.id == socket_id)
+        {
             reg.bound.remove(name);
         }
     }

@@ -96,45 +96,47 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// ```
 #[derive(Debug)]
 pub struct SendError {
-    error: Error,
-    message: Message,
+    // Boxed: the failure path may allocate, the success path's `Result` stays small.
+    inner: Box<(Error, Message)>,
 }
 
 impl SendError {
     pub(crate) fn new(error: Error, message: Message) -> Self {
-        SendError { error, message }
+        SendError {
+            inner: Box::new((error, message)),
+        }
     }
 
     /// Why the send failed.
     pub fn error(&self) -> &Error {
-        &self.error
+        &self.inner.0
     }
 
     /// Takes the message back.
     pub fn into_message(self) -> Message {
-        self.message
+        self.inner.1
     }
 
     /// Splits into the error and the message.
     pub fn into_parts(self) -> (Error, Message) {
-        (self.error, self.message)
+        *self.inner
     }
 }
 
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "send failed: {}", self.error)
+        write!(f, "send failed: {}", self.inner.0)
     }
 }
 
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        Some(&self.inner.0)
     }
 }
 
 impl From<SendError> for Error {
     fn from(e: SendError) -> Self {
-        e.error
+        e.inner.0
     }
 }

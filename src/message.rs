@@ -128,10 +128,6 @@ impl Message {
         self.meta = meta;
     }
 
-    pub(crate) fn frames_mut(&mut self) -> &mut Frames {
-        &mut self.frames
-    }
-
     /// A subscription in ZMTP 3.0's message form, one frame: `01` + topic to subscribe,
     /// `00` + topic to cancel. This is how subscriptions travel through pipes in both
     /// directions: a SUB writes them toward its peers, and the engine turns SUBSCRIBE and
@@ -342,7 +338,10 @@ mod tests {
         let m = Message::from(vec!["a", "", "c"]);
         assert_eq!(m.len(), 3);
         assert!(m[1].is_empty());
-        assert_eq!(Message::from(vec![String::from("a"), String::from("b")]).len(), 2);
+        assert_eq!(
+            Message::from(vec![String::from("a"), String::from("b")]).len(),
+            2
+        );
         assert_eq!(Message::from(vec![vec![1u8], vec![2u8]]).len(), 2);
         assert_eq!(Message::from(vec![Bytes::new()]).len(), 1);
         assert_eq!(Message::multipart(["x", "y"]).byte_len(), 2);

@@ -127,7 +127,11 @@ pub(crate) enum ReadError {
 /// Makes a pipe holding at most `capacity` messages (0: no limit). `wake_reader` is rung
 /// when a message arrives for a parked reader, `wake_writer` when room appears for a parked
 /// writer or when either end closes.
-pub(crate) fn pipe(capacity: usize, wake_reader: Notify, wake_writer: Notify) -> (PipeWriter, PipeReader) {
+pub(crate) fn pipe(
+    capacity: usize,
+    wake_reader: Notify,
+    wake_writer: Notify,
+) -> (PipeWriter, PipeReader) {
     // The queue itself is unbounded and grows in small blocks: the high-water mark is kept by
     // the count, so an idle pipe costs no preallocated slots.
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -182,6 +186,7 @@ impl PipeWriter {
 
     /// True when a write would be refused for lack of room. Parks the writer when it is, so
     /// the reader's next read wakes it.
+    #[cfg(test)]
     pub(crate) fn is_full(&self) -> bool {
         let s = &*self.shared;
         if !s.is_full() {
@@ -294,7 +299,8 @@ mod tests {
     fn messages_arrive_in_order_and_whole() {
         let (w, r) = pipe(0, Notify::Nobody, Notify::Nobody);
         for i in 0..100u8 {
-            w.try_write(Message::from(vec![vec![i], vec![i, i]])).unwrap();
+            w.try_write(Message::from(vec![vec![i], vec![i, i]]))
+                .unwrap();
         }
         assert_eq!(r.len(), 100);
         for i in 0..100u8 {
@@ -327,7 +333,10 @@ mod tests {
         w.try_write(Message::from("a")).unwrap();
         assert!(reader_sig.wait(no_wait()), "reader must be rung");
         w.try_write(Message::from("b")).unwrap();
-        assert!(!reader_sig.wait(no_wait()), "no ring while the reader is not parked");
+        assert!(
+            !reader_sig.wait(no_wait()),
+            "no ring while the reader is not parked"
+        );
         r.try_read().unwrap();
         r.try_read().unwrap();
     }
@@ -336,7 +345,10 @@ mod tests {
     fn a_parked_writer_is_woken_when_room_appears() {
         let (w, r, _, writer_sig) = signal_pipe(1);
         w.try_write(Message::from("a")).unwrap();
-        assert!(matches!(w.try_write(Message::from("b")), Err(WriteError::Full(_))));
+        assert!(matches!(
+            w.try_write(Message::from("b")),
+            Err(WriteError::Full(_))
+        ));
         assert!(!writer_sig.wait(no_wait()));
         r.try_read().unwrap();
         assert!(writer_sig.wait(no_wait()), "writer must be rung");
@@ -350,13 +362,20 @@ mod tests {
         drop(w);
         assert!(reader_sig.wait(no_wait()));
         assert!(r.is_writer_closed());
-        assert_eq!(r.try_read().unwrap(), "last", "queued messages survive the writer");
+        assert_eq!(
+            r.try_read().unwrap(),
+            "last",
+            "queued messages survive the writer"
+        );
         assert_eq!(r.try_read().unwrap_err(), ReadError::Closed);
 
         let (w, r, _, _) = signal_pipe(0);
         drop(r);
         assert!(w.is_closed());
-        assert!(matches!(w.try_write(Message::from("x")), Err(WriteError::Closed(_))));
+        assert!(matches!(
+            w.try_write(Message::from("x")),
+            Err(WriteError::Closed(_))
+        ));
         let _ = writer_sig;
     }
 
@@ -387,7 +406,10 @@ mod tests {
                     next += 1;
                 }
                 Err(ReadError::Empty) => {
-                    assert!(reader_sig.wait(Some(Instant::now() + Duration::from_secs(10))), "lost wake-up");
+                    assert!(
+                        reader_sig.wait(Some(Instant::now() + Duration::from_secs(10))),
+                        "lost wake-up"
+                    );
                 }
                 Err(ReadError::Closed) => panic!("writer closed early"),
             }

@@ -136,7 +136,10 @@ impl SocketCore {
     /// Empty unless [`Self::track_attached`] was called.
     pub(crate) fn take_attached(&mut self) -> Vec<PeerId> {
         self.process_mailbox();
-        self.attached.as_mut().map(std::mem::take).unwrap_or_default()
+        self.attached
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The peer with this id, if still attached.
@@ -146,10 +149,6 @@ impl SocketCore {
 
     pub(crate) fn socket_type(&self) -> SocketType {
         self.shared.socket_type
-    }
-
-    pub(crate) fn shared(&self) -> &Arc<SocketShared> {
-        &self.shared
     }
 
     pub(crate) fn last_endpoint(&self) -> Option<&str> {
@@ -166,9 +165,12 @@ impl SocketCore {
             }
             Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
                 let (listener, resolved) = crate::transport::bind(&ep, &self.options)?;
-                self.ctx
-                    .io_for(self.shared.id)?
-                    .bind(&self.shared, &self.options, listener, resolved.clone());
+                self.ctx.io_for(self.shared.id)?.bind(
+                    &self.shared,
+                    &self.options,
+                    listener,
+                    resolved.clone(),
+                );
                 resolved
             }
         };
@@ -218,7 +220,9 @@ impl SocketCore {
         if let Ok(Endpoint::Inproc(name)) = Endpoint::parse(&resolved) {
             self.ctx.inproc_unbind(&name, self.shared.id);
         } else {
-            self.ctx.io_for(self.shared.id)?.unbind(self.shared.id, resolved);
+            self.ctx
+                .io_for(self.shared.id)?
+                .unbind(self.shared.id, resolved);
         }
         Ok(())
     }
@@ -408,34 +412,11 @@ impl SocketCore {
         }
     }
 
-    /// Receives the next message from one particular peer; other peers' messages stay
-    /// queued. Fails with [`Error::Closed`] when the peer is gone and nothing of it is left.
-    pub(crate) fn recv_from(&mut self, peer: PeerId, wait: Wait) -> Result<Message> {
-        loop {
-            self.process_mailbox();
-            let Some(index) = self.peers.iter().position(|p| p.id == peer) else {
-                return Err(Error::Closed);
-            };
-            let p = &self.peers[index];
-            match p.rx.try_read() {
-                Ok(mut msg) => {
-                    msg.set_metadata(Some(p.meta.clone()));
-                    return Ok(msg);
-                }
-                Err(ReadError::Empty) => {}
-                Err(ReadError::Closed) => {
-                    self.remove_peer(index);
-                    return Err(Error::Closed);
-                }
-            }
-            self.wait(wait)?;
-        }
-    }
-
     /// The number of peers currently attached (after taking in new ones).
     pub(crate) fn peer_count(&mut self) -> usize {
         self.process_mailbox();
-        self.peers.retain(|p| !(p.tx.is_closed() && p.rx.len() == 0));
+        self.peers
+            .retain(|p| !(p.tx.is_closed() && p.rx.len() == 0));
         self.send_cursor = self.send_cursor.min(self.peers.len());
         self.recv_cursor = self.recv_cursor.min(self.peers.len());
         self.peers.len()

@@ -10,11 +10,18 @@ fn misuse_of_the_typed_sockets_does_not_compile() {
     let t = trybuild::TestCases::new();
     for row in &rows {
         let file = dir.join(&row["compile-fail test"]);
-        assert!(file.exists(), "{} is listed in reqrep.md but missing", file.display());
+        assert!(
+            file.exists(),
+            "{} is listed in reqrep.md but missing",
+            file.display()
+        );
         t.compile_fail(file);
     }
     // Every file in the folder must be in the table: no rule without its spec row.
-    let listed: Vec<_> = rows.iter().map(|r| r["compile-fail test"].clone()).collect();
+    let listed: Vec<_> = rows
+        .iter()
+        .map(|r| r["compile-fail test"].clone())
+        .collect();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if name.ends_with(".rs") {

@@ -38,7 +38,8 @@ fn ferromq_req_with_libzmq_rep() {
                 rep.connect(req.last_endpoint().unwrap()).unwrap();
             } else {
                 rep.bind(&fresh(transport)).unwrap();
-                req.connect(&rep.get_last_endpoint().unwrap().unwrap()).unwrap();
+                req.connect(&rep.get_last_endpoint().unwrap().unwrap())
+                    .unwrap();
             }
             let server = thread::spawn(move || {
                 for _ in 0..10 {
@@ -48,8 +49,14 @@ fn ferromq_req_with_libzmq_rep() {
                 }
             });
             for i in 0..10u8 {
-                let reply = req.request(Message::from(vec![b"Hello".to_vec(), vec![i]])).unwrap();
-                assert_eq!(reply, Message::from(vec![b"World".to_vec(), vec![i]]), "{transport}");
+                let reply = req
+                    .request(Message::from(vec![b"Hello".to_vec(), vec![i]]))
+                    .unwrap();
+                assert_eq!(
+                    reply,
+                    Message::from(vec![b"World".to_vec(), vec![i]]),
+                    "{transport}"
+                );
             }
             server.join().unwrap();
         }
@@ -70,7 +77,8 @@ fn libzmq_req_with_ferromq_rep() {
                 req.connect(rep.last_endpoint().unwrap()).unwrap();
             } else {
                 req.bind(&fresh(transport)).unwrap();
-                rep.connect(&req.get_last_endpoint().unwrap().unwrap()).unwrap();
+                rep.connect(&req.get_last_endpoint().unwrap().unwrap())
+                    .unwrap();
             }
             let client = thread::spawn(move || {
                 for i in 0..10u8 {
@@ -87,7 +95,9 @@ fn libzmq_req_with_ferromq_rep() {
                     request.body().metadata().unwrap().socket_type(),
                     Some(ferromq::SocketType::Req)
                 );
-                request.reply(Message::multipart([bytes::Bytes::from_static(b"World"), n])).unwrap();
+                request
+                    .reply(Message::multipart([bytes::Bytes::from_static(b"World"), n]))
+                    .unwrap();
             }
             client.join().unwrap();
         }
@@ -112,10 +122,17 @@ fn ferromq_req_to_libzmq_router_shows_the_envelope_frame_by_frame() {
         let frames = router.recv_multipart(0).unwrap();
         assert_eq!(
             frames,
-            vec![b"client-1".to_vec(), Vec::new(), b"part1".to_vec(), b"part2".to_vec()],
+            vec![
+                b"client-1".to_vec(),
+                Vec::new(),
+                b"part1".to_vec(),
+                b"part2".to_vec()
+            ],
             "{transport}"
         );
-        router.send_multipart([&b"client-1"[..], b"", b"reply"], 0).unwrap();
+        router
+            .send_multipart([&b"client-1"[..], b"", b"reply"], 0)
+            .unwrap();
         assert_eq!(pending.recv().unwrap(), "reply");
 
         // Without one: libzmq makes up a 5-byte id starting with a zero byte.
@@ -129,7 +146,9 @@ fn ferromq_req_to_libzmq_router_shows_the_envelope_frame_by_frame() {
         assert_eq!(frames[0][0], 0);
         assert!(frames[1].is_empty());
         assert_eq!(frames[2], b"hi");
-        router.send_multipart([&frames[0][..], b"", b"there"], 0).unwrap();
+        router
+            .send_multipart([&frames[0][..], b"", b"there"], 0)
+            .unwrap();
         assert_eq!(pending.recv().unwrap(), "there");
     }
 }
@@ -149,15 +168,26 @@ fn libzmq_dealer_to_ferromq_rep_keeps_every_envelope_frame() {
         let request = rep.recv().unwrap();
         assert_eq!(request.body(), "plain");
         request.reply("one").unwrap();
-        assert_eq!(dealer.recv_multipart(0).unwrap(), vec![Vec::new(), b"one".to_vec()]);
+        assert_eq!(
+            dealer.recv_multipart(0).unwrap(),
+            vec![Vec::new(), b"one".to_vec()]
+        );
 
-        dealer.send_multipart([&b"hop1"[..], b"hop2", b"", b"routed"], 0).unwrap();
+        dealer
+            .send_multipart([&b"hop1"[..], b"hop2", b"", b"routed"], 0)
+            .unwrap();
         let request = rep.recv().unwrap();
         assert_eq!(request.body(), "routed");
         request.reply(["two", "frames"]).unwrap();
         assert_eq!(
             dealer.recv_multipart(0).unwrap(),
-            vec![b"hop1".to_vec(), b"hop2".to_vec(), Vec::new(), b"two".to_vec(), b"frames".to_vec()],
+            vec![
+                b"hop1".to_vec(),
+                b"hop2".to_vec(),
+                Vec::new(),
+                b"two".to_vec(),
+                b"frames".to_vec()
+            ],
             "{transport}"
         );
     }
@@ -172,7 +202,8 @@ fn correlated_requests_work_against_libzmq_rep() {
     let mut req = ctx.req().unwrap();
     req.set_correlate(true);
     req.set_recv_timeout(Some(Duration::from_secs(10)));
-    req.connect(&rep.get_last_endpoint().unwrap().unwrap()).unwrap();
+    req.connect(&rep.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
     let server = thread::spawn(move || {
         for _ in 0..5 {
             let m = rep.recv_bytes(0).unwrap();

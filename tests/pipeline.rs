@@ -59,7 +59,11 @@ fn single_and_multipart_messages_arrive_whole_on_every_transport() {
         tx.send(big.clone()).unwrap();
 
         assert_eq!(rx.recv().unwrap(), "hello", "{t:?}");
-        assert_eq!(rx.recv().unwrap(), Message::from(["multi", "", "part"]), "{t:?}");
+        assert_eq!(
+            rx.recv().unwrap(),
+            Message::from(["multi", "", "part"]),
+            "{t:?}"
+        );
         let got = rx.recv().unwrap();
         assert_eq!(got.len(), 1);
         assert!(got[0] == big[..], "{t:?}: 1 MiB message differs");
@@ -85,7 +89,10 @@ fn push_round_robins_evenly_over_its_peers() {
                 p.recv().unwrap();
             }
             assert!(
-                matches!(p.recv_timeout(Duration::from_millis(50)), Err(Error::TimedOut)),
+                matches!(
+                    p.recv_timeout(Duration::from_millis(50)),
+                    Err(Error::TimedOut)
+                ),
                 "{t:?}: peer {n} got more than its share"
             );
         }
@@ -120,7 +127,10 @@ fn pull_fair_queues_across_its_peers() {
         }
         for n in 0..3 {
             let got = shares.get(n.to_string().as_bytes()).copied().unwrap_or(0);
-            assert!((9..=11).contains(&got), "{t:?}: sender {n} got {got} of 30: {shares:?}");
+            assert!(
+                (9..=11).contains(&got),
+                "{t:?}: sender {n} got {got} of 30: {shares:?}"
+            );
         }
         for _ in 30..150 {
             rx.recv().unwrap();
@@ -149,14 +159,21 @@ fn push_blocks_at_the_high_water_mark_and_resumes_when_drained() {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     assert!(matches!(e.error(), Error::TimedOut), "{t:?}: {e}");
-                    assert_eq!(e.into_message().byte_len(), chunk.len(), "message handed back");
+                    assert_eq!(
+                        e.into_message().byte_len(),
+                        chunk.len(),
+                        "message handed back"
+                    );
                     blocked = true;
                     break;
                 }
             }
         }
         assert!(blocked, "{t:?}: PUSH never blocked after {sent} messages");
-        assert!(matches!(tx.try_send("x").unwrap_err().error(), Error::WouldBlock));
+        assert!(matches!(
+            tx.try_send("x").unwrap_err().error(),
+            Error::WouldBlock
+        ));
         // Drain everything: the sender must be able to continue, and nothing was lost.
         for _ in 0..sent {
             rx.recv().unwrap();
@@ -180,7 +197,8 @@ fn several_pushers_and_pullers_lose_nothing() {
                     let mut tx = push(&ctx);
                     tx.connect(&ep).unwrap();
                     for i in 0..2500u32 {
-                        tx.send([n.to_be_bytes().to_vec(), i.to_be_bytes().to_vec()]).unwrap();
+                        tx.send([n.to_be_bytes().to_vec(), i.to_be_bytes().to_vec()])
+                            .unwrap();
                     }
                     tx
                 })
@@ -284,7 +302,10 @@ fn ipc_socket_file_is_removed_on_unbind_and_on_close() {
     a.bind(&ep).unwrap();
     assert!(path.exists());
     a.unbind(&ep).unwrap();
-    assert!(eventually(WAIT, || !path.exists()), "unbind leaves the file");
+    assert!(
+        eventually(WAIT, || !path.exists()),
+        "unbind leaves the file"
+    );
     a.bind(&ep).unwrap();
     assert!(path.exists());
     drop(a);
@@ -318,7 +339,10 @@ fn inproc_connect_may_come_before_bind_and_wrong_types_are_refused() {
     let mut other = push(&ctx);
     let ep2 = format!("inproc://{}", unique("wrong"));
     other.bind(&ep2).unwrap();
-    assert!(matches!(wrong.connect(&ep2), Err(Error::IncompatiblePeer { .. })));
+    assert!(matches!(
+        wrong.connect(&ep2),
+        Err(Error::IncompatiblePeer { .. })
+    ));
 }
 
 #[test]
@@ -332,14 +356,26 @@ fn incompatible_tcp_peers_never_exchange_messages() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(a.peer_count(), 0);
     assert_eq!(b.peer_count(), 0);
-    assert!(matches!(a.try_send("x").unwrap_err().error(), Error::WouldBlock));
+    assert!(matches!(
+        a.try_send("x").unwrap_err().error(),
+        Error::WouldBlock
+    ));
 }
 
 #[test]
 fn malformed_endpoints_are_errors_not_panics() {
     let ctx = Context::new();
     let mut s = pull(&ctx);
-    for bad in ["", "tcp://", "tcp://127.0.0.1", "tcp://:5555", "udp://x:1", "ipc://", "inproc://", "tcp://[::1:5"] {
+    for bad in [
+        "",
+        "tcp://",
+        "tcp://127.0.0.1",
+        "tcp://:5555",
+        "udp://x:1",
+        "ipc://",
+        "inproc://",
+        "tcp://[::1:5",
+    ] {
         assert!(
             matches!(s.bind(bad), Err(Error::InvalidEndpoint { .. })),
             "bind {bad:?}"
@@ -349,7 +385,10 @@ fn malformed_endpoints_are_errors_not_panics() {
             "connect {bad:?}"
         );
     }
-    assert!(matches!(s.connect("tcp://*:5555"), Err(Error::InvalidEndpoint { .. })));
+    assert!(matches!(
+        s.connect("tcp://*:5555"),
+        Err(Error::InvalidEndpoint { .. })
+    ));
 }
 
 #[test]
@@ -386,7 +425,11 @@ fn dropping_a_context_with_a_live_peer_returns_within_the_linger_time() {
         let started = std::time::Instant::now();
         drop(tx);
         drop(ctx);
-        assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            started.elapsed()
+        );
         if queued {
             assert_eq!(rx.recv().unwrap(), "flushed on close");
         }

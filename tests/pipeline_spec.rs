@@ -216,7 +216,10 @@ fn push_follows_every_row_of_its_table() {
         &["send", "try-send", "peer-attaches"],
     );
     required.extend(all_pairs(&["has-room"], &["peer-fills", "peer-detaches"]));
-    required.extend(all_pairs(&["all-full"], &["peer-drains", "send-then-peer-drains"]));
+    required.extend(all_pairs(
+        &["all-full"],
+        &["peer-drains", "send-then-peer-drains"],
+    ));
     required.extend(all_pairs(&["no-peers"], &["send-then-peer-attaches"]));
     let missing: Vec<_> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "pipeline.md lacks rows for {missing:?}");
@@ -232,7 +235,10 @@ fn pull_follows_every_row_of_its_table() {
         w.check(&row["next state"]);
     });
     let mut required = all_pairs(&["empty", "has-messages"], &["recv", "try-recv"]);
-    required.extend(all_pairs(&["empty"], &["peer-sends", "recv-then-peer-sends"]));
+    required.extend(all_pairs(
+        &["empty"],
+        &["peer-sends", "recv-then-peer-sends"],
+    ));
     required.extend(all_pairs(&["has-messages"], &["peer-detaches"]));
     let missing: Vec<_> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "pipeline.md lacks rows for {missing:?}");

@@ -49,7 +49,9 @@ fn echo_server(mut rep: Rep, prefix: &'static str) -> thread::JoinHandle<usize> 
     thread::spawn(move || {
         let mut served = 0;
         loop {
-            let Ok(request) = rep.recv() else { return served };
+            let Ok(request) = rep.recv() else {
+                return served;
+            };
             let body = request.body().clone();
             if body == "stop" {
                 let _ = request.reply("stopped");
@@ -72,7 +74,11 @@ fn request_reply_works_on_every_transport_and_keeps_frames() {
         let mut req = req_to(&ctx, &ep);
         for i in 0..10 {
             let reply = req.request(format!("Hello {i}")).unwrap();
-            assert_eq!(reply, Message::multipart(["echo".to_owned(), format!("Hello {i}")]), "{t:?}");
+            assert_eq!(
+                reply,
+                Message::multipart(["echo".to_owned(), format!("Hello {i}")]),
+                "{t:?}"
+            );
         }
         let reply = req.send(["a", "", "c"]).unwrap().recv().unwrap();
         assert_eq!(reply, Message::from(["echo", "a", "", "c"]), "{t:?}");
@@ -143,7 +149,10 @@ fn rep_serves_three_reqs_fairly() {
         }
         for n in 0..3 {
             let got = shares.get(n.to_string().as_bytes()).copied().unwrap_or(0);
-            assert!((19..=21).contains(&got), "{t:?}: client {n} got {got} of 60: {shares:?}");
+            assert!(
+                (19..=21).contains(&got),
+                "{t:?}: client {n} got {got} of 60: {shares:?}"
+            );
         }
         for c in clients {
             c.join().unwrap();
@@ -167,7 +176,11 @@ fn a_silent_rep_does_not_wedge_its_req_and_the_retry_reaches_another() {
         let mut timeouts = 0;
         for i in 0..4 {
             // Lazy Pirate: wait a little, retry on timeout.
-            match req.send(format!("r{i}")).unwrap().recv_timeout(Duration::from_millis(200)) {
+            match req
+                .send(format!("r{i}"))
+                .unwrap()
+                .recv_timeout(Duration::from_millis(200))
+            {
                 Ok(reply) => {
                     assert_eq!(reply[0], "good");
                     answered += 1;
@@ -180,12 +193,18 @@ fn a_silent_rep_does_not_wedge_its_req_and_the_retry_reaches_another() {
                 drop(r);
             }
         }
-        assert!(answered >= 2 && timeouts >= 1, "{t:?}: answered {answered}, timeouts {timeouts}");
+        assert!(
+            answered >= 2 && timeouts >= 1,
+            "{t:?}: answered {answered}, timeouts {timeouts}"
+        );
         // Stop the good server; a "stop" that lands on the silent one times out and is
         // retried, which goes to the other peer.
         let mut stopped = false;
         for _ in 0..6 {
-            let reply = req.send("stop").unwrap().recv_timeout(Duration::from_millis(200));
+            let reply = req
+                .send("stop")
+                .unwrap()
+                .recv_timeout(Duration::from_millis(200));
             if let Ok(r) = reply {
                 assert_eq!(r, "stopped");
                 stopped = true;
@@ -226,7 +245,10 @@ fn a_rep_that_dies_mid_request_is_reported_and_the_retry_reaches_another() {
             Err(Error::Disconnected) => {}
             other => panic!("{t:?}: expected Disconnected, got {other:?}"),
         }
-        assert_eq!(req.request("second").unwrap(), Message::from(["good", "second"]));
+        assert_eq!(
+            req.request("second").unwrap(),
+            Message::from(["good", "second"])
+        );
         req.request("stop").unwrap();
         server.join().unwrap();
     }
@@ -255,7 +277,10 @@ fn a_late_reply_is_never_taken_for_the_next_request() {
                 }
             });
             let first = req.send("first").unwrap();
-            assert!(matches!(first.recv_timeout(Duration::from_millis(100)), Err(Error::TimedOut)));
+            assert!(matches!(
+                first.recv_timeout(Duration::from_millis(100)),
+                Err(Error::TimedOut)
+            ));
             thread::sleep(Duration::from_millis(400));
             let reply = req.request("second").unwrap();
             assert_eq!(reply, "answer to the second", "{t:?} correlate={correlate}");

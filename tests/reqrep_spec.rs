@@ -53,7 +53,8 @@ impl ReqWorld {
             .map(|_| {
                 let r = zsock(&zctx, zmq::ROUTER);
                 r.bind("tcp://127.0.0.1:*").unwrap();
-                req.connect(&r.get_last_endpoint().unwrap().unwrap()).unwrap();
+                req.connect(&r.get_last_endpoint().unwrap().unwrap())
+                    .unwrap();
                 Some(r)
             })
             .collect();
@@ -81,8 +82,14 @@ impl ReqWorld {
     fn send(&mut self) -> &'static str {
         let r = outcome(self.req.send("request"));
         if r == "ok" {
-            let mut items: Vec<_> = (0..2).map(|i| self.router(i).as_poll_item(zmq::POLLIN)).collect();
-            assert_eq!(zmq::poll(&mut items, 10_000).unwrap(), 1, "exactly one ROUTER gets it");
+            let mut items: Vec<_> = (0..2)
+                .map(|i| self.router(i).as_poll_item(zmq::POLLIN))
+                .collect();
+            assert_eq!(
+                zmq::poll(&mut items, 10_000).unwrap(),
+                1,
+                "exactly one ROUTER gets it"
+            );
             self.asked = usize::from(!items[0].is_readable());
             let frames = self.router(self.asked).recv_multipart(0).unwrap();
             assert_eq!(frames, vec![ID.to_vec(), Vec::new(), b"request".to_vec()]);
@@ -106,12 +113,16 @@ impl ReqWorld {
                 outcome(r)
             }
             "reply-from-other-peer" => {
-                self.router(other).send_multipart([ID, b"", b"bogus"], 0).unwrap();
+                self.router(other)
+                    .send_multipart([ID, b"", b"bogus"], 0)
+                    .unwrap();
                 std::thread::sleep(Duration::from_millis(300));
                 outcome(self.req.try_recv())
             }
             "reply-without-delimiter" => {
-                self.router(self.asked).send_multipart([ID, b"bogus"], 0).unwrap();
+                self.router(self.asked)
+                    .send_multipart([ID, b"bogus"], 0)
+                    .unwrap();
                 std::thread::sleep(Duration::from_millis(300));
                 outcome(self.req.try_recv())
             }
@@ -175,7 +186,9 @@ impl RepWorld {
             "idle" => {}
             "replying" => {
                 // A request that came through two brokers: the reply must go back along both.
-                w.dealer().send_multipart([&b"r1"[..], b"r2", b"", b"q"], 0).unwrap();
+                w.dealer()
+                    .send_multipart([&b"r1"[..], b"r2", b"", b"q"], 0)
+                    .unwrap();
                 assert_eq!(w.rep.recv_timeout(LONG).unwrap(), "q");
             }
             other => panic!("REP harness does not know state `{other}`"),
@@ -190,7 +203,9 @@ impl RepWorld {
     fn event(&mut self, event: &str) -> &'static str {
         match event {
             "request-arrives" => {
-                self.dealer().send_multipart([&b""[..], b"q1", b"q2"], 0).unwrap();
+                self.dealer()
+                    .send_multipart([&b""[..], b"q1", b"q2"], 0)
+                    .unwrap();
                 let r = self.rep.recv_timeout(LONG);
                 if let Ok(m) = &r {
                     assert_eq!(*m, ferromq::Message::from(["q1", "q2"]));
@@ -198,7 +213,9 @@ impl RepWorld {
                 outcome(r)
             }
             "routed-request-arrives" => {
-                self.dealer().send_multipart([&b"a"[..], b"b", b"c", b"", b"q"], 0).unwrap();
+                self.dealer()
+                    .send_multipart([&b"a"[..], b"b", b"c", b"", b"q"], 0)
+                    .unwrap();
                 let r = self.rep.recv_timeout(LONG);
                 if let Ok(m) = &r {
                     assert_eq!(*m, "q");
@@ -206,11 +223,15 @@ impl RepWorld {
                 outcome(r)
             }
             "request-without-delimiter" => {
-                self.dealer().send_multipart([&b"no"[..], b"delimiter"], 0).unwrap();
+                self.dealer()
+                    .send_multipart([&b"no"[..], b"delimiter"], 0)
+                    .unwrap();
                 let r = outcome(self.rep.recv_timeout(Duration::from_millis(300)));
                 // A valid request sent after it on the same connection arrives next: the
                 // bad one was dropped, not merely slow.
-                self.dealer().send_multipart([&b""[..], b"valid"], 0).unwrap();
+                self.dealer()
+                    .send_multipart([&b""[..], b"valid"], 0)
+                    .unwrap();
                 assert_eq!(self.rep.recv_timeout(LONG).unwrap(), "valid");
                 self.rep.abandon_request();
                 r
@@ -219,7 +240,10 @@ impl RepWorld {
                 let r = outcome(self.rep.send("a"));
                 if r == "ok" {
                     let frames = self.dealer().recv_multipart(0).unwrap();
-                    assert_eq!(frames, vec![b"r1".to_vec(), b"r2".to_vec(), Vec::new(), b"a".to_vec()]);
+                    assert_eq!(
+                        frames,
+                        vec![b"r1".to_vec(), b"r2".to_vec(), Vec::new(), b"a".to_vec()]
+                    );
                 }
                 r
             }
@@ -247,11 +271,15 @@ impl RepWorld {
 }
 
 fn pairs(list: &[(&str, &str)]) -> BTreeSet<(String, String)> {
-    list.iter().map(|(s, e)| (s.to_string(), e.to_string())).collect()
+    list.iter()
+        .map(|(s, e)| (s.to_string(), e.to_string()))
+        .collect()
 }
 
 fn covered(rows: &[Row]) -> BTreeSet<(String, String)> {
-    rows.iter().map(|r| (r["state"].clone(), r["event"].clone())).collect()
+    rows.iter()
+        .map(|r| (r["state"].clone(), r["event"].clone()))
+        .collect()
 }
 
 #[test]

@@ -37,8 +37,9 @@ pub(super) enum Origin {
 pub(super) enum End {
     /// The peer closed, or we finished lingering.
     Closed,
-    /// The handshake or the stream broke; the reason is for the monitor (later) and logs.
-    Failed(crate::Error),
+    /// The handshake or the stream broke. The reason is kept for the socket monitor, which
+    /// is not written yet (it is what a monitor event will carry).
+    Failed(#[allow(dead_code)] crate::Error),
 }
 
 /// How a drive left the connection.
@@ -337,7 +338,11 @@ impl Conn {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let count = self.zmtp.output_slices(&mut slices);
             match self.stream.write_vectored(&slices[..count]) {
-                Ok(0) => return Err(End::Failed(io::Error::from(io::ErrorKind::WriteZero).into())),
+                Ok(0) => {
+                    return Err(End::Failed(
+                        io::Error::from(io::ErrorKind::WriteZero).into(),
+                    ))
+                }
                 Ok(n) => {
                     self.zmtp.advance_output(n);
                     wrote = true;
@@ -353,7 +358,10 @@ impl Conn {
     /// True when a lingering connection has flushed everything the socket queued.
     fn finished(&self) -> bool {
         self.linger_until.is_some()
-            && self.out.as_ref().is_none_or(|o| o.is_writer_closed() && o.len() == 0)
+            && self
+                .out
+                .as_ref()
+                .is_none_or(|o| o.is_writer_closed() && o.len() == 0)
             && !self.zmtp.has_output()
     }
 

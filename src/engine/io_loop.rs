@@ -212,7 +212,9 @@ impl Loop {
                     .entries
                     .iter()
                     .filter_map(|(k, e)| match e {
-                        Entry::Listener(l) if l.socket.id == socket_id && l.endpoint == endpoint => {
+                        Entry::Listener(l)
+                            if l.socket.id == socket_id && l.endpoint == endpoint =>
+                        {
                             Some(k)
                         }
                         _ => None,
@@ -235,7 +237,10 @@ impl Loop {
                     .collect();
                 for k in keys {
                     let c = self.connecters.remove(k);
-                    self.linger_conns(|conn| conn.origin == Origin::Connected(k, c.uid), c.options.linger);
+                    self.linger_conns(
+                        |conn| conn.origin == Origin::Connected(k, c.uid),
+                        c.options.linger,
+                    );
                 }
             }
             Command::CloseSocket {
@@ -329,8 +334,10 @@ impl Loop {
         let uid = conn.uid;
         entry.insert(Entry::Conn(Box::new(conn)));
         if let Some(t) = handshake {
-            self.timers
-                .push(Reverse((Instant::now() + t, Timer::Handshake(token.0, uid))));
+            self.timers.push(Reverse((
+                Instant::now() + t,
+                Timer::Handshake(token.0, uid),
+            )));
         }
         self.drive(token, uid);
         true
@@ -347,8 +354,12 @@ impl Loop {
             },
             Target::Ipc(ep) => transport::connect_ipc(ep),
         };
-        let (socket, options, endpoint, uid) =
-            (c.socket.clone(), c.options.clone(), c.endpoint.clone(), c.uid);
+        let (socket, options, endpoint, uid) = (
+            c.socket.clone(),
+            c.options.clone(),
+            c.endpoint.clone(),
+            c.uid,
+        );
         let added = match attempt {
             Ok(stream) => self.add_conn(
                 stream,
@@ -382,8 +393,10 @@ impl Loop {
         c.backoff = (c.backoff * 2).min(c.options.reconnect_ivl_max.max(base));
         c.next_addr = c.next_addr.wrapping_add(1);
         let uid = c.uid;
-        self.timers
-            .push(Reverse((Instant::now() + delay, Timer::Reconnect(key, uid))));
+        self.timers.push(Reverse((
+            Instant::now() + delay,
+            Timer::Reconnect(key, uid),
+        )));
     }
 
     fn fire_timers(&mut self) {

@@ -103,7 +103,11 @@ impl Socket {
     /// # Errors
     ///
     /// As [`Socket::send`].
-    pub fn send_timeout(&mut self, msg: impl Into<Message>, timeout: Duration) -> Result<(), SendError> {
+    pub fn send_timeout(
+        &mut self,
+        msg: impl Into<Message>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
         self.send_with(msg.into(), Wait::from_timeout(Some(timeout)))
     }
 

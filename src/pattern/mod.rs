@@ -165,7 +165,10 @@ macro_rules! socket_common {
             ///
             /// [`Error::InvalidOption`](crate::Error::InvalidOption) unless it is 1 to 255
             /// bytes and does not start with a zero byte.
-            pub fn set_identity(&mut self, identity: impl Into<bytes::Bytes>) -> $crate::Result<()> {
+            pub fn set_identity(
+                &mut self,
+                identity: impl Into<bytes::Bytes>,
+            ) -> $crate::Result<()> {
                 self.core.set_identity(identity.into())
             }
         }

@@ -76,7 +76,9 @@ impl Push {
     /// [`Error::WouldBlock`](crate::Error::WouldBlock) when no peer has room now; the
     /// message comes back inside the [`SendError`].
     pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
-        self.core.send_round_robin(msg.into(), Wait::Never).map(drop)
+        self.core
+            .send_round_robin(msg.into(), Wait::Never)
+            .map(drop)
     }
 
     /// Sends, waiting at most `timeout` whatever the socket's send timeout is.
@@ -84,7 +86,11 @@ impl Push {
     /// # Errors
     ///
     /// [`Error::TimedOut`](crate::Error::TimedOut), with the message handed back.
-    pub fn send_timeout(&mut self, msg: impl Into<Message>, timeout: Duration) -> Result<(), SendError> {
+    pub fn send_timeout(
+        &mut self,
+        msg: impl Into<Message>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
         self.core
             .send_round_robin(msg.into(), Wait::from_timeout(Some(timeout)))
             .map(drop)

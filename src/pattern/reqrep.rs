@@ -61,9 +61,9 @@ impl ReqMachine {
     }
 
     /// Wraps a request in its envelope. Fails when a request is outstanding.
-    pub(crate) fn wrap(&mut self, body: Message) -> Result<(Message, Option<u32>), (Error, Message)> {
+    pub(crate) fn wrap(&mut self, body: Message) -> Result<(Message, Option<u32>), SendError> {
         if self.state != ReqState::Idle {
-            return Err((
+            return Err(SendError::new(
                 Error::WrongState("REQ must receive the reply before sending again"),
                 body,
             ));
@@ -170,9 +170,9 @@ impl RepMachine {
     }
 
     /// Wraps a reply in the saved envelope; tells which peer it goes to.
-    pub(crate) fn wrap(&mut self, body: Message) -> Result<(PeerId, Message), (Error, Message)> {
+    pub(crate) fn wrap(&mut self, body: Message) -> Result<(PeerId, Message), SendError> {
         match std::mem::replace(&mut self.state, RepState::Idle) {
-            RepState::Idle => Err((
+            RepState::Idle => Err(SendError::new(
                 Error::WrongState("REP must receive a request before sending a reply"),
                 body,
             )),
@@ -198,9 +198,7 @@ pub(crate) fn req_send(
     wait: Wait,
 ) -> Result<(), SendError> {
     // Frames are reference-counted, so keeping the body to hand back on failure is cheap.
-    let (wire, id) = machine
-        .wrap(body.clone())
-        .map_err(|(e, body)| SendError::new(e, body))?;
+    let (wire, id) = machine.wrap(body.clone())?;
     match core.send_round_robin(wire, wait) {
         Ok(peer) => {
             machine.sent(peer, id);
@@ -212,9 +210,15 @@ pub(crate) fn req_send(
 
 /// Waits for the reply to the outstanding request. On a timeout or a lost peer the request
 /// is abandoned (hanging up on a silent peer), so the socket can send again at once.
-pub(crate) fn req_recv(core: &mut SocketCore, machine: &mut ReqMachine, wait: Wait) -> Result<Message> {
+pub(crate) fn req_recv(
+    core: &mut SocketCore,
+    machine: &mut ReqMachine,
+    wait: Wait,
+) -> Result<Message> {
     let Some(asked) = machine.waiting_on() else {
-        return Err(Error::WrongState("REQ must send a request before receiving"));
+        return Err(Error::WrongState(
+            "REQ must send a request before receiving",
+        ));
     };
     loop {
         match core.recv_fair(Wait::Never) {
@@ -241,7 +245,9 @@ pub(crate) fn req_recv(core: &mut SocketCore, machine: &mut ReqMachine, wait: Wa
 /// Takes the reply if it is already here; keeps the request outstanding if not.
 pub(crate) fn req_try_recv(core: &mut SocketCore, machine: &mut ReqMachine) -> Result<Message> {
     let Some(asked) = machine.waiting_on() else {
-        return Err(Error::WrongState("REQ must send a request before receiving"));
+        return Err(Error::WrongState(
+            "REQ must send a request before receiving",
+        ));
     };
     loop {
         match core.recv_fair(Wait::Never) {
@@ -267,9 +273,15 @@ pub(crate) fn req_abandon(core: &mut SocketCore, machine: &mut ReqMachine) {
 }
 
 /// Waits for a request; returns its body (the envelope stays in the machine).
-pub(crate) fn rep_recv(core: &mut SocketCore, machine: &mut RepMachine, wait: Wait) -> Result<Message> {
+pub(crate) fn rep_recv(
+    core: &mut SocketCore,
+    machine: &mut RepMachine,
+    wait: Wait,
+) -> Result<Message> {
     if machine.state != RepState::Idle {
-        return Err(Error::WrongState("REP must send the reply before receiving again"));
+        return Err(Error::WrongState(
+            "REP must send the reply before receiving again",
+        ));
     }
     loop {
         let (from, msg) = core.recv_fair(wait)?;
@@ -289,9 +301,7 @@ pub(crate) fn rep_send(
     body: Message,
     wait: Wait,
 ) -> Result<(), SendError> {
-    let (peer, wire) = machine
-        .wrap(body.clone())
-        .map_err(|(e, b)| SendError::new(e, b))?;
+    let (peer, wire) = machine.wrap(body.clone())?;
     core.send_to(peer, wire, wait).map_err(|e| {
         let error = match e.into_parts().0 {
             Error::Closed => Error::Disconnected,
@@ -390,7 +400,7 @@ impl Req {
     ///
     /// As those two; after any error the socket is ready to send again.
     pub fn request(&mut self, msg: impl Into<Message>) -> Result<Message> {
-        Ok(self.send(msg)?.recv()?)
+        self.send(msg)?.recv()
     }
 
     /// Makes requests carry a 4-byte id that the reply must echo (libzmq's
@@ -436,7 +446,11 @@ impl Pending<'_> {
         let Some(req) = self.req.take() else {
             return Err(Error::WrongState("request already completed"));
         };
-        req_recv(&mut req.core, &mut req.machine, Wait::from_timeout(Some(timeout)))
+        req_recv(
+            &mut req.core,
+            &mut req.machine,
+            Wait::from_timeout(Some(timeout)),
+        )
     }
 
     /// Gives the request up without waiting: a reply that comes later is never delivered.
@@ -635,10 +649,19 @@ mod tests {
         assert_eq!(wire, msg(&["", "Hi"]));
         assert_eq!(id, None);
         m.sent(7, id);
-        assert!(m.wrap(msg(&["again"])).is_err(), "second send while waiting");
-        assert_eq!(m.on_message(8, msg(&["", "other peer"])), ReqVerdict::Discard);
+        assert!(
+            m.wrap(msg(&["again"])).is_err(),
+            "second send while waiting"
+        );
+        assert_eq!(
+            m.on_message(8, msg(&["", "other peer"])),
+            ReqVerdict::Discard
+        );
         assert_eq!(m.on_message(7, msg(&["no delimiter"])), ReqVerdict::Discard);
-        assert_eq!(m.on_message(7, msg(&["", "a", "b"])), ReqVerdict::Deliver(msg(&["a", "b"])));
+        assert_eq!(
+            m.on_message(7, msg(&["", "a", "b"])),
+            ReqVerdict::Deliver(msg(&["a", "b"]))
+        );
         assert_eq!(m.state, ReqState::Idle);
         assert_eq!(m.on_message(7, msg(&["", "late"])), ReqVerdict::Discard);
     }
@@ -678,7 +701,10 @@ mod tests {
             .on_request(5, msg(&["router-a", "router-b", "", "q1", "q2"]))
             .unwrap();
         assert_eq!(body, msg(&["q1", "q2"]));
-        assert!(m.on_request(6, msg(&["", "second"])).is_none(), "one at a time");
+        assert!(
+            m.on_request(6, msg(&["", "second"])).is_none(),
+            "one at a time"
+        );
         let (peer, wire) = m.wrap(msg(&["answer"])).unwrap();
         assert_eq!(peer, 5);
         assert_eq!(wire, msg(&["router-a", "router-b", "", "answer"]));

@@ -77,6 +77,8 @@ fn main() -> Result<(), Error> {
         TASKS as f64 / elapsed.as_secs_f64(),
         TASKS
     );
+    println!("  (PUSH takes peers in turn, skipping any whose queue is full, so a worker");
+    println!("   that keeps up takes more than one that falls behind)");
     for (id, n) in per_worker.iter().enumerate() {
         println!(
             "  worker {id}: {n} tasks (round-robin share {:.1}%)",

@@ -6,28 +6,16 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ferromq::{Context, Error, Message, Pull, Push};
-use util::{eventually, ipc_endpoint, unique};
+use util::{eventually, ipc_endpoint, unique, Transport};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Tcp,
-    Ipc,
-    Inproc,
-}
-
-const ALL: [Transport; 3] = [Transport::Tcp, Transport::Ipc, Transport::Inproc];
+const ALL: [Transport; 3] = Transport::ALL;
 
 /// Binds `socket` on a fresh endpoint of `t` and returns the endpoint to connect to.
 macro_rules! bind_fresh {
     ($socket:expr, $t:expr) => {{
-        let ep = match $t {
-            Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
-            Transport::Ipc => ipc_endpoint("pipeline"),
-            Transport::Inproc => format!("inproc://{}", unique("pipeline")),
-        };
-        $socket.bind(&ep).unwrap();
+        $socket.bind(&$t.fresh_endpoint("pipeline")).unwrap();
         $socket.last_endpoint().unwrap().to_owned()
     }};
 }

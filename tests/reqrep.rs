@@ -7,31 +7,16 @@ use std::thread;
 use std::time::Duration;
 
 use ferromq::{Context, Error, Message, Rep, Req};
-use util::{eventually, ipc_endpoint, unique};
+use util::{eventually, Transport};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Copy, Debug)]
-enum Transport {
-    Tcp,
-    Ipc,
-    Inproc,
-}
-
-const ALL: [Transport; 3] = [Transport::Tcp, Transport::Ipc, Transport::Inproc];
-
-fn fresh(t: Transport) -> String {
-    match t {
-        Transport::Tcp => "tcp://127.0.0.1:*".to_owned(),
-        Transport::Ipc => ipc_endpoint("reqrep"),
-        Transport::Inproc => format!("inproc://{}", unique("reqrep")),
-    }
-}
+const ALL: [Transport; 3] = Transport::ALL;
 
 fn rep_on(ctx: &Context, t: Transport) -> (Rep, String) {
     let mut rep = ctx.rep().unwrap();
     rep.set_recv_timeout(Some(WAIT));
-    rep.bind(&fresh(t)).unwrap();
+    rep.bind(&t.fresh_endpoint("reqrep")).unwrap();
     let ep = rep.last_endpoint().unwrap().to_owned();
     (rep, ep)
 }

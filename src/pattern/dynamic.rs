@@ -187,13 +187,7 @@ impl Socket {
     fn recv_with(&mut self, wait: Wait) -> Result<Message> {
         match &mut self.machine {
             Machine::Pull => self.core.recv_fair(wait).map(|(_, m)| m),
-            Machine::Req(m) => {
-                if matches!(wait, Wait::Never) {
-                    reqrep::req_try_recv(&mut self.core, m)
-                } else {
-                    reqrep::req_recv(&mut self.core, m, wait)
-                }
-            }
+            Machine::Req(m) => reqrep::req_recv(&mut self.core, m, wait),
             Machine::Rep(m) => reqrep::rep_recv(&mut self.core, m, wait),
             Machine::Push => Err(Error::WrongState("PUSH sockets cannot receive")),
         }

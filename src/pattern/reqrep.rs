@@ -208,8 +208,9 @@ pub(crate) fn req_send(
     }
 }
 
-/// Waits for the reply to the outstanding request. On a timeout or a lost peer the request
-/// is abandoned (hanging up on a silent peer), so the socket can send again at once.
+/// Waits for the reply to the outstanding request, as `wait` allows. On a timeout or a
+/// lost peer the request is abandoned (hanging up on a silent peer), so the socket can send
+/// again at once; a non-blocking call that finds no reply yet keeps the request outstanding.
 pub(crate) fn req_recv(
     core: &mut SocketCore,
     machine: &mut ReqMachine,
@@ -232,33 +233,14 @@ pub(crate) fn req_recv(
                     machine.abandon();
                     return Err(Error::Disconnected);
                 }
-                if let Err(e) = core.wait(wait) {
-                    req_abandon(core, machine);
-                    return Err(e);
+                match core.wait(wait) {
+                    Ok(()) => {}
+                    Err(Error::WouldBlock) => return Err(Error::WouldBlock),
+                    Err(e) => {
+                        req_abandon(core, machine);
+                        return Err(e);
+                    }
                 }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Takes the reply if it is already here; keeps the request outstanding if not.
-pub(crate) fn req_try_recv(core: &mut SocketCore, machine: &mut ReqMachine) -> Result<Message> {
-    let Some(asked) = machine.waiting_on() else {
-        return Err(Error::WrongState(
-            "REQ must send a request before receiving",
-        ));
-    };
-    loop {
-        match core.recv_fair(Wait::Never) {
-            Ok((from, msg)) => {
-                if let ReqVerdict::Deliver(body) = machine.on_message(from, msg) {
-                    return Ok(body);
-                }
-            }
-            Err(Error::WouldBlock) if core.peer(asked).is_none() => {
-                machine.abandon();
-                return Err(Error::Disconnected);
             }
             Err(e) => return Err(e),
         }

@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::message::Message;
 use crate::pattern::reqrep::{self, RepMachine, ReqMachine};
+use crate::pattern::routing::{self, PairState, RouterState};
 use crate::pattern::socket_common;
 use crate::socket::{SocketCore, Wait};
 use crate::socket_type::SocketType;
@@ -17,6 +18,9 @@ enum Machine {
     Pull,
     Req(ReqMachine),
     Rep(RepMachine),
+    Dealer,
+    Router(RouterState),
+    Pair(PairState),
 }
 
 /// A socket of any type, chosen at run time: for generic code, proxies, tools, and
@@ -65,16 +69,20 @@ impl Socket {
             SocketType::Pull => Machine::Pull,
             SocketType::Req => Machine::Req(ReqMachine::new()),
             SocketType::Rep => Machine::Rep(RepMachine::new()),
+            SocketType::Dealer => Machine::Dealer,
+            SocketType::Router => Machine::Router(RouterState::new()),
+            SocketType::Pair => Machine::Pair(PairState::new()),
             other => {
                 return Err(Error::InvalidOption(format!(
                     "{other} sockets are not available yet"
                 )))
             }
         };
-        Ok(Socket {
-            core: SocketCore::new(ctx, kind),
-            machine,
-        })
+        let mut core = SocketCore::new(ctx, kind);
+        if matches!(machine, Machine::Router(_) | Machine::Pair(_)) {
+            core.track_attached();
+        }
+        Ok(Socket { core, machine })
     }
 
     /// Sends a message as the socket's pattern directs, waiting up to the send timeout.
@@ -151,7 +159,7 @@ impl Socket {
         match &mut self.machine {
             Machine::Req(m) => reqrep::req_abandon(&mut self.core, m),
             Machine::Rep(m) => m.abandon(),
-            Machine::Push | Machine::Pull => {}
+            _ => {}
         }
     }
 
@@ -172,11 +180,65 @@ impl Socket {
         }
     }
 
+    /// For ROUTER: see [`Router::set_router_mandatory`](crate::Router::set_router_mandatory).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// router.set_router_mandatory(true)?;
+    /// let err = router.send(["nobody", "hi"]).unwrap_err();
+    /// assert!(matches!(err.error(), Error::HostUnreachable));
+    /// assert!(ctx.socket(SocketType::Dealer)?.set_router_mandatory(true).is_err());
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_router_mandatory(&mut self, mandatory: bool) -> Result<()> {
+        self.router_state()?.mandatory = mandatory;
+        Ok(())
+    }
+
+    /// For ROUTER: see [`Router::set_router_handover`](crate::Router::set_router_handover).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_router_handover(&mut self, handover: bool) -> Result<()> {
+        self.router_state()?.handover = handover;
+        Ok(())
+    }
+
+    /// For ROUTER: see [`Router::dropped`](crate::Router::dropped); 0 for other types.
+    pub fn dropped(&self) -> u64 {
+        match &self.machine {
+            Machine::Router(st) => st.dropped(),
+            _ => 0,
+        }
+    }
+
+    fn router_state(&mut self) -> Result<&mut RouterState> {
+        match &mut self.machine {
+            Machine::Router(st) => Ok(st),
+            _ => Err(Error::InvalidOption(
+                "this option applies to ROUTER sockets only".into(),
+            )),
+        }
+    }
+
     fn send_with(&mut self, msg: Message, wait: Wait) -> Result<(), SendError> {
         match &mut self.machine {
             Machine::Push => self.core.send_round_robin(msg, wait).map(drop),
             Machine::Req(m) => reqrep::req_send(&mut self.core, m, msg, wait),
             Machine::Rep(m) => reqrep::rep_send(&mut self.core, m, msg, wait),
+            Machine::Dealer => routing::dealer_send(&mut self.core, msg, wait),
+            Machine::Router(st) => routing::router_send(&mut self.core, st, msg, wait),
+            Machine::Pair(st) => routing::pair_send(&mut self.core, st, msg, wait),
             Machine::Pull => Err(SendError::new(
                 Error::WrongState("PULL sockets cannot send"),
                 msg,
@@ -195,6 +257,9 @@ impl Socket {
                 }
             }
             Machine::Rep(m) => reqrep::rep_recv(&mut self.core, m, wait),
+            Machine::Dealer => routing::dealer_recv(&mut self.core, wait),
+            Machine::Router(st) => routing::router_recv(&mut self.core, st, wait),
+            Machine::Pair(st) => routing::pair_recv(&mut self.core, st, wait),
             Machine::Push => Err(Error::WrongState("PUSH sockets cannot receive")),
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::message::Message;
+use crate::pattern::pubsub::{PubState, SubState};
 use crate::pattern::reqrep::{self, RepMachine, ReqMachine};
 use crate::pattern::routing::{self, PairState, RouterState};
 use crate::pattern::socket_common;
@@ -21,6 +22,8 @@ enum Machine {
     Dealer,
     Router(RouterState),
     Pair(PairState),
+    Pub(PubState),
+    Sub(SubState),
 }
 
 /// A socket of any type, chosen at run time: for generic code, proxies, tools, and
@@ -72,14 +75,19 @@ impl Socket {
             SocketType::Dealer => Machine::Dealer,
             SocketType::Router => Machine::Router(RouterState::new()),
             SocketType::Pair => Machine::Pair(PairState::new()),
+            SocketType::Pub => Machine::Pub(PubState::default()),
+            SocketType::Sub => Machine::Sub(SubState::default()),
             other => {
                 return Err(Error::InvalidOption(format!(
-                    "{other} sockets are not available yet"
+                    "{other} sockets are not available yet (use PUB or SUB)"
                 )))
             }
         };
         let mut core = SocketCore::new(ctx, kind);
-        if matches!(machine, Machine::Router(_) | Machine::Pair(_)) {
+        if matches!(
+            machine,
+            Machine::Router(_) | Machine::Pair(_) | Machine::Sub(_)
+        ) {
             core.track_attached();
         }
         Ok(Socket { core, machine })
@@ -214,11 +222,75 @@ impl Socket {
         Ok(())
     }
 
-    /// For ROUTER: see [`Router::dropped`](crate::Router::dropped); 0 for other types.
+    /// For ROUTER: see [`Router::dropped`](crate::Router::dropped); for PUB: see
+    /// [`Pub::dropped`](crate::Pub::dropped); 0 for other types.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// router.send(["nobody", "hi"])?;
+    /// assert_eq!(router.dropped(), 1);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
     pub fn dropped(&self) -> u64 {
         match &self.machine {
             Machine::Router(st) => st.dropped(),
+            Machine::Pub(st) => st.dropped(),
             _ => 0,
+        }
+    }
+
+    /// For SUB: see [`Sub::subscribe`](crate::Sub::subscribe).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut publisher = ctx.socket(SocketType::Pub)?;
+    /// publisher.bind("inproc://dyn-news")?;
+    /// let mut subscriber = ctx.socket(SocketType::Sub)?;
+    /// subscriber.connect("inproc://dyn-news")?;
+    /// subscriber.subscribe("sport.")?;
+    /// publisher.send(["sport.tennis", "6-4"])?;
+    /// publisher.send(["politics", "..."])?;
+    /// assert_eq!(&subscriber.recv()?[0][..], b"sport.tennis");
+    /// assert!(matches!(publisher.subscribe("x"), Err(Error::InvalidOption(_))));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn subscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<()> {
+        match &mut self.machine {
+            Machine::Sub(st) => {
+                st.subscribe(&mut self.core, topic.as_ref());
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "subscribe applies to SUB sockets only".into(),
+            )),
+        }
+    }
+
+    /// For SUB: see [`Sub::unsubscribe`](crate::Sub::unsubscribe); true when that was the
+    /// last subscription to `topic`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn unsubscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<bool> {
+        match &mut self.machine {
+            Machine::Sub(st) => Ok(st.unsubscribe(&mut self.core, topic.as_ref())),
+            _ => Err(Error::InvalidOption(
+                "unsubscribe applies to SUB sockets only".into(),
+            )),
         }
     }
 
@@ -239,6 +311,14 @@ impl Socket {
             Machine::Dealer => routing::dealer_send(&mut self.core, msg, wait),
             Machine::Router(st) => routing::router_send(&mut self.core, st, msg, wait),
             Machine::Pair(st) => routing::pair_send(&mut self.core, st, msg, wait),
+            Machine::Pub(st) => {
+                st.send(&mut self.core, msg);
+                Ok(())
+            }
+            Machine::Sub(_) => Err(SendError::new(
+                Error::WrongState("SUB sockets cannot send"),
+                msg,
+            )),
             Machine::Pull => Err(SendError::new(
                 Error::WrongState("PULL sockets cannot send"),
                 msg,
@@ -260,6 +340,8 @@ impl Socket {
             Machine::Dealer => routing::dealer_recv(&mut self.core, wait),
             Machine::Router(st) => routing::router_recv(&mut self.core, st, wait),
             Machine::Pair(st) => routing::pair_recv(&mut self.core, st, wait),
+            Machine::Sub(st) => st.recv(&mut self.core, wait),
+            Machine::Pub(_) => Err(Error::WrongState("PUB sockets cannot receive")),
             Machine::Push => Err(Error::WrongState("PUSH sockets cannot receive")),
         }
     }

@@ -55,6 +55,10 @@ pub enum Error {
     /// complete. The socket itself is fine: send again to reach another peer.
     #[error("peer disconnected")]
     Disconnected,
+    /// A ROUTER with mandatory routing was asked to send to a routing id no connected
+    /// peer has (libzmq's EHOSTUNREACH).
+    #[error("no peer with that routing id")]
+    HostUnreachable,
     /// The socket or context is closed.
     #[error("socket or context closed")]
     Closed,

@@ -25,7 +25,7 @@
 //! # Layers
 //!
 //! ```text
-//!   typed API        Push, Pull, Pub, Sub, Context
+//!   typed API        Push, Pull, Pub, Sub, Req, Rep, Dealer, Router, Pair, Context
 //!   pattern          routing rules and state machines (round-robin, fair queue, ...)
 //!   pipes            bounded queues between a socket and each peer
 //!   engine           I/O threads: one mio event loop each, no thread per connection
@@ -71,6 +71,7 @@ pub use pattern::dynamic::Socket;
 pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};
 pub use pattern::reqrep::{Pending, Rep, Req, Request};
+pub use pattern::routing::{Dealer, Pair, Router};
 pub use socket_type::SocketType;
 
 /// The README's code blocks, run as doctests so the quick start cannot rot.

@@ -5,7 +5,9 @@ use std::time::Duration;
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::message::Message;
+use crate::pattern::pubsub::{PubState, SubState};
 use crate::pattern::reqrep::{self, RepMachine, ReqMachine};
+use crate::pattern::routing::{self, PairState, RouterState};
 use crate::pattern::socket_common;
 use crate::socket::{SocketCore, Wait};
 use crate::socket_type::SocketType;
@@ -17,6 +19,11 @@ enum Machine {
     Pull,
     Req(ReqMachine),
     Rep(RepMachine),
+    Dealer,
+    Router(RouterState),
+    Pair(PairState),
+    Pub(PubState),
+    Sub(SubState),
 }
 
 /// A socket of any type, chosen at run time: for generic code, proxies, tools, and
@@ -65,16 +72,25 @@ impl Socket {
             SocketType::Pull => Machine::Pull,
             SocketType::Req => Machine::Req(ReqMachine::new()),
             SocketType::Rep => Machine::Rep(RepMachine::new()),
+            SocketType::Dealer => Machine::Dealer,
+            SocketType::Router => Machine::Router(RouterState::new()),
+            SocketType::Pair => Machine::Pair(PairState::new()),
+            SocketType::Pub => Machine::Pub(PubState::default()),
+            SocketType::Sub => Machine::Sub(SubState::default()),
             other => {
                 return Err(Error::InvalidOption(format!(
-                    "{other} sockets are not available yet"
+                    "{other} sockets are not available yet (use PUB or SUB)"
                 )))
             }
         };
-        Ok(Socket {
-            core: SocketCore::new(ctx, kind),
+        let mut core = SocketCore::new(ctx, kind);
+        if matches!(
             machine,
-        })
+            Machine::Router(_) | Machine::Pair(_) | Machine::Sub(_)
+        ) {
+            core.track_attached();
+        }
+        Ok(Socket { core, machine })
     }
 
     /// Sends a message as the socket's pattern directs, waiting up to the send timeout.
@@ -151,7 +167,7 @@ impl Socket {
         match &mut self.machine {
             Machine::Req(m) => reqrep::req_abandon(&mut self.core, m),
             Machine::Rep(m) => m.abandon(),
-            Machine::Push | Machine::Pull => {}
+            _ => {}
         }
     }
 
@@ -172,11 +188,137 @@ impl Socket {
         }
     }
 
+    /// For ROUTER: see [`Router::set_router_mandatory`](crate::Router::set_router_mandatory).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// router.set_router_mandatory(true)?;
+    /// let err = router.send(["nobody", "hi"]).unwrap_err();
+    /// assert!(matches!(err.error(), Error::HostUnreachable));
+    /// assert!(ctx.socket(SocketType::Dealer)?.set_router_mandatory(true).is_err());
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_router_mandatory(&mut self, mandatory: bool) -> Result<()> {
+        self.router_state()?.mandatory = mandatory;
+        Ok(())
+    }
+
+    /// For ROUTER: see [`Router::set_router_handover`](crate::Router::set_router_handover).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_router_handover(&mut self, handover: bool) -> Result<()> {
+        self.router_state()?.handover = handover;
+        Ok(())
+    }
+
+    /// For ROUTER: see [`Router::dropped`](crate::Router::dropped); for PUB: see
+    /// [`Pub::dropped`](crate::Pub::dropped); 0 for other types.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// router.send(["nobody", "hi"])?;
+    /// assert_eq!(router.dropped(), 1);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn dropped(&self) -> u64 {
+        match &self.machine {
+            Machine::Router(st) => st.dropped(),
+            Machine::Pub(st) => st.dropped(),
+            _ => 0,
+        }
+    }
+
+    /// For SUB: see [`Sub::subscribe`](crate::Sub::subscribe).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut publisher = ctx.socket(SocketType::Pub)?;
+    /// publisher.bind("inproc://dyn-news")?;
+    /// let mut subscriber = ctx.socket(SocketType::Sub)?;
+    /// subscriber.connect("inproc://dyn-news")?;
+    /// subscriber.subscribe("sport.")?;
+    /// publisher.send(["sport.tennis", "6-4"])?;
+    /// publisher.send(["politics", "..."])?;
+    /// assert_eq!(&subscriber.recv()?[0][..], b"sport.tennis");
+    /// assert!(matches!(publisher.subscribe("x"), Err(Error::InvalidOption(_))));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn subscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<()> {
+        match &mut self.machine {
+            Machine::Sub(st) => {
+                st.subscribe(&mut self.core, topic.as_ref());
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "subscribe applies to SUB sockets only".into(),
+            )),
+        }
+    }
+
+    /// For SUB: see [`Sub::unsubscribe`](crate::Sub::unsubscribe); true when that was the
+    /// last subscription to `topic`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn unsubscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<bool> {
+        match &mut self.machine {
+            Machine::Sub(st) => Ok(st.unsubscribe(&mut self.core, topic.as_ref())),
+            _ => Err(Error::InvalidOption(
+                "unsubscribe applies to SUB sockets only".into(),
+            )),
+        }
+    }
+
+    fn router_state(&mut self) -> Result<&mut RouterState> {
+        match &mut self.machine {
+            Machine::Router(st) => Ok(st),
+            _ => Err(Error::InvalidOption(
+                "this option applies to ROUTER sockets only".into(),
+            )),
+        }
+    }
+
     fn send_with(&mut self, msg: Message, wait: Wait) -> Result<(), SendError> {
         match &mut self.machine {
             Machine::Push => self.core.send_round_robin(msg, wait).map(drop),
             Machine::Req(m) => reqrep::req_send(&mut self.core, m, msg, wait),
             Machine::Rep(m) => reqrep::rep_send(&mut self.core, m, msg, wait),
+            Machine::Dealer => routing::dealer_send(&mut self.core, msg, wait),
+            Machine::Router(st) => routing::router_send(&mut self.core, st, msg, wait),
+            Machine::Pair(st) => routing::pair_send(&mut self.core, st, msg, wait),
+            Machine::Pub(st) => {
+                st.send(&mut self.core, msg);
+                Ok(())
+            }
+            Machine::Sub(_) => Err(SendError::new(
+                Error::WrongState("SUB sockets cannot send"),
+                msg,
+            )),
             Machine::Pull => Err(SendError::new(
                 Error::WrongState("PULL sockets cannot send"),
                 msg,
@@ -189,6 +331,11 @@ impl Socket {
             Machine::Pull => self.core.recv_fair(wait).map(|(_, m)| m),
             Machine::Req(m) => reqrep::req_recv(&mut self.core, m, wait),
             Machine::Rep(m) => reqrep::rep_recv(&mut self.core, m, wait),
+            Machine::Dealer => routing::dealer_recv(&mut self.core, wait),
+            Machine::Router(st) => routing::router_recv(&mut self.core, st, wait),
+            Machine::Pair(st) => routing::pair_recv(&mut self.core, st, wait),
+            Machine::Sub(st) => st.recv(&mut self.core, wait),
+            Machine::Pub(_) => Err(Error::WrongState("PUB sockets cannot receive")),
             Machine::Push => Err(Error::WrongState("PUSH sockets cannot receive")),
         }
     }

@@ -6,6 +6,7 @@ pub(crate) mod dynamic;
 pub(crate) mod pipeline;
 pub(crate) mod pubsub;
 pub(crate) mod reqrep;
+pub(crate) mod routing;
 pub(crate) mod trie;
 
 /// Generates the methods every socket type shares: bind/connect, endpoints and options.

@@ -65,6 +65,13 @@ use crate::socket_type::SocketType;
 #[derive(Debug)]
 pub struct Pub {
     core: SocketCore,
+    state: PubState,
+}
+
+/// What a PUB knows beyond its peers, shared by [`Pub`] and the dynamic
+/// [`Socket`](crate::Socket): the driver functions take the socket's core.
+#[derive(Debug, Default)]
+pub(crate) struct PubState {
     /// What each peer is subscribed to. A peer without an entry has no subscription.
     /// Entries of departed peers are pruned by `forget_departed`.
     subscriptions: HashMap<PeerId, Trie>,
@@ -83,8 +90,7 @@ impl Pub {
     pub fn new(ctx: &Context) -> Result<Pub> {
         Ok(Pub {
             core: SocketCore::new(ctx, SocketType::Pub),
-            subscriptions: HashMap::new(),
-            dropped: 0,
+            state: PubState::default(),
         })
     }
 
@@ -116,28 +122,7 @@ impl Pub {
     /// `Result` (with the message handed back in a [`SendError`]) keeps the signature of
     /// the other sockets' sends and leaves room for a lossless mode that would refuse.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
-        let msg = msg.into();
-        let (mut departed, _) = self.take_subscriptions(false);
-        let topic = topic(&msg);
-        let mut queued = 0;
-        for peer in &self.core.peers {
-            let wants = self
-                .subscriptions
-                .get(&peer.id)
-                .is_some_and(|t| t.matches(topic));
-            if !wants {
-                continue;
-            }
-            match peer.tx.try_write(msg.clone()) {
-                Ok(()) => queued += 1,
-                Err(WriteError::Full(_)) => self.dropped += 1,
-                Err(WriteError::Closed(_)) => departed = true,
-            }
-        }
-        if departed {
-            self.forget_departed();
-        }
-        Ok(queued)
+        Ok(self.state.send(&mut self.core, msg.into()))
     }
 
     /// How many copies of messages were dropped since this socket was made, because the
@@ -169,7 +154,7 @@ impl Pub {
     /// # Ok::<(), ferromq::Error>(())
     /// ```
     pub fn dropped(&self) -> u64 {
-        self.dropped
+        self.state.dropped()
     }
 
     /// How many connected peers have at least one subscription now, after taking in the
@@ -193,11 +178,7 @@ impl Pub {
     /// # Ok::<(), ferromq::Error>(())
     /// ```
     pub fn subscriber_count(&mut self) -> usize {
-        let (departed, _) = self.take_subscriptions(false);
-        if departed {
-            self.forget_departed();
-        }
-        self.count_subscribers()
+        self.state.subscriber_count(&mut self.core)
     }
 
     /// Waits until at least `n` connected peers have subscribed to something, at most
@@ -228,13 +209,63 @@ impl Pub {
     /// [`Error::TimedOut`] when fewer than `n` peers have subscribed once `timeout` has
     /// passed.
     pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
+        self.state.wait_for_subscribers(&mut self.core, n, timeout)
+    }
+}
+
+impl PubState {
+    /// Routes one message to the subscribed peers; returns how many took it.
+    pub(crate) fn send(&mut self, core: &mut SocketCore, msg: Message) -> usize {
+        let (mut departed, _) = self.take_subscriptions(core, false);
+        let topic = topic(&msg);
+        let mut queued = 0;
+        for peer in &core.peers {
+            let wants = self
+                .subscriptions
+                .get(&peer.id)
+                .is_some_and(|t| t.matches(topic));
+            if !wants {
+                continue;
+            }
+            match peer.tx.try_write(msg.clone()) {
+                Ok(()) => queued += 1,
+                Err(WriteError::Full(_)) => self.dropped += 1,
+                Err(WriteError::Closed(_)) => departed = true,
+            }
+        }
+        if departed {
+            self.forget_departed(core);
+        }
+        queued
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// How many connected peers have at least one subscription.
+    pub(crate) fn subscriber_count(&mut self, core: &mut SocketCore) -> usize {
+        let (departed, _) = self.take_subscriptions(core, false);
+        if departed {
+            self.forget_departed(core);
+        }
+        self.count_subscribers(core)
+    }
+
+    /// Waits until `n` connected peers have subscribed, at most `timeout`.
+    pub(crate) fn wait_for_subscribers(
+        &mut self,
+        core: &mut SocketCore,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<()> {
         let deadline = Instant::now().checked_add(timeout);
         loop {
-            let (departed, drained) = self.take_subscriptions(true);
+            let (departed, drained) = self.take_subscriptions(core, true);
             if departed {
-                self.forget_departed();
+                self.forget_departed(core);
             }
-            if self.count_subscribers() >= n {
+            if self.count_subscribers(core) >= n {
                 return Ok(());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -243,7 +274,7 @@ impl Pub {
             // Every pipe was read until empty, which parks its reader: the next
             // subscription, peer or departure rings the socket's signal.
             if drained {
-                self.core.wait(Wait::Until(deadline))?;
+                core.wait(Wait::Until(deadline))?;
             }
         }
     }
@@ -257,11 +288,11 @@ impl Pub {
     /// With `park`, every pipe is read until it says empty, which parks its reader so the
     /// next message rings the socket's signal (for a caller about to wait). Without it, an
     /// empty pipe costs one atomic load, which keeps `send` cheap with many quiet peers.
-    fn take_subscriptions(&mut self, park: bool) -> (bool, bool) {
-        self.core.process_mailbox();
+    fn take_subscriptions(&mut self, core: &mut SocketCore, park: bool) -> (bool, bool) {
+        core.process_mailbox();
         let mut departed = false;
         let mut drained = true;
-        for peer in &self.core.peers {
+        for peer in &core.peers {
             if !park && peer.rx.len() == 0 {
                 departed |= peer.rx.is_writer_closed();
                 continue;
@@ -287,15 +318,14 @@ impl Pub {
     }
 
     /// Drops the peers whose connection is gone, and their subscriptions.
-    fn forget_departed(&mut self) {
-        self.core.peer_count();
-        let live: HashSet<PeerId> = self.core.peers.iter().map(|p| p.id).collect();
+    fn forget_departed(&mut self, core: &mut SocketCore) {
+        core.peer_count();
+        let live: HashSet<PeerId> = core.peers.iter().map(|p| p.id).collect();
         self.subscriptions.retain(|id, _| live.contains(id));
     }
 
-    fn count_subscribers(&self) -> usize {
-        self.core
-            .peers
+    fn count_subscribers(&self, core: &SocketCore) -> usize {
+        core.peers
             .iter()
             .filter(|p| self.subscriptions.contains_key(&p.id))
             .count()
@@ -383,6 +413,13 @@ fn apply_subscriptions(subs: &mut HashMap<PeerId, Trie>, peer: PeerId, msg: &Mes
 #[derive(Debug)]
 pub struct Sub {
     core: SocketCore,
+    state: SubState,
+}
+
+/// What a SUB knows beyond its peers, shared by [`Sub`] and the dynamic
+/// [`Socket`](crate::Socket). The socket's core must track attached peers.
+#[derive(Debug, Default)]
+pub(crate) struct SubState {
     /// This socket's subscriptions, counted.
     subscriptions: Trie,
 }
@@ -400,7 +437,7 @@ impl Sub {
         core.track_attached();
         Ok(Sub {
             core,
-            subscriptions: Trie::new(),
+            state: SubState::default(),
         })
     }
 
@@ -426,11 +463,7 @@ impl Sub {
     /// # Ok::<(), ferromq::Error>(())
     /// ```
     pub fn subscribe(&mut self, topic: impl AsRef<[u8]>) {
-        let topic = topic.as_ref();
-        self.greet_new_peers();
-        if self.subscriptions.add(topic) {
-            self.tell_peers(&Message::subscription(true, topic));
-        }
+        self.state.subscribe(&mut self.core, topic.as_ref());
     }
 
     /// Takes back one [`Sub::subscribe`] of `topic`. Returns true when that was the last
@@ -453,13 +486,7 @@ impl Sub {
     /// # Ok::<(), ferromq::Error>(())
     /// ```
     pub fn unsubscribe(&mut self, topic: impl AsRef<[u8]>) -> bool {
-        let topic = topic.as_ref();
-        self.greet_new_peers();
-        let removed = self.subscriptions.remove(topic);
-        if removed {
-            self.tell_peers(&Message::subscription(false, topic));
-        }
-        removed
+        self.state.unsubscribe(&mut self.core, topic.as_ref())
     }
 
     /// Receives the next message that matches a subscription, waiting up to the receive
@@ -474,7 +501,7 @@ impl Sub {
     /// [`Error::TimedOut`] when the receive timeout expires.
     pub fn recv(&mut self) -> Result<Message> {
         let wait = Wait::from_timeout(self.core.options.recv_timeout);
-        self.recv_matching(wait)
+        self.state.recv(&mut self.core, wait)
     }
 
     /// Receives without blocking.
@@ -483,7 +510,7 @@ impl Sub {
     ///
     /// [`Error::WouldBlock`] when no matching message is queued.
     pub fn try_recv(&mut self) -> Result<Message> {
-        self.recv_matching(Wait::Never)
+        self.state.recv(&mut self.core, Wait::Never)
     }
 
     /// Receives, waiting at most `timeout` whatever the socket's receive timeout is.
@@ -492,13 +519,35 @@ impl Sub {
     ///
     /// [`Error::TimedOut`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
-        self.recv_matching(Wait::from_timeout(Some(timeout)))
+        self.state
+            .recv(&mut self.core, Wait::from_timeout(Some(timeout)))
+    }
+}
+
+impl SubState {
+    /// Adds one subscription to `topic`, telling the peers when it is new.
+    pub(crate) fn subscribe(&mut self, core: &mut SocketCore, topic: &[u8]) {
+        self.greet_new_peers(core);
+        if self.subscriptions.add(topic) {
+            Self::tell_peers(core, &Message::subscription(true, topic));
+        }
     }
 
-    fn recv_matching(&mut self, wait: Wait) -> Result<Message> {
+    /// Takes back one subscription to `topic`; true when it was the last one.
+    pub(crate) fn unsubscribe(&mut self, core: &mut SocketCore, topic: &[u8]) -> bool {
+        self.greet_new_peers(core);
+        let removed = self.subscriptions.remove(topic);
+        if removed {
+            Self::tell_peers(core, &Message::subscription(false, topic));
+        }
+        removed
+    }
+
+    /// Receives the next message that matches a subscription.
+    pub(crate) fn recv(&mut self, core: &mut SocketCore, wait: Wait) -> Result<Message> {
         loop {
-            self.greet_new_peers();
-            match self.core.recv_fair(Wait::Never) {
+            self.greet_new_peers(core);
+            match core.recv_fair(Wait::Never) {
                 Ok((_, msg)) => {
                     if self.subscriptions.matches(topic(&msg)) {
                         return Ok(msg);
@@ -513,16 +562,16 @@ impl Sub {
                 }
                 // Every pipe was found empty and parked: a message or a new peer rings
                 // the signal.
-                Err(Error::WouldBlock) => self.core.wait(wait)?,
+                Err(Error::WouldBlock) => core.wait(wait)?,
                 Err(e) => return Err(e),
             }
         }
     }
 
     /// Sends the whole subscription set to each peer attached since the last call.
-    fn greet_new_peers(&mut self) {
-        for id in self.core.take_attached() {
-            let Some(peer) = self.core.peer(id) else {
+    fn greet_new_peers(&self, core: &mut SocketCore) {
+        for id in core.take_attached() {
+            let Some(peer) = core.peer(id) else {
                 continue;
             };
             self.subscriptions.for_each(|topic| {
@@ -534,8 +583,8 @@ impl Sub {
 
     /// Sends one subscription change to every peer, dropping it for peers that are full.
     /// A closed pipe is left for `recv` to notice.
-    fn tell_peers(&self, msg: &Message) {
-        for peer in &self.core.peers {
+    fn tell_peers(core: &SocketCore, msg: &Message) {
+        for peer in &core.peers {
             let _ = peer.tx.try_write(msg.clone());
         }
     }

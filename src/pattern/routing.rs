@@ -1,0 +1,745 @@
+//! DEALER, ROUTER (RFC 28, the routing half of request-reply) and PAIR (RFC 31). The
+//! specs with their tables are `patterns/dealer-router.md` and `patterns/pair.md`.
+//!
+//! DEALER is PUSH and PULL in one socket: round-robin out, fair-queued in, frames
+//! untouched. ROUTER names each peer by a routing id (the peer's `Identity`, or one made
+//! up) and puts it in front of what it receives; on send, the first frame picks the peer.
+//! PAIR talks to exactly one peer and refuses the others.
+//!
+//! The state lives in [`RouterState`] and [`PairState`], with driver functions taking the
+//! [`SocketCore`], so the typed sockets and the dynamic [`Socket`](crate::Socket) share it.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::context::Context;
+use crate::error::{Error, Result, SendError};
+use crate::message::Message;
+use crate::pattern::socket_common;
+use crate::pipe::ReadError;
+use crate::socket::{PeerId, SocketCore, Wait};
+use crate::socket_type::SocketType;
+
+// ---------------------------------------------------------------------------------------
+// DEALER
+
+/// Sends round-robin to the peers with room; blocks (as `wait` allows) while none has.
+pub(crate) fn dealer_send(
+    core: &mut SocketCore,
+    msg: Message,
+    wait: Wait,
+) -> Result<(), SendError> {
+    core.send_round_robin(msg, wait).map(drop)
+}
+
+/// Receives fair-queued from every peer, frames untouched.
+pub(crate) fn dealer_recv(core: &mut SocketCore, wait: Wait) -> Result<Message> {
+    core.recv_fair(wait).map(|(_, m)| m)
+}
+
+/// An asynchronous request-reply socket: sends to its peers in turn (round-robin) and
+/// receives from them in turn (fair-queued), leaving every frame as it is.
+///
+/// A send blocks while no peer has room (no peer at all, or every queue at its high-water
+/// mark), so nothing is ever dropped; [`Dealer::try_send`] returns
+/// [`Error::WouldBlock`] instead. Talking to a REP, put the empty delimiter frame in front
+/// yourself: `["", "body"]`.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Context;
+///
+/// let ctx = Context::new();
+/// let mut router = ctx.router()?;
+/// router.bind("inproc://dealer-doc")?;
+/// let mut dealer = ctx.dealer()?;
+/// dealer.set_identity("worker-1")?;
+/// dealer.connect("inproc://dealer-doc")?;
+///
+/// dealer.send("ready")?;
+/// let msg = router.recv()?;
+/// assert_eq!(&msg[0][..], b"worker-1");
+/// router.send(["worker-1", "job"])?;
+/// assert_eq!(dealer.recv()?, "job");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Dealer {
+    core: SocketCore,
+}
+
+socket_common!(Dealer);
+
+impl Dealer {
+    /// A new DEALER socket in `ctx`, with no endpoints yet.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for a context that refuses new sockets.
+    pub fn new(ctx: &Context) -> Result<Dealer> {
+        Ok(Dealer {
+            core: SocketCore::new(ctx, SocketType::Dealer),
+        })
+    }
+
+    /// Sends a message to the next peer with room, waiting up to the send timeout
+    /// (forever by default) while none has.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when the send timeout expires; the message comes back inside
+    /// the [`SendError`].
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let wait = Wait::from_timeout(self.core.options.send_timeout);
+        dealer_send(&mut self.core, msg.into(), wait)
+    }
+
+    /// Sends without blocking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error};
+    ///
+    /// let ctx = Context::new();
+    /// let mut dealer = ctx.dealer()?;
+    /// let err = dealer.try_send("nobody there").unwrap_err();
+    /// assert!(matches!(err.error(), Error::WouldBlock));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] when no peer has room now, with the message handed back.
+    pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        dealer_send(&mut self.core, msg.into(), Wait::Never)
+    }
+
+    /// Sends, waiting at most `timeout` whatever the socket's send timeout is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`], with the message handed back.
+    pub fn send_timeout(
+        &mut self,
+        msg: impl Into<Message>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        dealer_send(
+            &mut self.core,
+            msg.into(),
+            Wait::from_timeout(Some(timeout)),
+        )
+    }
+
+    /// Receives the next message from any peer, waiting up to the receive timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when the receive timeout expires.
+    pub fn recv(&mut self) -> Result<Message> {
+        let wait = Wait::from_timeout(self.core.options.recv_timeout);
+        dealer_recv(&mut self.core, wait)
+    }
+
+    /// Receives without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] when nothing is queued.
+    pub fn try_recv(&mut self) -> Result<Message> {
+        dealer_recv(&mut self.core, Wait::Never)
+    }
+
+    /// Receives, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
+        dealer_recv(&mut self.core, Wait::from_timeout(Some(timeout)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ROUTER
+
+/// What a ROUTER knows beyond its peers: their routing ids, its options, its losses.
+#[derive(Debug)]
+pub(crate) struct RouterState {
+    by_id: HashMap<Bytes, PeerId>,
+    ids: HashMap<PeerId, Bytes>,
+    /// The next generated id's counter (starts at a random value, as libzmq's).
+    next_generated: u32,
+    pub(crate) mandatory: bool,
+    pub(crate) handover: bool,
+    dropped: u64,
+}
+
+impl RouterState {
+    /// A fresh state; call [`SocketCore::track_attached`] on the socket's core too.
+    pub(crate) fn new() -> RouterState {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(crate::socket::next_id());
+        RouterState {
+            by_id: HashMap::new(),
+            ids: HashMap::new(),
+            next_generated: h.finish() as u32,
+            mandatory: false,
+            handover: false,
+            dropped: 0,
+        }
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Gives every newly attached peer its routing id, or hangs it up when its identity
+    /// is taken (unless handover is on, which hangs up the old holder instead).
+    fn admit(&mut self, core: &mut SocketCore) {
+        for id in core.take_attached() {
+            let Some(peer) = core.peer(id) else {
+                continue;
+            };
+            let announced = peer.meta.identity();
+            let routing_id = if announced.first().is_some_and(|&b| b != 0) {
+                Bytes::copy_from_slice(announced)
+            } else {
+                self.generate()
+            };
+            if let Some(&holder) = self.by_id.get(&routing_id) {
+                let holder_alive = core.peer(holder).is_some_and(|p| !p.tx.is_closed());
+                if holder_alive && !self.handover {
+                    core.hang_up(id);
+                    continue;
+                }
+                core.hang_up(holder);
+                self.ids.remove(&holder);
+            }
+            self.by_id.insert(routing_id.clone(), id);
+            self.ids.insert(id, routing_id);
+        }
+        // Forget departed peers now and then, so ids of peers long gone do not pile up.
+        if self.ids.len() > 2 * core.peers.len() + 16 {
+            self.ids.retain(|pid, _| core.peer(*pid).is_some());
+            let ids = &self.ids;
+            self.by_id.retain(|_, pid| ids.contains_key(pid));
+        }
+    }
+
+    fn generate(&mut self) -> Bytes {
+        let n = self.next_generated;
+        self.next_generated = n.wrapping_add(1);
+        let mut id = Vec::with_capacity(5);
+        id.push(0);
+        id.extend_from_slice(&n.to_be_bytes());
+        Bytes::from(id)
+    }
+
+    fn forget(&mut self, peer: PeerId) {
+        if let Some(rid) = self.ids.remove(&peer) {
+            self.by_id.remove(&rid);
+        }
+    }
+}
+
+/// Receives the next message from any peer, with the peer's routing id put in front.
+pub(crate) fn router_recv(
+    core: &mut SocketCore,
+    st: &mut RouterState,
+    wait: Wait,
+) -> Result<Message> {
+    loop {
+        st.admit(core);
+        let (peer, mut msg) = core.recv_fair(wait)?;
+        if !st.ids.contains_key(&peer) {
+            // Attached while we waited: name it now (or refuse it, dropping this).
+            st.admit(core);
+        }
+        if let Some(rid) = st.ids.get(&peer) {
+            msg.push_front(rid.clone());
+            return Ok(msg);
+        }
+    }
+}
+
+/// Sends the message's body to the peer its first frame names.
+pub(crate) fn router_send(
+    core: &mut SocketCore,
+    st: &mut RouterState,
+    mut msg: Message,
+    wait: Wait,
+) -> Result<(), SendError> {
+    st.admit(core);
+    if msg.len() < 2 {
+        // An id with no body (or nothing at all) is ignored, as libzmq ignores a first
+        // frame sent without MORE.
+        return Ok(());
+    }
+    let Some(rid) = msg.pop_front() else {
+        return Ok(());
+    };
+    let unroutable = |st: &mut RouterState, msg: Message, rid: Bytes| {
+        if st.mandatory {
+            let mut msg = msg;
+            msg.push_front(rid);
+            Err(SendError::new(Error::HostUnreachable, msg))
+        } else {
+            st.dropped += 1;
+            Ok(())
+        }
+    };
+    let Some(&peer) = st.by_id.get(&rid) else {
+        return unroutable(st, msg, rid);
+    };
+    let wait = if st.mandatory { wait } else { Wait::Never };
+    match core.send_to(peer, msg, wait) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let (error, msg) = e.into_parts();
+            match error {
+                Error::Closed => {
+                    st.forget(peer);
+                    unroutable(st, msg, rid)
+                }
+                error if st.mandatory => {
+                    let mut msg = msg;
+                    msg.push_front(rid);
+                    Err(SendError::new(error, msg))
+                }
+                _ => {
+                    st.dropped += 1;
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// The routing end of request-reply: names each peer by a routing id, puts that id in
+/// front of every message it receives, and sends each message to the peer its first frame
+/// names.
+///
+/// A peer's routing id is the identity it announced ([`Dealer::set_identity`] and the
+/// like), or, when it announced none, five bytes made up here: `0x00` and a big-endian
+/// counter, as libzmq makes them. A second connection announcing an identity already in
+/// use is hung up (libzmq ignores it the same way), unless
+/// [`Router::set_router_handover`] is on.
+///
+/// **A ROUTER never blocks by default**: a message for an unknown peer, or for a peer
+/// whose queue is full, is dropped and counted in [`Router::dropped`]. With
+/// [`Router::set_router_mandatory`] the first fails with [`Error::HostUnreachable`] and
+/// the second waits (or fails with would-block / timed-out). A message of one frame (an
+/// id with no body) is ignored.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Context;
+///
+/// let ctx = Context::new();
+/// let mut router = ctx.router()?;
+/// router.bind("inproc://router-doc")?;
+/// let mut req = ctx.req()?;
+/// req.connect("inproc://router-doc")?;
+///
+/// let pending = req.send("hello")?;
+/// let msg = router.recv()?;         // [routing id]["" ]["hello"]
+/// assert_eq!(msg.len(), 3);
+/// assert!(msg[1].is_empty());
+/// router.send([msg[0].clone(), msg[1].clone(), "world".into()])?;
+/// assert_eq!(pending.recv()?, "world");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Router {
+    core: SocketCore,
+    state: RouterState,
+}
+
+socket_common!(Router);
+
+impl Router {
+    /// A new ROUTER socket in `ctx`, with no endpoints yet.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for a context that refuses new sockets.
+    pub fn new(ctx: &Context) -> Result<Router> {
+        let mut core = SocketCore::new(ctx, SocketType::Router);
+        core.track_attached();
+        Ok(Router {
+            core,
+            state: RouterState::new(),
+        })
+    }
+
+    /// Sends the rest of the message to the peer whose routing id is its first frame.
+    ///
+    /// Without mandatory routing this never blocks: an unknown id or a full peer drops the
+    /// message (counted by [`Router::dropped`]). With it, a full peer is waited for up to
+    /// the send timeout.
+    ///
+    /// # Errors
+    ///
+    /// With [`Router::set_router_mandatory`] on: [`Error::HostUnreachable`] for an unknown
+    /// id, [`Error::TimedOut`] when the peer stays full. The message, id included, comes
+    /// back inside the [`SendError`].
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let wait = Wait::from_timeout(self.core.options.send_timeout);
+        router_send(&mut self.core, &mut self.state, msg.into(), wait)
+    }
+
+    /// Sends without blocking.
+    ///
+    /// # Errors
+    ///
+    /// As [`Router::send`], with [`Error::WouldBlock`] in place of a wait.
+    pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        router_send(&mut self.core, &mut self.state, msg.into(), Wait::Never)
+    }
+
+    /// Sends, waiting at most `timeout` (only mandatory routing ever waits).
+    ///
+    /// # Errors
+    ///
+    /// As [`Router::send`].
+    pub fn send_timeout(
+        &mut self,
+        msg: impl Into<Message>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        let wait = Wait::from_timeout(Some(timeout));
+        router_send(&mut self.core, &mut self.state, msg.into(), wait)
+    }
+
+    /// Receives the next message from any peer (fair-queued), with the peer's routing id
+    /// as first frame, waiting up to the receive timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when the receive timeout expires.
+    pub fn recv(&mut self) -> Result<Message> {
+        let wait = Wait::from_timeout(self.core.options.recv_timeout);
+        router_recv(&mut self.core, &mut self.state, wait)
+    }
+
+    /// Receives without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] when nothing is queued.
+    pub fn try_recv(&mut self) -> Result<Message> {
+        router_recv(&mut self.core, &mut self.state, Wait::Never)
+    }
+
+    /// Receives, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
+        router_recv(
+            &mut self.core,
+            &mut self.state,
+            Wait::from_timeout(Some(timeout)),
+        )
+    }
+
+    /// Makes unroutable messages an error instead of a silent drop (libzmq's
+    /// `ZMQ_ROUTER_MANDATORY`): an unknown id fails with [`Error::HostUnreachable`], and a
+    /// full peer is waited for as the send's wait allows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error};
+    ///
+    /// let ctx = Context::new();
+    /// let mut router = ctx.router()?;
+    /// router.send(["nobody", "hi"])?; // dropped silently
+    /// assert_eq!(router.dropped(), 1);
+    /// router.set_router_mandatory(true);
+    /// let err = router.send(["nobody", "hi"]).unwrap_err();
+    /// assert!(matches!(err.error(), Error::HostUnreachable));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_router_mandatory(&mut self, mandatory: bool) {
+        self.state.mandatory = mandatory;
+    }
+
+    /// Lets a new connection announcing an identity already in use take it over, hanging
+    /// up the old one (libzmq's `ZMQ_ROUTER_HANDOVER`). Off by default: the newcomer is
+    /// hung up instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::new();
+    /// let mut router = ctx.router()?;
+    /// router.set_router_handover(true);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_router_handover(&mut self, handover: bool) {
+        self.state.handover = handover;
+    }
+
+    /// How many messages were dropped since this socket was made because their peer was
+    /// unknown or full (never counts with mandatory routing on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::new();
+    /// let mut router = ctx.router()?;
+    /// assert_eq!(router.dropped(), 0);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn dropped(&self) -> u64 {
+        self.state.dropped()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PAIR
+
+/// Which peer a PAIR talks to.
+#[derive(Debug, Default)]
+pub(crate) struct PairState {
+    peer: Option<PeerId>,
+}
+
+impl PairState {
+    pub(crate) fn new() -> PairState {
+        PairState::default()
+    }
+
+    /// Accepts a newly attached peer when there is none (or the one there is has gone),
+    /// and hangs up the others.
+    fn admit(&mut self, core: &mut SocketCore) {
+        for id in core.take_attached() {
+            let current_alive = self
+                .peer
+                .and_then(|p| core.peer(p))
+                .is_some_and(|p| !p.tx.is_closed());
+            if current_alive {
+                core.hang_up(id);
+            } else {
+                if let Some(old) = self.peer.take() {
+                    core.hang_up(old);
+                }
+                self.peer = Some(id);
+            }
+        }
+    }
+}
+
+/// Sends to the one peer, waiting (as `wait` allows) while there is none or it is full.
+pub(crate) fn pair_send(
+    core: &mut SocketCore,
+    st: &mut PairState,
+    mut msg: Message,
+    wait: Wait,
+) -> Result<(), SendError> {
+    loop {
+        st.admit(core);
+        if let Some(peer) = st.peer {
+            match core.send_to(peer, msg, wait) {
+                Err(e) if matches!(e.error(), Error::Closed) => {
+                    msg = e.into_message();
+                    st.peer = None;
+                    continue;
+                }
+                other => return other,
+            }
+        }
+        if let Err(e) = core.wait(wait) {
+            return Err(SendError::new(e, msg));
+        }
+    }
+}
+
+/// Receives from the one peer, waiting (as `wait` allows) while nothing is queued.
+pub(crate) fn pair_recv(core: &mut SocketCore, st: &mut PairState, wait: Wait) -> Result<Message> {
+    loop {
+        st.admit(core);
+        if let Some(id) = st.peer {
+            match core.peer(id).map(|p| (p.rx.try_read(), p.meta.clone())) {
+                Some((Ok(mut msg), meta)) => {
+                    msg.set_metadata(Some(meta));
+                    return Ok(msg);
+                }
+                Some((Err(ReadError::Empty), _)) => {}
+                Some((Err(ReadError::Closed), _)) | None => {
+                    core.hang_up(id);
+                    st.peer = None;
+                    continue;
+                }
+            }
+        }
+        core.wait(wait)?;
+    }
+}
+
+/// One end of an exclusive pair: talks to exactly one PAIR peer, both ways.
+///
+/// While a peer is connected, further connection attempts are hung up. A send blocks
+/// while there is no peer or its queue is full, so nothing is dropped. Meant above all
+/// for inproc, between two threads.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Context;
+///
+/// let ctx = Context::new();
+/// let mut a = ctx.pair()?;
+/// a.bind("inproc://pair-doc")?;
+/// let mut b = ctx.pair()?;
+/// b.connect("inproc://pair-doc")?;
+/// a.send("ping")?;
+/// assert_eq!(b.recv()?, "ping");
+/// b.send("pong")?;
+/// assert_eq!(a.recv()?, "pong");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Pair {
+    core: SocketCore,
+    state: PairState,
+}
+
+socket_common!(Pair);
+
+impl Pair {
+    /// A new PAIR socket in `ctx`, with no endpoints yet.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for a context that refuses new sockets.
+    pub fn new(ctx: &Context) -> Result<Pair> {
+        let mut core = SocketCore::new(ctx, SocketType::Pair);
+        core.track_attached();
+        Ok(Pair {
+            core,
+            state: PairState::new(),
+        })
+    }
+
+    /// Sends to the peer, waiting up to the send timeout while there is none or it is
+    /// full.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`], with the message handed back.
+    pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        let wait = Wait::from_timeout(self.core.options.send_timeout);
+        pair_send(&mut self.core, &mut self.state, msg.into(), wait)
+    }
+
+    /// Sends without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`], with the message handed back.
+    pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
+        pair_send(&mut self.core, &mut self.state, msg.into(), Wait::Never)
+    }
+
+    /// Sends, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`], with the message handed back.
+    pub fn send_timeout(
+        &mut self,
+        msg: impl Into<Message>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        let wait = Wait::from_timeout(Some(timeout));
+        pair_send(&mut self.core, &mut self.state, msg.into(), wait)
+    }
+
+    /// Receives from the peer, waiting up to the receive timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when the receive timeout expires.
+    pub fn recv(&mut self) -> Result<Message> {
+        let wait = Wait::from_timeout(self.core.options.recv_timeout);
+        pair_recv(&mut self.core, &mut self.state, wait)
+    }
+
+    /// Receives without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] when nothing is queued.
+    pub fn try_recv(&mut self) -> Result<Message> {
+        pair_recv(&mut self.core, &mut self.state, Wait::Never)
+    }
+
+    /// Receives, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
+        pair_recv(
+            &mut self.core,
+            &mut self.state,
+            Wait::from_timeout(Some(timeout)),
+        )
+    }
+}
+
+impl Context {
+    /// A new DEALER socket; see [`Dealer`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Dealer::new`].
+    pub fn dealer(&self) -> Result<Dealer> {
+        Dealer::new(self)
+    }
+
+    /// A new ROUTER socket; see [`Router`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Router::new`].
+    pub fn router(&self) -> Result<Router> {
+        Router::new(self)
+    }
+
+    /// A new PAIR socket; see [`Pair`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pair::new`].
+    pub fn pair(&self) -> Result<Pair> {
+        Pair::new(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_five_bytes_zero_first_and_count_up() {
+        let mut st = RouterState::new();
+        let a = st.generate();
+        let b = st.generate();
+        assert_eq!(a.len(), 5);
+        assert_eq!(a[0], 0);
+        let n = |id: &Bytes| u32::from_be_bytes([id[1], id[2], id[3], id[4]]);
+        assert_eq!(n(&b), n(&a).wrapping_add(1));
+    }
+}

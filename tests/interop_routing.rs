@@ -1,0 +1,171 @@
+//! DEALER, ROUTER and PAIR interop with the real libzmq over tcp and ipc, with ferromq
+//! binding and connecting.
+
+mod util;
+
+use std::time::Duration;
+
+use ferromq::{Context, Message};
+use util::ipc_endpoint;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn zsock(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(kind).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_sndtimeo(10_000).unwrap();
+    s.set_linger(0).unwrap();
+    s
+}
+
+fn fresh(transport: &str) -> String {
+    match transport {
+        "tcp" => "tcp://127.0.0.1:*".to_owned(),
+        _ => ipc_endpoint("interop-routing"),
+    }
+}
+
+/// Joins a ferromq socket and a libzmq socket, one binding and the other connecting.
+macro_rules! join {
+    ($ferro:expr, $z:expr, $transport:expr, $ferro_binds:expr) => {
+        if $ferro_binds {
+            $ferro.bind(&fresh($transport)).unwrap();
+            $z.connect($ferro.last_endpoint().unwrap()).unwrap();
+        } else {
+            $z.bind(&fresh($transport)).unwrap();
+            $ferro
+                .connect(&$z.get_last_endpoint().unwrap().unwrap())
+                .unwrap();
+        }
+    };
+}
+
+#[test]
+fn ferromq_router_with_libzmq_dealers_naming_themselves() {
+    for transport in ["tcp", "ipc"] {
+        for ferro_binds in [true, false] {
+            let ctx = Context::new();
+            let zctx = zmq::Context::new();
+            let mut router = ctx.router().unwrap();
+            router.set_recv_timeout(Some(WAIT));
+            let dealer = zsock(&zctx, zmq::DEALER);
+            dealer.set_identity(b"libzmq-dealer").unwrap();
+            join!(router, dealer, transport, ferro_binds);
+
+            dealer.send_multipart([&b"hello"[..], b"there"], 0).unwrap();
+            let msg = router.recv().unwrap();
+            assert_eq!(
+                msg,
+                Message::from(["libzmq-dealer", "hello", "there"]),
+                "{transport} {ferro_binds}"
+            );
+            router.send(["libzmq-dealer", "back"]).unwrap();
+            assert_eq!(dealer.recv_multipart(0).unwrap(), vec![b"back".to_vec()]);
+            assert_eq!(router.dropped(), 0);
+        }
+    }
+}
+
+#[test]
+fn ferromq_dealer_with_libzmq_router() {
+    for transport in ["tcp", "ipc"] {
+        for ferro_binds in [true, false] {
+            let ctx = Context::new();
+            let zctx = zmq::Context::new();
+            let mut dealer = ctx.dealer().unwrap();
+            dealer.set_recv_timeout(Some(WAIT));
+            dealer.set_send_timeout(Some(WAIT));
+            dealer.set_identity("ferro-dealer").unwrap();
+            let router = zsock(&zctx, zmq::ROUTER);
+            join!(dealer, router, transport, ferro_binds);
+
+            dealer.send(["a", "b"]).unwrap();
+            let frames = router.recv_multipart(0).unwrap();
+            assert_eq!(
+                frames,
+                vec![b"ferro-dealer".to_vec(), b"a".to_vec(), b"b".to_vec()],
+                "{transport} {ferro_binds}"
+            );
+            router
+                .send_multipart([&b"ferro-dealer"[..], b"reply"], 0)
+                .unwrap();
+            assert_eq!(dealer.recv().unwrap(), "reply");
+        }
+    }
+}
+
+#[test]
+fn ferromq_dealer_without_identity_gets_a_generated_id_from_libzmq_router() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let mut dealer = ctx.dealer().unwrap();
+    dealer.set_send_timeout(Some(WAIT));
+    let router = zsock(&zctx, zmq::ROUTER);
+    join!(dealer, router, "tcp", false);
+    dealer.send("x").unwrap();
+    let frames = router.recv_multipart(0).unwrap();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0].len(), 5);
+    assert_eq!(frames[0][0], 0);
+}
+
+#[test]
+fn ferromq_router_with_libzmq_req() {
+    for transport in ["tcp", "ipc"] {
+        for ferro_binds in [true, false] {
+            let ctx = Context::new();
+            let zctx = zmq::Context::new();
+            let mut router = ctx.router().unwrap();
+            router.set_recv_timeout(Some(WAIT));
+            let req = zsock(&zctx, zmq::REQ);
+            join!(router, req, transport, ferro_binds);
+
+            for i in 0..3u8 {
+                req.send_multipart([&b"question"[..], &[i]], 0).unwrap();
+                let msg = router.recv().unwrap();
+                assert_eq!(msg.len(), 4, "{transport} {ferro_binds}");
+                let id = msg[0].clone();
+                assert_eq!(id.len(), 5);
+                assert_eq!(id[0], 0);
+                assert!(msg[1].is_empty());
+                assert_eq!(&msg[2][..], b"question");
+                router
+                    .send(Message::from(vec![
+                        id.to_vec(),
+                        Vec::new(),
+                        b"answer".to_vec(),
+                        vec![i],
+                    ]))
+                    .unwrap();
+                assert_eq!(
+                    req.recv_multipart(0).unwrap(),
+                    vec![b"answer".to_vec(), vec![i]]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn ferromq_pair_with_libzmq_pair() {
+    for transport in ["tcp", "ipc"] {
+        for ferro_binds in [true, false] {
+            let ctx = Context::new();
+            let zctx = zmq::Context::new();
+            let mut pair = ctx.pair().unwrap();
+            pair.set_recv_timeout(Some(WAIT));
+            pair.set_send_timeout(Some(WAIT));
+            let zpair = zsock(&zctx, zmq::PAIR);
+            join!(pair, zpair, transport, ferro_binds);
+
+            pair.send(["one", "two"]).unwrap();
+            assert_eq!(
+                zpair.recv_multipart(0).unwrap(),
+                vec![b"one".to_vec(), b"two".to_vec()],
+                "{transport} {ferro_binds}"
+            );
+            zpair.send("three", 0).unwrap();
+            assert_eq!(pair.recv().unwrap(), "three");
+        }
+    }
+}

@@ -1,0 +1,529 @@
+//! Drives DEALER, ROUTER and PAIR through every row of the tables in
+//! `patterns/dealer-router.md` and `patterns/pair.md`.
+//!
+//! Each state is built for real over inproc with tiny high-water marks; each event is an
+//! operation on the real sockets; the next state is then checked by probing the socket.
+//! A row naming a state or event this harness does not know fails, and so does a
+//! (state, event) pair the harness knows that the table does not list.
+
+mod util;
+
+use std::time::Duration;
+
+use ferromq::{Context, Dealer, Error, Message, Pair, Router, SendError};
+use util::spec::{all_pairs, check_compatible_peers, outcome, run_rows, table};
+use util::{eventually, unique};
+
+const SHORT: Duration = Duration::from_millis(60);
+const LONG: Duration = Duration::from_secs(10);
+
+/// A send's result as the ROUTER table writes it.
+fn route_outcome(
+    r: Result<(), SendError>,
+    dropped_before: u64,
+    dropped_after: u64,
+) -> &'static str {
+    match r {
+        Ok(()) if dropped_after == dropped_before + 1 => "dropped",
+        Ok(()) => {
+            assert_eq!(dropped_after, dropped_before, "dropped more than one");
+            "ok"
+        }
+        Err(e) if matches!(e.error(), Error::HostUnreachable) => "host-unreachable",
+        Err(e) => outcome(Err::<(), _>(e)),
+    }
+}
+
+fn missing_rows(
+    file: &str,
+    covered: &std::collections::BTreeSet<(String, String)>,
+    required: std::collections::BTreeSet<(String, String)>,
+) {
+    let missing: Vec<_> = required.difference(covered).collect();
+    assert!(missing.is_empty(), "{file} lacks rows for {missing:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Sending sides: DEALER (peers are ROUTERs), PAIR (peer is a PAIR).
+
+/// The socket under test on the sending side.
+enum Sender {
+    Dealer(Dealer),
+    Pair(Pair),
+}
+
+enum Peer {
+    Router(Router),
+    Pair(Pair),
+}
+
+impl Peer {
+    fn recv(&mut self) -> ferromq::Result<Message> {
+        match self {
+            Peer::Router(r) => r.recv_timeout(LONG),
+            Peer::Pair(p) => p.recv_timeout(LONG),
+        }
+    }
+}
+
+struct SendWorld {
+    ctx: Context,
+    name: String,
+    sock: Sender,
+    peers: Vec<Peer>,
+}
+
+impl SendWorld {
+    fn new(kind: &str, state: &str) -> SendWorld {
+        let ctx = Context::new();
+        let name = format!("inproc://{}", unique("routing-spec"));
+        let sock = match kind {
+            "DEALER" => {
+                let mut s = ctx.dealer().unwrap();
+                s.set_send_hwm(1);
+                s.set_send_timeout(Some(SHORT));
+                s.bind(&name).unwrap();
+                Sender::Dealer(s)
+            }
+            _ => {
+                let mut s = ctx.pair().unwrap();
+                s.set_send_hwm(1);
+                s.set_send_timeout(Some(SHORT));
+                s.bind(&name).unwrap();
+                Sender::Pair(s)
+            }
+        };
+        let mut w = SendWorld {
+            ctx,
+            name,
+            sock,
+            peers: Vec::new(),
+        };
+        match state {
+            "no-peers" | "no-peer" => {}
+            "has-room" => w.attach(),
+            "all-full" | "peer-full" => {
+                w.attach();
+                w.fill();
+            }
+            other => panic!("{kind} harness does not know state `{other}`"),
+        }
+        w
+    }
+
+    fn peer_count(&mut self) -> usize {
+        match &mut self.sock {
+            Sender::Dealer(s) => s.peer_count(),
+            Sender::Pair(s) => s.peer_count(),
+        }
+    }
+
+    fn send(&mut self) -> &'static str {
+        match &mut self.sock {
+            Sender::Dealer(s) => outcome(s.send("m")),
+            Sender::Pair(s) => outcome(s.send("m")),
+        }
+    }
+
+    fn try_send(&mut self) -> &'static str {
+        match &mut self.sock {
+            Sender::Dealer(s) => outcome(s.try_send("m")),
+            Sender::Pair(s) => outcome(s.try_send("m")),
+        }
+    }
+
+    fn new_peer(&self) -> Peer {
+        match self.sock {
+            Sender::Dealer(_) => {
+                let mut r = self.ctx.router().unwrap();
+                r.set_recv_hwm(1);
+                r.connect(&self.name).unwrap();
+                Peer::Router(r)
+            }
+            Sender::Pair(_) => {
+                let mut p = self.ctx.pair().unwrap();
+                p.set_recv_hwm(1);
+                p.connect(&self.name).unwrap();
+                Peer::Pair(p)
+            }
+        }
+    }
+
+    fn attach(&mut self) {
+        let before = self.peer_count();
+        let peer = self.new_peer();
+        self.peers.push(peer);
+        assert!(eventually(LONG, || self.peer_count() == before + 1));
+    }
+
+    fn fill(&mut self) {
+        let mut sent = 0;
+        while self.try_send() == "ok" {
+            sent += 1;
+            assert!(sent < 100, "high-water mark never reached");
+        }
+    }
+
+    fn event(&mut self, event: &str) -> &'static str {
+        match event {
+            "send" => self.send(),
+            "try-send" => self.try_send(),
+            "peer-attaches" => {
+                self.attach();
+                "ok"
+            }
+            "second-peer-attaches" => {
+                let Peer::Pair(mut second) = self.new_peer() else {
+                    panic!("second-peer-attaches is a PAIR event");
+                };
+                assert!(eventually(LONG, || second.peer_count() == 1));
+                // The PAIR meets (and hangs up) the newcomer on its next call.
+                if let Sender::Pair(s) = &mut self.sock {
+                    let _ = s.try_recv();
+                }
+                assert!(matches!(second.recv_timeout(SHORT), Err(Error::TimedOut)));
+                "ok"
+            }
+            "peer-fills" => {
+                self.fill();
+                "ok"
+            }
+            "peer-detaches" => {
+                self.peers.clear();
+                assert!(eventually(LONG, || self.peer_count() == 0));
+                "ok"
+            }
+            "peer-drains" => outcome(self.peers[0].recv()),
+            other => panic!("send harness does not know event `{other}`"),
+        }
+    }
+
+    fn check(&mut self, state: &str) {
+        let peers = self.peer_count();
+        match state {
+            "no-peers" | "no-peer" => {
+                assert_eq!(peers, 0);
+                assert_eq!(self.try_send(), "would-block");
+            }
+            "has-room" => {
+                assert!(peers > 0);
+                assert_eq!(self.try_send(), "ok");
+            }
+            "all-full" | "peer-full" => {
+                assert!(peers > 0);
+                assert_eq!(self.try_send(), "would-block");
+            }
+            other => panic!("send harness does not know state `{other}`"),
+        }
+    }
+}
+
+fn run_send_table(
+    file: &str,
+    heading: &str,
+    kind: &str,
+) -> std::collections::BTreeSet<(String, String)> {
+    let rows = table(file, heading);
+    run_rows(&rows, |row| {
+        let mut w = SendWorld::new(kind, &row["state"]);
+        let got = w.event(&row["event"]);
+        assert_eq!(got, row["result"], "row {row:?}");
+        w.check(&row["next state"]);
+    })
+}
+
+#[test]
+fn dealer_send_follows_every_row_of_its_table() {
+    let covered = run_send_table("dealer-router.md", "DEALER send table", "DEALER");
+    let mut required = all_pairs(&["no-peers", "has-room", "all-full"], &["send", "try-send"]);
+    required.extend(all_pairs(&["no-peers"], &["peer-attaches"]));
+    required.extend(all_pairs(&["has-room"], &["peer-fills", "peer-detaches"]));
+    required.extend(all_pairs(&["all-full"], &["peer-drains"]));
+    missing_rows("dealer-router.md", &covered, required);
+}
+
+#[test]
+fn pair_send_follows_every_row_of_its_table() {
+    let covered = run_send_table("pair.md", "PAIR send table", "PAIR");
+    let mut required = all_pairs(&["no-peer", "has-room", "peer-full"], &["send", "try-send"]);
+    required.extend(all_pairs(&["no-peer"], &["peer-attaches"]));
+    required.extend(all_pairs(
+        &["has-room"],
+        &["peer-fills", "peer-detaches", "second-peer-attaches"],
+    ));
+    required.extend(all_pairs(&["peer-full"], &["peer-drains"]));
+    missing_rows("pair.md", &covered, required);
+}
+
+// ---------------------------------------------------------------------------------------
+// ROUTER sending: the state is that of the peer named `peer`.
+
+struct RouterSendWorld {
+    ctx: Context,
+    name: String,
+    router: Router,
+    peer: Option<Dealer>,
+}
+
+impl RouterSendWorld {
+    fn new(state: &str) -> RouterSendWorld {
+        let ctx = Context::new();
+        let name = format!("inproc://{}", unique("router-spec"));
+        let mut router = ctx.router().unwrap();
+        router.set_send_hwm(1);
+        router.set_send_timeout(Some(SHORT));
+        router.bind(&name).unwrap();
+        let mut w = RouterSendWorld {
+            ctx,
+            name,
+            router,
+            peer: None,
+        };
+        match state {
+            "unknown-id" => {}
+            "has-room" => w.attach(),
+            "peer-full" => {
+                w.attach();
+                w.fill();
+            }
+            other => panic!("ROUTER harness does not know state `{other}`"),
+        }
+        w
+    }
+
+    fn attach(&mut self) {
+        let mut d = self.ctx.dealer().unwrap();
+        d.set_recv_hwm(1);
+        d.set_identity("peer").unwrap();
+        d.connect(&self.name).unwrap();
+        self.peer = Some(d);
+        assert!(eventually(LONG, || self.router.peer_count() == 1));
+    }
+
+    fn send_as(&mut self, mandatory: bool, wait: bool, msg: Message) -> &'static str {
+        self.router.set_router_mandatory(mandatory);
+        let before = self.router.dropped();
+        let r = if wait {
+            self.router.send(msg)
+        } else {
+            self.router.try_send(msg)
+        };
+        let after = self.router.dropped();
+        self.router.set_router_mandatory(false);
+        route_outcome(r, before, after)
+    }
+
+    fn probe(&mut self) -> &'static str {
+        self.send_as(true, false, Message::from(["peer", "probe"]))
+    }
+
+    fn fill(&mut self) {
+        let mut sent = 0;
+        while self.probe() == "ok" {
+            sent += 1;
+            assert!(sent < 100, "high-water mark never reached");
+        }
+    }
+
+    fn event(&mut self, event: &str) -> &'static str {
+        let m = || Message::from(["peer", "m"]);
+        match event {
+            "send" => self.send_as(false, true, m()),
+            "send-mandatory" => self.send_as(true, true, m()),
+            "try-send-mandatory" => self.send_as(true, false, m()),
+            "send-lone-id" => self.send_as(false, true, Message::from("peer")),
+            "peer-attaches" => {
+                self.attach();
+                "ok"
+            }
+            "peer-fills" => {
+                self.fill();
+                "ok"
+            }
+            "peer-detaches" => {
+                self.peer = None;
+                assert!(eventually(LONG, || self.router.peer_count() == 0));
+                "ok"
+            }
+            "peer-drains" => {
+                let peer = self.peer.as_mut().unwrap();
+                outcome(peer.recv_timeout(LONG))
+            }
+            other => panic!("ROUTER harness does not know event `{other}`"),
+        }
+    }
+
+    fn check(&mut self, state: &str) {
+        let expected = match state {
+            "unknown-id" => "host-unreachable",
+            "has-room" => "ok",
+            "peer-full" => "would-block",
+            other => panic!("ROUTER harness does not know state `{other}`"),
+        };
+        assert_eq!(self.probe(), expected, "state {state}");
+    }
+}
+
+#[test]
+fn router_send_follows_every_row_of_its_table() {
+    let rows = table("dealer-router.md", "ROUTER send table");
+    let covered = run_rows(&rows, |row| {
+        let mut w = RouterSendWorld::new(&row["state"]);
+        let got = w.event(&row["event"]);
+        assert_eq!(got, row["result"], "row {row:?}");
+        w.check(&row["next state"]);
+    });
+    let mut required = all_pairs(
+        &["unknown-id", "has-room", "peer-full"],
+        &["send", "send-mandatory"],
+    );
+    required.extend(all_pairs(&["unknown-id"], &["peer-attaches"]));
+    required.extend(all_pairs(
+        &["has-room"],
+        &["send-lone-id", "peer-fills", "peer-detaches"],
+    ));
+    required.extend(all_pairs(
+        &["peer-full"],
+        &["try-send-mandatory", "peer-drains"],
+    ));
+    missing_rows("dealer-router.md", &covered, required);
+}
+
+// ---------------------------------------------------------------------------------------
+// Receiving sides: DEALER and ROUTER (peer is a DEALER named `peer`), PAIR (peer is a PAIR).
+
+enum Receiver {
+    Dealer(Dealer),
+    Router(Router),
+    Pair(Pair),
+}
+
+struct RecvWorld {
+    _ctx: Context,
+    sock: Receiver,
+    peer: Receiver,
+}
+
+impl RecvWorld {
+    fn new(kind: &str, state: &str) -> RecvWorld {
+        let ctx = Context::new();
+        let name = format!("inproc://{}", unique("recv-spec"));
+        let sock = match kind {
+            "DEALER" => {
+                let mut s = ctx.dealer().unwrap();
+                s.set_recv_timeout(Some(SHORT));
+                s.bind(&name).unwrap();
+                Receiver::Dealer(s)
+            }
+            "ROUTER" => {
+                let mut s = ctx.router().unwrap();
+                s.set_recv_timeout(Some(SHORT));
+                s.bind(&name).unwrap();
+                Receiver::Router(s)
+            }
+            _ => {
+                let mut s = ctx.pair().unwrap();
+                s.set_recv_timeout(Some(SHORT));
+                s.bind(&name).unwrap();
+                Receiver::Pair(s)
+            }
+        };
+        let peer = if kind == "PAIR" {
+            let mut p = ctx.pair().unwrap();
+            p.set_send_timeout(Some(LONG));
+            p.connect(&name).unwrap();
+            Receiver::Pair(p)
+        } else {
+            let mut d = ctx.dealer().unwrap();
+            d.set_identity("peer").unwrap();
+            d.set_send_timeout(Some(LONG));
+            d.connect(&name).unwrap();
+            Receiver::Dealer(d)
+        };
+        let mut w = RecvWorld {
+            _ctx: ctx,
+            sock,
+            peer,
+        };
+        match state {
+            "empty" => {}
+            "has-messages" => assert_eq!(w.peer_sends(), "ok"),
+            other => panic!("{kind} receive harness does not know state `{other}`"),
+        }
+        w
+    }
+
+    fn peer_sends(&mut self) -> &'static str {
+        match &mut self.peer {
+            Receiver::Dealer(d) => outcome(d.send(["m", "n"])),
+            Receiver::Pair(p) => outcome(p.send(["m", "n"])),
+            Receiver::Router(_) => unreachable!("peers are DEALER or PAIR"),
+        }
+    }
+
+    /// Receives and checks the message is the one sent, with the routing id for ROUTER.
+    fn recv(&mut self, wait: bool) -> &'static str {
+        let (r, prefix): (_, &[&str]) = match &mut self.sock {
+            Receiver::Dealer(s) => (if wait { s.recv() } else { s.try_recv() }, &[]),
+            Receiver::Pair(s) => (if wait { s.recv() } else { s.try_recv() }, &[]),
+            Receiver::Router(s) => (if wait { s.recv() } else { s.try_recv() }, &["peer"]),
+        };
+        if let Ok(msg) = &r {
+            let expected: Vec<&str> = prefix.iter().copied().chain(["m", "n"]).collect();
+            assert_eq!(msg, &Message::from(expected));
+        }
+        outcome(r)
+    }
+
+    fn event(&mut self, event: &str) -> &'static str {
+        match event {
+            "recv" => self.recv(true),
+            "try-recv" => self.recv(false),
+            "peer-sends" => self.peer_sends(),
+            other => panic!("receive harness does not know event `{other}`"),
+        }
+    }
+
+    fn check(&mut self, state: &str) {
+        match state {
+            "empty" => assert_eq!(self.recv(false), "would-block"),
+            // Over inproc the peer's message is queued as soon as its send returns.
+            "has-messages" => assert_eq!(self.recv(false), "ok"),
+            other => panic!("receive harness does not know state `{other}`"),
+        }
+    }
+}
+
+fn run_recv_table(file: &str, heading: &str, kind: &str) {
+    let rows = table(file, heading);
+    let covered = run_rows(&rows, |row| {
+        let mut w = RecvWorld::new(kind, &row["state"]);
+        let got = w.event(&row["event"]);
+        assert_eq!(got, row["result"], "row {row:?}");
+        w.check(&row["next state"]);
+    });
+    let mut required = all_pairs(&["empty", "has-messages"], &["recv", "try-recv"]);
+    required.extend(all_pairs(&["empty"], &["peer-sends"]));
+    missing_rows(file, &covered, required);
+}
+
+#[test]
+fn dealer_receive_follows_every_row_of_its_table() {
+    run_recv_table("dealer-router.md", "DEALER receive table", "DEALER");
+}
+
+#[test]
+fn router_receive_follows_every_row_of_its_table() {
+    run_recv_table("dealer-router.md", "ROUTER receive table", "ROUTER");
+}
+
+#[test]
+fn pair_receive_follows_every_row_of_its_table() {
+    run_recv_table("pair.md", "PAIR receive table", "PAIR");
+}
+
+#[test]
+fn compatible_peers_tables_match_the_code() {
+    check_compatible_peers("dealer-router.md");
+    check_compatible_peers("pair.md");
+}

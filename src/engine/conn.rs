@@ -2,7 +2,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BufMut;
 
@@ -80,6 +80,16 @@ pub(super) struct Conn {
     /// A linger deadline the loop has yet to arm a timer for.
     pub(super) linger_timer: Option<Instant>,
     eof: bool,
+    /// When bytes last arrived from the peer: any traffic is proof of life.
+    pub(super) last_recv: Instant,
+    /// When the oldest PING still waiting for traffic in return was sent.
+    pub(super) ping_sent: Option<Instant>,
+    /// The TTL the peer announced in its latest PING (zero until one comes).
+    pub(super) peer_ttl: Duration,
+    /// The peer announced a TTL the loop has yet to arm a timer for.
+    pub(super) ttl_timer: bool,
+    /// The handshake just finished; the loop has yet to start the heartbeat.
+    pub(super) heartbeat_timer: bool,
 }
 
 impl Conn {
@@ -119,11 +129,39 @@ impl Conn {
             hung_up: false,
             linger_timer: None,
             eof: false,
+            last_recv: Instant::now(),
+            ping_sent: None,
+            peer_ttl: Duration::ZERO,
+            ttl_timer: false,
+            heartbeat_timer: false,
         }
     }
 
     pub(super) fn is_ready(&self) -> bool {
         self.zmtp.is_ready()
+    }
+
+    /// Queues a PING (with our TTL) and, unless one is already waiting, remembers when it
+    /// went out. Returns true when a heartbeat timeout should be armed for this PING.
+    pub(super) fn send_ping(&mut self, now: Instant) -> bool {
+        self.zmtp
+            .send_ping(self.options.ping_ttl_deciseconds(), b"");
+        if self.ping_sent.is_some() {
+            return false;
+        }
+        self.ping_sent = Some(now);
+        true
+    }
+
+    /// Called when the heartbeat timeout of the PING sent at `ping_sent` fires: true if
+    /// nothing arrived since, so the peer is presumed dead.
+    pub(super) fn ping_unanswered(&mut self) -> bool {
+        matches!(self.ping_sent.take(), Some(sent) if self.last_recv < sent)
+    }
+
+    /// True if the peer announced a TTL and nothing arrived for that long.
+    pub(super) fn ttl_expired(&self, now: Instant) -> bool {
+        !self.peer_ttl.is_zero() && now.saturating_duration_since(self.last_recv) >= self.peer_ttl
     }
 
     /// Starts lingering: deliver nothing more to the socket, flush what it queued.
@@ -202,7 +240,12 @@ impl Conn {
     /// Turns buffered input into events until it runs dry or the socket's pipe is full.
     fn decode(&mut self, wake: &dyn Fn() -> IoWake) -> Result<(), End> {
         while self.stalled.is_none() {
-            let event = match self.zmtp.poll_event() {
+            let polled = self.zmtp.poll_event();
+            if let Some(ttl) = self.zmtp.take_peer_ttl() {
+                self.peer_ttl = Duration::from_millis(u64::from(ttl) * 100);
+                self.ttl_timer = true;
+            }
+            let event = match polled {
                 Ok(Some(e)) => e,
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(End::Failed(e)),
@@ -254,6 +297,7 @@ impl Conn {
         };
         self.out = Some(out_r);
         self.inp = Some(in_w);
+        self.heartbeat_timer = true;
         self.socket.post(SocketEvent::Attach(Peer {
             id: next_id(),
             tx: out_w,
@@ -286,6 +330,7 @@ impl Conn {
                 Err(End::Closed)
             }
             Ok(n) => {
+                self.last_recv = Instant::now();
                 *budget = budget.saturating_sub(n);
                 if n < room && !self.read_closed {
                     // A short read drained the kernel buffer. On epoll (edge-triggered)

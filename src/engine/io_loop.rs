@@ -52,6 +52,12 @@ enum Timer {
     Handshake(usize, u64),
     /// End the lingering connection (token, uid).
     Linger(usize, u64),
+    /// Send a PING on the connection (token, uid) and arm the next one.
+    Heartbeat(usize, u64),
+    /// End the connection (token, uid) if nothing came since its PING.
+    HeartbeatTimeout(usize, u64),
+    /// End the connection (token, uid) if nothing came within the TTL the peer announced.
+    Ttl(usize, u64),
 }
 
 pub(super) struct Loop {
@@ -329,6 +335,9 @@ impl Loop {
         {
             return false;
         }
+        // Keepalive is a best effort, as in libzmq: a kernel that refuses an option still
+        // carries the connection, and heartbeats are the portable way to find dead peers.
+        let _ = stream.apply_tcp_options(&options);
         let handshake = options.handshake_timeout;
         let conn = Conn::new(stream, socket, options, origin, endpoint, connecting);
         let uid = conn.uid;
@@ -423,8 +432,55 @@ impl Loop {
                         self.end_conn(Token(k), End::Closed);
                     }
                 }
+                Timer::Heartbeat(k, uid) => self.heartbeat(k, uid, now),
+                Timer::HeartbeatTimeout(k, uid) => {
+                    if let Some(Entry::Conn(c)) = self.entries.get_mut(k) {
+                        if c.uid == uid && c.ping_unanswered() {
+                            self.end_conn(
+                                Token(k),
+                                End::Failed(crate::Error::Protocol(
+                                    "heartbeat timed out: no traffic since our PING".into(),
+                                )),
+                            );
+                        }
+                    }
+                }
+                Timer::Ttl(k, uid) => {
+                    if matches!(self.entries.get(k), Some(Entry::Conn(c)) if c.uid == uid && c.ttl_expired(now))
+                    {
+                        self.end_conn(
+                            Token(k),
+                            End::Failed(crate::Error::Protocol(
+                                "heartbeat timed out: no traffic within the peer's TTL".into(),
+                            )),
+                        );
+                    }
+                }
             }
         }
+    }
+
+    /// Sends a PING on a live connection, arms its timeout if none is pending, and arms
+    /// the next PING.
+    fn heartbeat(&mut self, k: usize, uid: u64, now: Instant) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(k) else {
+            return;
+        };
+        if conn.uid != uid || !conn.is_ready() || conn.linger_until.is_some() {
+            return;
+        }
+        let Some(ivl) = conn.options.heartbeat_ivl else {
+            return;
+        };
+        if conn.send_ping(now) {
+            if let Some(timeout) = conn.options.effective_heartbeat_timeout() {
+                self.timers
+                    .push(Reverse((now + timeout, Timer::HeartbeatTimeout(k, uid))));
+            }
+        }
+        self.timers
+            .push(Reverse((now + ivl, Timer::Heartbeat(k, uid))));
+        self.drive(Token(k), uid);
     }
 
     fn drive(&mut self, token: Token, uid: u64) {
@@ -444,6 +500,17 @@ impl Loop {
         if let Some(deadline) = conn.linger_timer.take() {
             self.timers
                 .push(Reverse((deadline, Timer::Linger(token.0, uid))));
+        }
+        let now = Instant::now();
+        if std::mem::take(&mut conn.heartbeat_timer) {
+            if let Some(ivl) = conn.options.heartbeat_ivl {
+                self.timers
+                    .push(Reverse((now + ivl, Timer::Heartbeat(token.0, uid))));
+            }
+        }
+        if std::mem::take(&mut conn.ttl_timer) {
+            self.timers
+                .push(Reverse((now + conn.peer_ttl, Timer::Ttl(token.0, uid))));
         }
         match result {
             Ok(Drive::Idle) => {}

@@ -123,6 +123,8 @@ pub(crate) struct Connection {
     decoder: FrameDecoder,
     /// Bytes to send.
     output: FrameEncoder,
+    /// The non-zero TTL (deciseconds) of a PING received since the engine last asked.
+    peer_ttl: Option<u16>,
 }
 
 impl fmt::Debug for Connection {
@@ -151,6 +153,7 @@ impl Connection {
             peer: None,
             input: BytesMut::new(),
             output,
+            peer_ttl: None,
         }
     }
 
@@ -253,8 +256,11 @@ impl Connection {
                         Some(Decoded::Command(body)) => body,
                     };
                     match Command::decode(body)? {
-                        Command::Ping { context, .. } => {
+                        Command::Ping { ttl, context } => {
                             command::encode_pong(self.output.staging(), &context);
+                            if ttl > 0 {
+                                self.peer_ttl = Some(ttl);
+                            }
                         }
                         Command::Pong(_) | Command::Unknown(_) => {}
                         Command::Subscribe(topic) => return Ok(Some(Event::Subscribe(topic))),
@@ -402,6 +408,13 @@ impl Connection {
     /// bytes of `context`. Keep the TTL ≤ 655 for libzmq peers, whose timer overflows above.
     pub(crate) fn send_ping(&mut self, ttl_deciseconds: u16, context: &[u8]) {
         command::encode_ping(self.output.staging(), ttl_deciseconds, context);
+    }
+
+    /// The TTL, in tenths of a second, announced by the latest PING with a non-zero TTL
+    /// received since the last call; `None` if there was none. The caller keeps the clock:
+    /// it should drop the connection when no traffic at all arrives within that time.
+    pub(crate) fn take_peer_ttl(&mut self) -> Option<u16> {
+        self.peer_ttl.take()
     }
 
     /// Queues an ERROR command; `reason` is cut to 255 bytes (at a character boundary).
@@ -1051,6 +1064,21 @@ mod tests {
         let (events, err) = drain(&mut conn);
         assert!(events.is_empty() && err.is_none());
         assert!(!conn.has_output());
+    }
+
+    #[test]
+    fn the_ttl_of_received_pings_is_reported_once() {
+        let mut conn = handshaken(SocketType::Pull, SocketType::Push);
+        assert_eq!(conn.take_peer_ttl(), None);
+        // libzmq's PING with TTL 10 s, then one with no TTL.
+        conn.feed(&[0x04, 0x07, 0x04, 0x50, 0x49, 0x4e, 0x47, 0x00, 0x64]);
+        conn.feed(&[0x04, 0x07, 0x04, 0x50, 0x49, 0x4e, 0x47, 0x00, 0x00]);
+        assert_eq!(drain(&mut conn).0, []);
+        assert_eq!(conn.take_peer_ttl(), Some(100));
+        assert_eq!(conn.take_peer_ttl(), None);
+        conn.feed(&[0x04, 0x07, 0x04, 0x50, 0x49, 0x4e, 0x47, 0x00, 0x00]);
+        assert_eq!(drain(&mut conn).0, []);
+        assert_eq!(conn.take_peer_ttl(), None);
     }
 
     #[test]

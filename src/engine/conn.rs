@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::BufMut;
 
 use crate::message::{Message, Metadata};
+use crate::monitor::MonitorEvent;
 use crate::options::Options;
 use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError, WriteError};
 use crate::socket::{next_id, Peer, SocketEvent, SocketShared};
@@ -37,9 +38,21 @@ pub(super) enum Origin {
 pub(super) enum End {
     /// The peer closed, or we finished lingering.
     Closed,
-    /// The handshake or the stream broke. The reason is kept for the socket monitor, which
-    /// is not written yet (it is what a monitor event will carry).
-    Failed(#[allow(dead_code)] crate::Error),
+    /// The handshake or the stream broke; the monitor reports the reason.
+    Failed(crate::Error),
+    /// The handshake or the heartbeat timed out; the monitor reports this reason.
+    TimedOut(&'static str),
+}
+
+impl End {
+    /// The reason a monitor reports; `None` for a normal close.
+    pub(super) fn reason(&self) -> Option<String> {
+        match self {
+            End::Closed => None,
+            End::Failed(e) => Some(e.to_string()),
+            End::TimedOut(why) => Some((*why).to_owned()),
+        }
+    }
 }
 
 /// How a drive left the connection.
@@ -58,6 +71,10 @@ pub(super) struct Conn {
     pub(super) options: Arc<Options>,
     pub(super) origin: Origin,
     pub(super) endpoint: Option<Arc<str>>,
+    /// The endpoint monitor events name: the connect endpoint or the listener's.
+    pub(super) label: Arc<str>,
+    /// The peer's READY came: the handshake succeeded.
+    pub(super) handshaken: bool,
     zmtp: Connection,
     pub(super) connecting: bool,
     addrs: Option<ConnAddrs>,
@@ -99,6 +116,7 @@ impl Conn {
         options: Arc<Options>,
         origin: Origin,
         endpoint: Option<Arc<str>>,
+        label: Arc<str>,
         connecting: bool,
     ) -> Conn {
         let zmtp = Connection::new(ConnectionConfig {
@@ -115,6 +133,8 @@ impl Conn {
             options,
             origin,
             endpoint,
+            label,
+            handshaken: false,
             zmtp,
             connecting,
             addrs,
@@ -180,7 +200,12 @@ impl Conn {
             match self.stream.finish_connect() {
                 Ok(true) => {
                     self.connecting = false;
-                    self.addrs = Some(self.stream.addrs());
+                    let addrs = self.stream.addrs();
+                    self.socket.emit(|| MonitorEvent::Connected {
+                        endpoint: self.label.to_string(),
+                        peer_address: addrs.peer_socket_addr,
+                    });
+                    self.addrs = Some(addrs);
                     self.readable = true;
                 }
                 Ok(false) => {
@@ -252,6 +277,11 @@ impl Conn {
             };
             let msg = match event {
                 Event::Ready(info) => {
+                    self.handshaken = true;
+                    self.socket.emit(|| MonitorEvent::HandshakeSucceeded {
+                        endpoint: self.label.to_string(),
+                        peer_type: info.socket_type,
+                    });
                     self.attach(info, wake());
                     continue;
                 }

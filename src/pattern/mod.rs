@@ -158,6 +158,16 @@ macro_rules! socket_common {
                 self.core.options.backlog = backlog;
             }
 
+            /// Starts monitoring this socket: the returned [`Monitor`](crate::Monitor)
+            /// receives a [`MonitorEvent`](crate::MonitorEvent) for each listener, connect
+            /// attempt, handshake and disconnect on tcp and ipc endpoints from now on
+            /// (libzmq's `zmq_socket_monitor`). Calling it again replaces the previous
+            /// monitor, whose stream then ends. Events are never dropped and the I/O
+            /// thread never waits for them: read them, or drop the monitor.
+            pub fn monitor(&mut self) -> crate::Monitor {
+                self.core.monitor()
+            }
+
             /// Sends a PING to each tcp or ipc peer this often once its handshake is done
             /// (libzmq's `ZMQ_HEARTBEAT_IVL`; default `None`, no heartbeats). A peer from
             /// which no traffic at all arrives within the heartbeat timeout after a PING is

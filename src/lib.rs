@@ -75,6 +75,22 @@ pub use pattern::pubsub::{Pub, Sub};
 pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use socket_type::SocketType;
 
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`). Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz {
+    /// Decodes `data` as a peer's traffic after a completed handshake. Never panics.
+    pub fn decode(data: &[u8]) {
+        crate::zmtp::fuzz_decode(data);
+    }
+
+    /// Decodes `data[1..]` as a peer's whole stream from the greeting on, with our socket
+    /// type picked by `data[0]`. Never panics.
+    pub fn handshake(data: &[u8]) {
+        crate::zmtp::fuzz_handshake(data);
+    }
+}
+
 /// The README's code blocks, run as doctests so the quick start cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

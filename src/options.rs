@@ -16,7 +16,7 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
 /// Default largest message accepted from a peer, summed over its frames: 64 MiB.
 ///
 /// libzmq accepts any size by default, so one hostile or broken peer can make it allocate
-/// without bound. Set [`Options::max_msg_size`] to `None` for libzmq's behaviour.
+/// without bound. Set the socket's `set_max_message_size(None)` for libzmq's behaviour.
 pub const DEFAULT_MAX_MSG_SIZE: usize = 64 * 1024 * 1024;
 
 /// Most frames accepted in one message from a peer. Each frame costs memory even when

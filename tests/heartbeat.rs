@@ -201,3 +201,42 @@ fn libzmq_heartbeats_are_answered_and_ours_are_answered_by_libzmq() {
         }
     }
 }
+
+#[test]
+fn a_receiver_that_stops_reading_does_not_drop_its_busy_peer() {
+    // The PULL's queue is full, so it stops reading: the peer's bytes wait in the kernel.
+    // That silence is ours, not the peer's, and must not count as a heartbeat timeout.
+    let ctx = Context::new();
+    let mut pull = ctx.pull().unwrap();
+    pull.set_recv_hwm(4);
+    pull.set_heartbeat_interval(Some(Duration::from_millis(30)));
+    pull.set_heartbeat_timeout(Some(Duration::from_millis(60)));
+    pull.set_recv_timeout(Some(LIMIT));
+    let monitor = pull.monitor();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let mut push = ctx.push().unwrap();
+    push.set_send_timeout(Some(LIMIT));
+    push.connect(pull.last_endpoint().unwrap()).unwrap();
+    const COUNT: usize = 200;
+    let sender = std::thread::spawn(move || {
+        for i in 0..COUNT {
+            let mut body = vec![0u8; 64 * 1024];
+            body[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            push.send(body).unwrap();
+        }
+        push
+    });
+    // Many heartbeat timeouts pass with the application not reading.
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..COUNT {
+        let msg = pull.recv().unwrap();
+        assert_eq!(msg[0][..8], (i as u64).to_be_bytes(), "message {i}");
+    }
+    let _push = sender.join().unwrap();
+    while let Ok(event) = monitor.try_recv() {
+        assert!(
+            !matches!(event, ferromq::MonitorEvent::Disconnected { .. }),
+            "{event:?}"
+        );
+    }
+}

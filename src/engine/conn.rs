@@ -174,14 +174,19 @@ impl Conn {
     }
 
     /// Called when the heartbeat timeout of the PING sent at `ping_sent` fires: true if
-    /// nothing arrived since, so the peer is presumed dead.
+    /// nothing arrived since, so the peer is presumed dead. A connection we stopped reading
+    /// because the socket's inbound queue is full is not judged: its silence is ours.
     pub(super) fn ping_unanswered(&mut self) -> bool {
-        matches!(self.ping_sent.take(), Some(sent) if self.last_recv < sent)
+        let sent = self.ping_sent.take();
+        self.stalled.is_none() && matches!(sent, Some(sent) if self.last_recv < sent)
     }
 
-    /// True if the peer announced a TTL and nothing arrived for that long.
+    /// True if the peer announced a TTL and nothing arrived for that long (not judged
+    /// while we are not reading, as for [`Conn::ping_unanswered`]).
     pub(super) fn ttl_expired(&self, now: Instant) -> bool {
-        !self.peer_ttl.is_zero() && now.saturating_duration_since(self.last_recv) >= self.peer_ttl
+        self.stalled.is_none()
+            && !self.peer_ttl.is_zero()
+            && now.saturating_duration_since(self.last_recv) >= self.peer_ttl
     }
 
     /// Starts lingering: deliver nothing more to the socket, flush what it queued.

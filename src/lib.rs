@@ -54,6 +54,7 @@ mod endpoint;
 mod engine;
 mod error;
 mod message;
+mod monitor;
 mod options;
 mod pattern;
 mod pipe;
@@ -66,6 +67,7 @@ pub use context::Context;
 pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
 pub use error::{Error, Result, SendError};
 pub use message::{Message, Metadata};
+pub use monitor::{Monitor, MonitorEvent};
 pub use options::{DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE};
 pub use pattern::dynamic::Socket;
 pub use pattern::pipeline::{Pull, Push};
@@ -73,6 +75,22 @@ pub use pattern::pubsub::{Pub, Sub};
 pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use pattern::routing::{Dealer, Pair, Router};
 pub use socket_type::SocketType;
+
+/// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`). Not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz {
+    /// Decodes `data` as a peer's traffic after a completed handshake. Never panics.
+    pub fn decode(data: &[u8]) {
+        crate::zmtp::fuzz_decode(data);
+    }
+
+    /// Decodes `data[1..]` as a peer's whole stream from the greeting on, with our socket
+    /// type picked by `data[0]`. Never panics.
+    pub fn handshake(data: &[u8]) {
+        crate::zmtp::fuzz_handshake(data);
+    }
+}
 
 /// The README's code blocks, run as doctests so the quick start cannot rot.
 #[cfg(doctest)]

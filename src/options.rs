@@ -53,6 +53,41 @@ pub(crate) struct Options {
     pub(crate) handshake_timeout: Option<Duration>,
     /// Listen backlog.
     pub(crate) backlog: i32,
+    /// Time between our PINGs once the handshake is done; `None` sends none.
+    pub(crate) heartbeat_ivl: Option<Duration>,
+    /// TTL announced in our PINGs (the peer may drop us after that long without traffic).
+    pub(crate) heartbeat_ttl: Option<Duration>,
+    /// How long to wait for any traffic after a PING; `None` uses the interval.
+    pub(crate) heartbeat_timeout: Option<Duration>,
+    /// `SO_KEEPALIVE` on tcp streams; `None` leaves the OS default.
+    pub(crate) tcp_keepalive: Option<bool>,
+    /// `TCP_KEEPIDLE`: idle time before the first probe; `None` leaves the OS default.
+    pub(crate) tcp_keepalive_idle: Option<Duration>,
+    /// `TCP_KEEPINTVL`: time between probes; `None` leaves the OS default.
+    pub(crate) tcp_keepalive_interval: Option<Duration>,
+    /// `TCP_KEEPCNT`: unanswered probes before the connection drops; `None` leaves the OS
+    /// default.
+    pub(crate) tcp_keepalive_count: Option<u32>,
+}
+
+/// Largest TTL announced in a PING, in tenths of a second. libzmq multiplies the received
+/// TTL by 100 in a 16-bit variable, so 656 ds and above would wrap to a tiny timer there.
+pub(crate) const MAX_ANNOUNCED_TTL_DS: u16 = 655;
+
+impl Options {
+    /// The TTL to put in our PINGs, in tenths of a second (rounded down, capped at
+    /// [`MAX_ANNOUNCED_TTL_DS`]); 0 when none is set.
+    pub(crate) fn ping_ttl_deciseconds(&self) -> u16 {
+        let ds = self.heartbeat_ttl.map_or(0, |t| t.as_millis() / 100);
+        u16::try_from(ds)
+            .unwrap_or(u16::MAX)
+            .min(MAX_ANNOUNCED_TTL_DS)
+    }
+
+    /// How long to wait for traffic after a PING: the timeout, or else the interval.
+    pub(crate) fn effective_heartbeat_timeout(&self) -> Option<Duration> {
+        self.heartbeat_timeout.or(self.heartbeat_ivl)
+    }
 }
 
 impl Default for Options {
@@ -71,6 +106,48 @@ impl Default for Options {
             ipc_permissions: None,
             handshake_timeout: Some(Duration::from_secs(30)),
             backlog: 100,
+            heartbeat_ivl: None,
+            heartbeat_ttl: None,
+            heartbeat_timeout: None,
+            tcp_keepalive: None,
+            tcp_keepalive_idle: None,
+            tcp_keepalive_interval: None,
+            tcp_keepalive_count: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_ttl_is_rounded_down_and_capped_for_libzmq() {
+        let with = |ms: u64| Options {
+            heartbeat_ttl: Some(Duration::from_millis(ms)),
+            ..Options::default()
+        };
+        assert_eq!(Options::default().ping_ttl_deciseconds(), 0);
+        assert_eq!(with(99).ping_ttl_deciseconds(), 0);
+        assert_eq!(with(1_999).ping_ttl_deciseconds(), 19);
+        assert_eq!(with(65_500).ping_ttl_deciseconds(), 655);
+        assert_eq!(with(65_600).ping_ttl_deciseconds(), 655);
+        assert_eq!(with(u64::MAX / 2).ping_ttl_deciseconds(), 655);
+    }
+
+    #[test]
+    fn heartbeat_timeout_defaults_to_the_interval() {
+        let mut o = Options::default();
+        assert_eq!(o.effective_heartbeat_timeout(), None);
+        o.heartbeat_ivl = Some(Duration::from_secs(1));
+        assert_eq!(
+            o.effective_heartbeat_timeout(),
+            Some(Duration::from_secs(1))
+        );
+        o.heartbeat_timeout = Some(Duration::from_secs(3));
+        assert_eq!(
+            o.effective_heartbeat_timeout(),
+            Some(Duration::from_secs(3))
+        );
     }
 }

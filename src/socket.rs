@@ -7,7 +7,7 @@
 //! notices the next time it touches them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,6 +17,7 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result, SendError};
 use crate::message::{Message, Metadata};
+use crate::monitor::{Monitor, MonitorEvent};
 use crate::options::Options;
 use crate::pipe::{PipeReader, PipeWriter, ReadError, Signal, WriteError};
 use crate::socket_type::SocketType;
@@ -38,9 +39,29 @@ pub(crate) struct SocketShared {
     pub(crate) socket_type: SocketType,
     pub(crate) signal: Arc<Signal>,
     mailbox: Sender<SocketEvent>,
+    /// Where monitor events go, once `monitor()` was called.
+    monitor: Mutex<Option<Sender<MonitorEvent>>>,
 }
 
 impl SocketShared {
+    /// Sends a monitor event, built only if a monitor is set. Never blocks: the channel
+    /// is unbounded, and a dropped monitor is forgotten.
+    pub(crate) fn emit(&self, event: impl FnOnce() -> MonitorEvent) {
+        let mut monitor = self.monitor.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = monitor.as_ref() {
+            if tx.send(event()).is_err() {
+                *monitor = None;
+            }
+        }
+    }
+
+    /// Starts a new monitor, replacing any previous one.
+    pub(crate) fn monitor(&self) -> Monitor {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        Monitor::new(rx)
+    }
+
     /// Delivers an event to the socket and wakes its caller.
     pub(crate) fn post(&self, event: SocketEvent) {
         // The receiver lives as long as the socket; once the socket is gone the event has
@@ -111,6 +132,7 @@ impl SocketCore {
             socket_type,
             signal: Arc::new(Signal::new()),
             mailbox: tx,
+            monitor: Mutex::new(None),
         });
         SocketCore {
             ctx: ctx.clone(),
@@ -164,7 +186,13 @@ impl SocketCore {
                 endpoint.to_owned()
             }
             Endpoint::Tcp(_) | Endpoint::Ipc(_) => {
-                let (listener, resolved) = crate::transport::bind(&ep, &self.options)?;
+                let (listener, resolved) =
+                    crate::transport::bind(&ep, &self.options).inspect_err(|e| {
+                        self.shared.emit(|| MonitorEvent::BindFailed {
+                            endpoint: endpoint.to_owned(),
+                            error: e.to_string(),
+                        })
+                    })?;
                 self.ctx.io_for(self.shared.id)?.bind(
                     &self.shared,
                     &self.options,
@@ -420,6 +448,11 @@ impl SocketCore {
         self.send_cursor = self.send_cursor.min(self.peers.len());
         self.recv_cursor = self.recv_cursor.min(self.peers.len());
         self.peers.len()
+    }
+
+    /// Starts monitoring this socket's tcp and ipc endpoints and connections.
+    pub(crate) fn monitor(&self) -> Monitor {
+        self.shared.monitor()
     }
 
     /// Checks and sets the identity announced to peers.

@@ -2,11 +2,12 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BufMut;
 
 use crate::message::{Message, Metadata};
+use crate::monitor::MonitorEvent;
 use crate::options::Options;
 use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError, WriteError};
 use crate::socket::{next_id, Peer, SocketEvent, SocketShared};
@@ -37,9 +38,21 @@ pub(super) enum Origin {
 pub(super) enum End {
     /// The peer closed, or we finished lingering.
     Closed,
-    /// The handshake or the stream broke. The reason is kept for the socket monitor, which
-    /// is not written yet (it is what a monitor event will carry).
-    Failed(#[allow(dead_code)] crate::Error),
+    /// The handshake or the stream broke; the monitor reports the reason.
+    Failed(crate::Error),
+    /// The handshake or the heartbeat timed out; the monitor reports this reason.
+    TimedOut(&'static str),
+}
+
+impl End {
+    /// The reason a monitor reports; `None` for a normal close.
+    pub(super) fn reason(&self) -> Option<String> {
+        match self {
+            End::Closed => None,
+            End::Failed(e) => Some(e.to_string()),
+            End::TimedOut(why) => Some((*why).to_owned()),
+        }
+    }
 }
 
 /// How a drive left the connection.
@@ -58,6 +71,10 @@ pub(super) struct Conn {
     pub(super) options: Arc<Options>,
     pub(super) origin: Origin,
     pub(super) endpoint: Option<Arc<str>>,
+    /// The endpoint monitor events name: the connect endpoint or the listener's.
+    pub(super) label: Arc<str>,
+    /// The peer's READY came: the handshake succeeded.
+    pub(super) handshaken: bool,
     zmtp: Connection,
     pub(super) connecting: bool,
     addrs: Option<ConnAddrs>,
@@ -80,6 +97,16 @@ pub(super) struct Conn {
     /// A linger deadline the loop has yet to arm a timer for.
     pub(super) linger_timer: Option<Instant>,
     eof: bool,
+    /// When bytes last arrived from the peer: any traffic is proof of life.
+    pub(super) last_recv: Instant,
+    /// When the oldest PING still waiting for traffic in return was sent.
+    pub(super) ping_sent: Option<Instant>,
+    /// The TTL the peer announced in its latest PING (zero until one comes).
+    pub(super) peer_ttl: Duration,
+    /// The peer announced a TTL the loop has yet to arm a timer for.
+    pub(super) ttl_timer: bool,
+    /// The handshake just finished; the loop has yet to start the heartbeat.
+    pub(super) heartbeat_timer: bool,
 }
 
 impl Conn {
@@ -89,6 +116,7 @@ impl Conn {
         options: Arc<Options>,
         origin: Origin,
         endpoint: Option<Arc<str>>,
+        label: Arc<str>,
         connecting: bool,
     ) -> Conn {
         let zmtp = Connection::new(ConnectionConfig {
@@ -105,6 +133,8 @@ impl Conn {
             options,
             origin,
             endpoint,
+            label,
+            handshaken: false,
             zmtp,
             connecting,
             addrs,
@@ -119,11 +149,44 @@ impl Conn {
             hung_up: false,
             linger_timer: None,
             eof: false,
+            last_recv: Instant::now(),
+            ping_sent: None,
+            peer_ttl: Duration::ZERO,
+            ttl_timer: false,
+            heartbeat_timer: false,
         }
     }
 
     pub(super) fn is_ready(&self) -> bool {
         self.zmtp.is_ready()
+    }
+
+    /// Queues a PING (with our TTL) and, unless one is already waiting, remembers when it
+    /// went out. Returns true when a heartbeat timeout should be armed for this PING.
+    pub(super) fn send_ping(&mut self, now: Instant) -> bool {
+        self.zmtp
+            .send_ping(self.options.ping_ttl_deciseconds(), b"");
+        if self.ping_sent.is_some() {
+            return false;
+        }
+        self.ping_sent = Some(now);
+        true
+    }
+
+    /// Called when the heartbeat timeout of the PING sent at `ping_sent` fires: true if
+    /// nothing arrived since, so the peer is presumed dead. A connection we stopped reading
+    /// because the socket's inbound queue is full is not judged: its silence is ours.
+    pub(super) fn ping_unanswered(&mut self) -> bool {
+        let sent = self.ping_sent.take();
+        self.stalled.is_none() && matches!(sent, Some(sent) if self.last_recv < sent)
+    }
+
+    /// True if the peer announced a TTL and nothing arrived for that long (not judged
+    /// while we are not reading, as for [`Conn::ping_unanswered`]).
+    pub(super) fn ttl_expired(&self, now: Instant) -> bool {
+        self.stalled.is_none()
+            && !self.peer_ttl.is_zero()
+            && now.saturating_duration_since(self.last_recv) >= self.peer_ttl
     }
 
     /// Starts lingering: deliver nothing more to the socket, flush what it queued.
@@ -142,7 +205,12 @@ impl Conn {
             match self.stream.finish_connect() {
                 Ok(true) => {
                     self.connecting = false;
-                    self.addrs = Some(self.stream.addrs());
+                    let addrs = self.stream.addrs();
+                    self.socket.emit(|| MonitorEvent::Connected {
+                        endpoint: self.label.to_string(),
+                        peer_address: addrs.peer_socket_addr,
+                    });
+                    self.addrs = Some(addrs);
                     self.readable = true;
                 }
                 Ok(false) => {
@@ -202,13 +270,23 @@ impl Conn {
     /// Turns buffered input into events until it runs dry or the socket's pipe is full.
     fn decode(&mut self, wake: &dyn Fn() -> IoWake) -> Result<(), End> {
         while self.stalled.is_none() {
-            let event = match self.zmtp.poll_event() {
+            let polled = self.zmtp.poll_event();
+            if let Some(ttl) = self.zmtp.take_peer_ttl() {
+                self.peer_ttl = Duration::from_millis(u64::from(ttl) * 100);
+                self.ttl_timer = true;
+            }
+            let event = match polled {
                 Ok(Some(e)) => e,
                 Ok(None) => return Ok(()),
                 Err(e) => return Err(End::Failed(e)),
             };
             let msg = match event {
                 Event::Ready(info) => {
+                    self.handshaken = true;
+                    self.socket.emit(|| MonitorEvent::HandshakeSucceeded {
+                        endpoint: self.label.to_string(),
+                        peer_type: info.socket_type,
+                    });
                     self.attach(info, wake());
                     continue;
                 }
@@ -254,6 +332,7 @@ impl Conn {
         };
         self.out = Some(out_r);
         self.inp = Some(in_w);
+        self.heartbeat_timer = true;
         self.socket.post(SocketEvent::Attach(Peer {
             id: next_id(),
             tx: out_w,
@@ -286,6 +365,7 @@ impl Conn {
                 Err(End::Closed)
             }
             Ok(n) => {
+                self.last_recv = Instant::now();
                 *budget = budget.saturating_sub(n);
                 if n < room && !self.read_closed {
                     // A short read drained the kernel buffer. On epoll (edge-triggered)

@@ -11,6 +11,7 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::monitor::MonitorEvent;
 use crate::options::Options;
 use crate::socket::{next_id, SocketShared};
 use crate::transport::{self, Listener, Stream};
@@ -52,6 +53,12 @@ enum Timer {
     Handshake(usize, u64),
     /// End the lingering connection (token, uid).
     Linger(usize, u64),
+    /// Send a PING on the connection (token, uid) and arm the next one.
+    Heartbeat(usize, u64),
+    /// End the connection (token, uid) if nothing came since its PING.
+    HeartbeatTimeout(usize, u64),
+    /// End the connection (token, uid) if nothing came within the TTL the peer announced.
+    Ttl(usize, u64),
 }
 
 pub(super) struct Loop {
@@ -172,6 +179,9 @@ impl Loop {
                     .register(&mut listener, token, Interest::READABLE)
                     .is_ok()
                 {
+                    socket.emit(|| MonitorEvent::Listening {
+                        endpoint: endpoint.clone(),
+                    });
                     entry.insert(Entry::Listener(ListenerEntry {
                         listener,
                         socket,
@@ -180,6 +190,11 @@ impl Loop {
                     }));
                     // Connections may already be waiting in the backlog.
                     self.accept(token);
+                } else {
+                    socket.emit(|| MonitorEvent::BindFailed {
+                        endpoint,
+                        error: "cannot register the listener with the poller".into(),
+                    });
                 }
             }
             Command::Connect {
@@ -284,7 +299,14 @@ impl Loop {
         }
         for (k, uid, ready) in chosen {
             if !ready || linger.is_zero() {
-                self.remove_entry(Token(k));
+                if let Some(Entry::Conn(c)) = self.remove_entry(Token(k)) {
+                    if c.handshaken {
+                        c.socket.emit(|| MonitorEvent::Disconnected {
+                            endpoint: c.label.to_string(),
+                            reason: None,
+                        });
+                    }
+                }
             } else {
                 self.timers.push(Reverse((deadline, Timer::Linger(k, uid))));
                 self.drive(Token(k), uid);
@@ -297,7 +319,7 @@ impl Loop {
             let Some(Entry::Listener(l)) = self.entries.get(token.0) else {
                 return;
             };
-            let (stream, _) = match l.listener.accept() {
+            let (stream, addrs) = match l.listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -306,7 +328,12 @@ impl Loop {
                 Err(_) => return,
             };
             let (socket, options) = (l.socket.clone(), l.options.clone());
-            self.add_conn(stream, socket, options, Origin::Accepted, None, false);
+            let label: Arc<str> = Arc::from(l.endpoint.as_str());
+            socket.emit(|| MonitorEvent::Accepted {
+                endpoint: l.endpoint.clone(),
+                peer_address: addrs.peer_socket_addr,
+            });
+            self.add_conn(stream, socket, options, Origin::Accepted, None, label);
         }
     }
 
@@ -317,8 +344,9 @@ impl Loop {
         options: Arc<Options>,
         origin: Origin,
         endpoint: Option<Arc<str>>,
-        connecting: bool,
+        label: Arc<str>,
     ) -> bool {
+        let connecting = matches!(origin, Origin::Connected(..));
         let entry = self.entries.vacant_entry();
         let token = Token(entry.key());
         if self
@@ -329,8 +357,11 @@ impl Loop {
         {
             return false;
         }
+        // Keepalive is a best effort, as in libzmq: a kernel that refuses an option still
+        // carries the connection, and heartbeats are the portable way to find dead peers.
+        let _ = stream.apply_tcp_options(&options);
         let handshake = options.handshake_timeout;
-        let conn = Conn::new(stream, socket, options, origin, endpoint, connecting);
+        let conn = Conn::new(stream, socket, options, origin, endpoint, label, connecting);
         let uid = conn.uid;
         entry.insert(Entry::Conn(Box::new(conn)));
         if let Some(t) = handshake {
@@ -366,8 +397,8 @@ impl Loop {
                 socket,
                 options,
                 Origin::Connected(key, uid),
-                Some(endpoint),
-                true,
+                Some(endpoint.clone()),
+                endpoint,
             ),
             Err(_) => false,
         };
@@ -393,6 +424,10 @@ impl Loop {
         c.backoff = (c.backoff * 2).min(c.options.reconnect_ivl_max.max(base));
         c.next_addr = c.next_addr.wrapping_add(1);
         let uid = c.uid;
+        c.socket.emit(|| MonitorEvent::ConnectRetried {
+            endpoint: c.endpoint.to_string(),
+            retry_in: delay,
+        });
         self.timers.push(Reverse((
             Instant::now() + delay,
             Timer::Reconnect(key, uid),
@@ -415,7 +450,7 @@ impl Loop {
                 Timer::Handshake(k, uid) => {
                     if matches!(self.entries.get(k), Some(Entry::Conn(c)) if c.uid == uid && !c.is_ready())
                     {
-                        self.end_conn(Token(k), End::Failed(crate::Error::TimedOut));
+                        self.end_conn(Token(k), End::TimedOut("handshake timed out"));
                     }
                 }
                 Timer::Linger(k, uid) => {
@@ -423,8 +458,51 @@ impl Loop {
                         self.end_conn(Token(k), End::Closed);
                     }
                 }
+                Timer::Heartbeat(k, uid) => self.heartbeat(k, uid, now),
+                Timer::HeartbeatTimeout(k, uid) => {
+                    if let Some(Entry::Conn(c)) = self.entries.get_mut(k) {
+                        if c.uid == uid && c.ping_unanswered() {
+                            self.end_conn(
+                                Token(k),
+                                End::TimedOut("heartbeat timed out: no traffic since our PING"),
+                            );
+                        }
+                    }
+                }
+                Timer::Ttl(k, uid) => {
+                    if matches!(self.entries.get(k), Some(Entry::Conn(c)) if c.uid == uid && c.ttl_expired(now))
+                    {
+                        self.end_conn(
+                            Token(k),
+                            End::TimedOut("heartbeat timed out: no traffic within the peer's TTL"),
+                        );
+                    }
+                }
             }
         }
+    }
+
+    /// Sends a PING on a live connection, arms its timeout if none is pending, and arms
+    /// the next PING.
+    fn heartbeat(&mut self, k: usize, uid: u64, now: Instant) {
+        let Some(Entry::Conn(conn)) = self.entries.get_mut(k) else {
+            return;
+        };
+        if conn.uid != uid || !conn.is_ready() || conn.linger_until.is_some() {
+            return;
+        }
+        let Some(ivl) = conn.options.heartbeat_ivl else {
+            return;
+        };
+        if conn.send_ping(now) {
+            if let Some(timeout) = conn.options.effective_heartbeat_timeout() {
+                self.timers
+                    .push(Reverse((now + timeout, Timer::HeartbeatTimeout(k, uid))));
+            }
+        }
+        self.timers
+            .push(Reverse((now + ivl, Timer::Heartbeat(k, uid))));
+        self.drive(Token(k), uid);
     }
 
     fn drive(&mut self, token: Token, uid: u64) {
@@ -445,6 +523,17 @@ impl Loop {
             self.timers
                 .push(Reverse((deadline, Timer::Linger(token.0, uid))));
         }
+        let now = Instant::now();
+        if std::mem::take(&mut conn.heartbeat_timer) {
+            if let Some(ivl) = conn.options.heartbeat_ivl {
+                self.timers
+                    .push(Reverse((now + ivl, Timer::Heartbeat(token.0, uid))));
+            }
+        }
+        if std::mem::take(&mut conn.ttl_timer) {
+            self.timers
+                .push(Reverse((now + conn.peer_ttl, Timer::Ttl(token.0, uid))));
+        }
         match result {
             Ok(Drive::Idle) => {}
             Ok(Drive::More) => self.ready.push_back((token, uid)),
@@ -453,10 +542,23 @@ impl Loop {
     }
 
     /// Closes a connection; a connecting side schedules its reconnect.
-    fn end_conn(&mut self, token: Token, _why: End) {
+    fn end_conn(&mut self, token: Token, why: End) {
         let Some(Entry::Conn(conn)) = self.remove_entry(token) else {
             return;
         };
+        if conn.handshaken {
+            conn.socket.emit(|| MonitorEvent::Disconnected {
+                endpoint: conn.label.to_string(),
+                reason: why.reason(),
+            });
+        } else if !conn.connecting {
+            conn.socket.emit(|| MonitorEvent::HandshakeFailed {
+                endpoint: conn.label.to_string(),
+                reason: why
+                    .reason()
+                    .unwrap_or_else(|| "the peer closed during the handshake".into()),
+            });
+        }
         if let Origin::Connected(key, uid) = conn.origin {
             let live = (conn.linger_until.is_none() || conn.hung_up)
                 && self.connecters.get(key).is_some_and(|c| c.uid == uid);
@@ -476,7 +578,12 @@ impl Loop {
         let mut entry = self.entries.try_remove(token.0)?;
         let registry = self.poll.registry();
         let _ = match &mut entry {
-            Entry::Listener(l) => registry.deregister(&mut l.listener),
+            Entry::Listener(l) => {
+                l.socket.emit(|| MonitorEvent::Closed {
+                    endpoint: l.endpoint.clone(),
+                });
+                registry.deregister(&mut l.listener)
+            }
             Entry::Conn(c) => registry.deregister(&mut c.stream),
         };
         Some(entry)

@@ -5,7 +5,8 @@
 //! Sockets talk to their thread through a command queue plus a mio waker; pipes wake it
 //! about one connection at a time ([`IoWake`]). All protocol work happens in the sans-IO
 //! [`crate::zmtp::Connection`]; this module only reads, writes, accepts, connects and keeps
-//! time (reconnect back-off, handshake timeouts, linger).
+//! time (reconnect back-off, handshake timeouts, heartbeats, linger). It also applies tcp
+//! keepalive options and emits socket monitor events.
 
 mod conn;
 mod io_loop;

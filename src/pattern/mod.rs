@@ -159,6 +159,69 @@ macro_rules! socket_common {
                 self.core.options.backlog = backlog;
             }
 
+            /// Starts monitoring this socket: the returned [`Monitor`](crate::Monitor)
+            /// receives a [`MonitorEvent`](crate::MonitorEvent) for each listener, connect
+            /// attempt, handshake and disconnect on tcp and ipc endpoints from now on
+            /// (libzmq's `zmq_socket_monitor`). Calling it again replaces the previous
+            /// monitor, whose stream then ends. Events are never dropped and the I/O
+            /// thread never waits for them: read them, or drop the monitor.
+            pub fn monitor(&mut self) -> crate::Monitor {
+                self.core.monitor()
+            }
+
+            /// Sends a PING to each tcp or ipc peer this often once its handshake is done
+            /// (libzmq's `ZMQ_HEARTBEAT_IVL`; default `None`, no heartbeats). A peer from
+            /// which no traffic at all arrives within the heartbeat timeout after a PING is
+            /// dropped, and a connecting socket reconnects as usual. Applies to later
+            /// connections.
+            pub fn set_heartbeat_interval(&mut self, interval: Option<std::time::Duration>) {
+                self.core.options.heartbeat_ivl = interval.filter(|i| !i.is_zero());
+            }
+
+            /// Sets the TTL announced in our PINGs (libzmq's `ZMQ_HEARTBEAT_TTL`; default
+            /// `None`, announced as 0 = no TTL): the peer may drop the connection when it
+            /// hears nothing from us for that long. Sent in tenths of a second, rounded
+            /// down, and capped at 65.5 s because libzmq's timer overflows above that.
+            /// Only matters when [`Self::set_heartbeat_interval`] is set.
+            pub fn set_heartbeat_ttl(&mut self, ttl: Option<std::time::Duration>) {
+                self.core.options.heartbeat_ttl = ttl;
+            }
+
+            /// Sets how long to wait for any traffic after a PING before dropping the
+            /// connection (libzmq's `ZMQ_HEARTBEAT_TIMEOUT`; default `None`, which uses the
+            /// heartbeat interval).
+            pub fn set_heartbeat_timeout(&mut self, timeout: Option<std::time::Duration>) {
+                self.core.options.heartbeat_timeout = timeout;
+            }
+
+            /// Turns `SO_KEEPALIVE` on or off for tcp connections (libzmq's
+            /// `ZMQ_TCP_KEEPALIVE`; default `None`, the OS default, which is off on
+            /// Linux). Applies to later connections.
+            pub fn set_tcp_keepalive(&mut self, keepalive: Option<bool>) {
+                self.core.options.tcp_keepalive = keepalive;
+            }
+
+            /// Sets how long a tcp connection is idle before the first keepalive probe
+            /// (`TCP_KEEPIDLE`, libzmq's `ZMQ_TCP_KEEPALIVE_IDLE`; default `None`, the OS
+            /// default, 2 hours on Linux). Whole seconds are used.
+            pub fn set_tcp_keepalive_idle(&mut self, idle: Option<std::time::Duration>) {
+                self.core.options.tcp_keepalive_idle = idle;
+            }
+
+            /// Sets the time between keepalive probes (`TCP_KEEPINTVL`, libzmq's
+            /// `ZMQ_TCP_KEEPALIVE_INTVL`; default `None`, the OS default, 75 s on Linux).
+            /// Whole seconds are used.
+            pub fn set_tcp_keepalive_interval(&mut self, interval: Option<std::time::Duration>) {
+                self.core.options.tcp_keepalive_interval = interval;
+            }
+
+            /// Sets how many unanswered keepalive probes drop the connection
+            /// (`TCP_KEEPCNT`, libzmq's `ZMQ_TCP_KEEPALIVE_CNT`; default `None`, the OS
+            /// default, 9 on Linux).
+            pub fn set_tcp_keepalive_count(&mut self, count: Option<u32>) {
+                self.core.options.tcp_keepalive_count = count;
+            }
+
             /// Sets the identity announced to peers (libzmq's `ZMQ_ROUTING_ID`), used by a
             /// ROUTER peer to address this socket. Applies to later connections.
             ///

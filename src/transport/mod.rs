@@ -176,6 +176,21 @@ impl Stream {
         }
     }
 
+    /// Applies the tcp keepalive options (libzmq's `tune_tcp_keepalives`): `SO_KEEPALIVE`
+    /// when [`Options::tcp_keepalive`] is set, and, only when it is `Some(true)`, the idle
+    /// time, probe interval and probe count that are set (whole seconds). Whatever is unset
+    /// keeps the OS default. Does nothing for ipc streams.
+    ///
+    /// # Errors
+    ///
+    /// The OS refused an option.
+    pub(crate) fn apply_tcp_options(&self, options: &Options) -> io::Result<()> {
+        let Stream::Tcp(stream) = self else {
+            return Ok(());
+        };
+        tcp::apply_keepalive(stream, options)
+    }
+
     /// The addresses of this connection; fields the OS cannot report are `None`.
     pub(crate) fn addrs(&self) -> ConnAddrs {
         match self {

@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use mio::net::{TcpListener, TcpStream};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use super::{bind_error, ConnAddrs};
 use crate::endpoint::TcpEndpoint;
@@ -49,6 +49,36 @@ pub(super) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     let stream = TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// Sets `SO_KEEPALIVE` and, when keepalive is on, the probe timings that are set.
+pub(super) fn apply_keepalive(stream: &TcpStream, options: &Options) -> io::Result<()> {
+    let Some(on) = options.tcp_keepalive else {
+        return Ok(());
+    };
+    let sock = SockRef::from(stream);
+    sock.set_keepalive(on)?;
+    if !on {
+        return Ok(());
+    }
+    let mut params = TcpKeepalive::new();
+    let mut any = false;
+    if let Some(idle) = options.tcp_keepalive_idle {
+        params = params.with_time(idle);
+        any = true;
+    }
+    if let Some(interval) = options.tcp_keepalive_interval {
+        params = params.with_interval(interval);
+        any = true;
+    }
+    if let Some(count) = options.tcp_keepalive_count {
+        params = params.with_retries(count);
+        any = true;
+    }
+    if any {
+        sock.set_tcp_keepalive(&params)?;
+    }
+    Ok(())
 }
 
 /// The addresses of a tcp stream.

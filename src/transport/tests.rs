@@ -215,6 +215,22 @@ fn nodelay(stream: &Stream) -> bool {
     }
 }
 
+/// (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT) as the kernel reports them.
+fn keepalive(stream: &Stream) -> (bool, Duration, Duration, u32) {
+    match stream {
+        Stream::Tcp(s) => {
+            let s = SockRef::from(s);
+            (
+                s.keepalive().unwrap(),
+                s.keepalive_time().unwrap(),
+                s.keepalive_interval().unwrap(),
+                s.keepalive_retries().unwrap(),
+            )
+        }
+        Stream::Ipc(_) => panic!("not a tcp stream"),
+    }
+}
+
 fn bind_default(s: &str) -> Result<(Listener, String)> {
     bind(&ep(s), &Options::default())
 }
@@ -397,6 +413,71 @@ fn tcp_exchange_addresses_and_nodelay() {
     assert_eq!(client_addrs.peer_socket_addr, Some(listen_addr));
 
     h.exchange(&mut client, &mut server);
+}
+
+#[test]
+fn tcp_keepalive_options_reach_accepted_and_connected_streams() {
+    let mut h = Harness::new();
+    let (mut listener, _) = bind_default("tcp://127.0.0.1:*").unwrap();
+    h.add(&mut listener);
+    let listen_addr = tcp_listener(&listener).local_addr().unwrap();
+    let mut client = connect_tcp(listen_addr).unwrap();
+    h.add(&mut client);
+    let (mut server, _) = h.accept(&listener, &client);
+
+    // Nothing set: the OS defaults stay (Linux: off, 2 h idle, 75 s interval, 9 probes).
+    let defaults = keepalive(&client);
+    client.apply_tcp_options(&Options::default()).unwrap();
+    server.apply_tcp_options(&Options::default()).unwrap();
+    assert_eq!(keepalive(&client), defaults);
+    assert_eq!(keepalive(&server), defaults);
+    assert!(!defaults.0, "SO_KEEPALIVE is off by default");
+
+    let options = Options {
+        tcp_keepalive: Some(true),
+        tcp_keepalive_idle: Some(Duration::from_secs(30)),
+        tcp_keepalive_interval: Some(Duration::from_secs(7)),
+        tcp_keepalive_count: Some(4),
+        ..Options::default()
+    };
+    for stream in [&client, &server] {
+        stream.apply_tcp_options(&options).unwrap();
+        assert_eq!(
+            keepalive(stream),
+            (true, Duration::from_secs(30), Duration::from_secs(7), 4)
+        );
+    }
+
+    // Only switched on: the timings keep the OS defaults.
+    let on = Options {
+        tcp_keepalive: Some(true),
+        ..Options::default()
+    };
+    server
+        .apply_tcp_options(&Options {
+            tcp_keepalive: Some(false),
+            ..Options::default()
+        })
+        .unwrap();
+    assert!(!keepalive(&server).0);
+    let (mut fresh_client, mut fresh_server) = {
+        let mut c = connect_tcp(listen_addr).unwrap();
+        h.add(&mut c);
+        let (s, _) = h.accept(&listener, &c);
+        (c, s)
+    };
+    fresh_client.apply_tcp_options(&on).unwrap();
+    fresh_server.apply_tcp_options(&on).unwrap();
+    for stream in [&fresh_client, &fresh_server] {
+        let (enabled, idle, interval, count) = keepalive(stream);
+        assert!(enabled);
+        assert_eq!(
+            (idle, interval, count),
+            (defaults.1, defaults.2, defaults.3)
+        );
+    }
+    h.exchange(&mut client, &mut server);
+    h.exchange(&mut fresh_client, &mut fresh_server);
 }
 
 #[test]

@@ -123,6 +123,8 @@ pub(crate) struct Connection {
     decoder: FrameDecoder,
     /// Bytes to send.
     output: FrameEncoder,
+    /// The non-zero TTL (deciseconds) of a PING received since the engine last asked.
+    peer_ttl: Option<u16>,
 }
 
 impl fmt::Debug for Connection {
@@ -151,6 +153,7 @@ impl Connection {
             peer: None,
             input: BytesMut::new(),
             output,
+            peer_ttl: None,
         }
     }
 
@@ -253,8 +256,11 @@ impl Connection {
                         Some(Decoded::Command(body)) => body,
                     };
                     match Command::decode(body)? {
-                        Command::Ping { context, .. } => {
+                        Command::Ping { ttl, context } => {
                             command::encode_pong(self.output.staging(), &context);
+                            if ttl > 0 {
+                                self.peer_ttl = Some(ttl);
+                            }
                         }
                         Command::Pong(_) | Command::Unknown(_) => {}
                         Command::Subscribe(topic) => return Ok(Some(Event::Subscribe(topic))),
@@ -404,6 +410,13 @@ impl Connection {
         command::encode_ping(self.output.staging(), ttl_deciseconds, context);
     }
 
+    /// The TTL, in tenths of a second, announced by the latest PING with a non-zero TTL
+    /// received since the last call; `None` if there was none. The caller keeps the clock:
+    /// it should drop the connection when no traffic at all arrives within that time.
+    pub(crate) fn take_peer_ttl(&mut self) -> Option<u16> {
+        self.peer_ttl.take()
+    }
+
     /// Queues an ERROR command; `reason` is cut to 255 bytes (at a character boundary).
     /// The connection itself stays as it was; the caller closes it once the output is out.
     pub(crate) fn send_error(&mut self, reason: &str) {
@@ -473,10 +486,84 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
     conn.advance_output(conn.output_len());
 }
 
+/// Decodes arbitrary bytes as everything a peer sends from the first byte on: greeting,
+/// READY, then traffic. The first byte picks our socket type (so every type's handshake
+/// checks run); the rest is the peer's stream. Drains every event and the output, as the
+/// engine would. Must never panic, whatever `data` holds.
+pub(crate) fn fuzz_handshake(data: &[u8]) {
+    let Some((&pick, stream)) = data.split_first() else {
+        return;
+    };
+    let ours = SocketType::ALL[usize::from(pick) % SocketType::ALL.len()];
+    let mut conn = Connection::new(ConnectionConfig {
+        max_msg_size: Some(1 << 20),
+        ..ConnectionConfig::new(ours)
+    });
+    // Fed in two pieces, so a split inside the greeting or a frame is exercised too.
+    let cut = usize::from(pick) % (stream.len() + 1);
+    for piece in [&stream[..cut], &stream[cut..]] {
+        conn.feed(piece);
+        while let Ok(Some(event)) = conn.poll_event() {
+            if let Event::Message(msg) = event {
+                conn.send_message(&msg);
+            }
+        }
+        let _ = conn.take_peer_ttl();
+    }
+    conn.advance_output(conn.output_len());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::options::MAX_FRAMES_PER_MESSAGE;
+
+    /// The checked-in fuzz corpus `fuzz/corpus/<target>/`, file name and bytes.
+    fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(target);
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&path).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn the_fuzz_corpus_replays_without_panics() {
+        let decode = corpus("decode");
+        let handshake = corpus("handshake");
+        assert!(decode.len() >= 8 && handshake.len() >= 4);
+        for (_, data) in &decode {
+            fuzz_decode(data);
+        }
+        for (_, data) in &handshake {
+            fuzz_handshake(data);
+        }
+    }
+
+    #[test]
+    fn the_handshake_corpus_holds_real_handshakes() {
+        // Seeds that do not complete a handshake teach the fuzzer little: check that the
+        // ones meant to do so still do.
+        for (name, data) in corpus("handshake") {
+            if !name.starts_with("ok-") {
+                continue;
+            }
+            let ours = SocketType::ALL[usize::from(data[0]) % SocketType::ALL.len()];
+            let mut conn = Connection::new(ConnectionConfig::new(ours));
+            conn.feed(&data[1..]);
+            let (events, err) = drain(&mut conn);
+            assert!(err.is_none(), "{name}: {err:?}");
+            assert!(matches!(events.first(), Some(Event::Ready(_))), "{name}");
+        }
+    }
     use proptest::prelude::*;
 
     // ---- helpers -------------------------------------------------------------------------
@@ -1051,6 +1138,21 @@ mod tests {
         let (events, err) = drain(&mut conn);
         assert!(events.is_empty() && err.is_none());
         assert!(!conn.has_output());
+    }
+
+    #[test]
+    fn the_ttl_of_received_pings_is_reported_once() {
+        let mut conn = handshaken(SocketType::Pull, SocketType::Push);
+        assert_eq!(conn.take_peer_ttl(), None);
+        // libzmq's PING with TTL 10 s, then one with no TTL.
+        conn.feed(&[0x04, 0x07, 0x04, 0x50, 0x49, 0x4e, 0x47, 0x00, 0x64]);
+        conn.feed(&[0x04, 0x07, 0x04, 0x50, 0x49, 0x4e, 0x47, 0x00, 0x00]);
+        assert_eq!(drain(&mut conn).0, []);
+        assert_eq!(conn.take_peer_ttl(), Some(100));
+        assert_eq!(conn.take_peer_ttl(), None);
+        conn.feed(&[0x04, 0x07, 0x04, 0x50, 0x49, 0x4e, 0x47, 0x00, 0x00]);
+        assert_eq!(drain(&mut conn).0, []);
+        assert_eq!(conn.take_peer_ttl(), None);
     }
 
     #[test]

@@ -38,4 +38,6 @@ mod metadata;
 
 // The engine's entry points (unused until it lands).
 #[allow(unused_imports)]
-pub(crate) use connection::{fuzz_decode, Connection, ConnectionConfig, Event, PeerInfo};
+pub(crate) use connection::{
+    fuzz_decode, fuzz_handshake, Connection, ConnectionConfig, Event, PeerInfo,
+};

@@ -1,0 +1,136 @@
+//! Socket monitoring: a stream of connection events, like libzmq's `zmq_socket_monitor`.
+//!
+//! The I/O thread emits the events. It never blocks on a monitor: events go into an
+//! unbounded channel, so a monitor nobody reads grows in memory (drop it to stop).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+
+use crate::error::{Error, Result};
+use crate::socket_type::SocketType;
+
+/// Something that happened to one of a socket's endpoints or connections.
+///
+/// `endpoint` is the endpoint as bound (as [`last_endpoint`] reports it) for listeners
+/// and accepted connections, and as passed to `connect` for connected ones. libzmq's
+/// equivalents are named on each variant.
+///
+/// [`last_endpoint`]: crate::Push::last_endpoint
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MonitorEvent {
+    /// A tcp or ipc listener is accepting connections (`ZMQ_EVENT_LISTENING`).
+    Listening {
+        /// The endpoint bound.
+        endpoint: String,
+    },
+    /// A bind failed (`ZMQ_EVENT_BIND_FAILED`); the same error was returned by `bind`.
+    BindFailed {
+        /// The endpoint as given to `bind`.
+        endpoint: String,
+        /// Why it failed.
+        error: String,
+    },
+    /// An outgoing connection was established; the handshake follows
+    /// (`ZMQ_EVENT_CONNECTED`).
+    Connected {
+        /// The endpoint connected to.
+        endpoint: String,
+        /// The peer's address, where the transport has one (tcp).
+        peer_address: Option<SocketAddr>,
+    },
+    /// A connection attempt failed or a connection dropped; the next attempt comes after
+    /// `retry_in` (`ZMQ_EVENT_CONNECT_RETRIED`).
+    ConnectRetried {
+        /// The endpoint connected to.
+        endpoint: String,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// A listener accepted a connection; the handshake follows (`ZMQ_EVENT_ACCEPTED`).
+    Accepted {
+        /// The endpoint of the listener.
+        endpoint: String,
+        /// The peer's address, where the transport has one (tcp).
+        peer_address: Option<SocketAddr>,
+    },
+    /// The ZMTP handshake finished: the peer is attached to the socket
+    /// (`ZMQ_EVENT_HANDSHAKE_SUCCEEDED`).
+    HandshakeSucceeded {
+        /// The endpoint of the connection.
+        endpoint: String,
+        /// The socket type the peer announced.
+        peer_type: SocketType,
+    },
+    /// The connection ended before its handshake finished: a protocol error, an
+    /// incompatible socket type, the handshake timeout, or the peer closing
+    /// (`ZMQ_EVENT_HANDSHAKE_FAILED_*`).
+    HandshakeFailed {
+        /// The endpoint of the connection.
+        endpoint: String,
+        /// What went wrong, in words.
+        reason: String,
+    },
+    /// A connection whose handshake had finished ended (`ZMQ_EVENT_DISCONNECTED`).
+    Disconnected {
+        /// The endpoint of the connection.
+        endpoint: String,
+        /// `None` when it closed normally (the peer closed, or we did); otherwise what
+        /// went wrong, such as a heartbeat timeout or a protocol violation.
+        reason: Option<String>,
+    },
+    /// A listener was closed by `unbind` or by closing the socket (`ZMQ_EVENT_CLOSED`).
+    Closed {
+        /// The endpoint that was bound.
+        endpoint: String,
+    },
+}
+
+/// The receiving end of a socket's monitor, made by the socket's `monitor()` method.
+///
+/// Events come in the order the I/O thread saw them. Only tcp and ipc endpoints produce
+/// events; inproc connections have no handshake and are not reported.
+#[derive(Debug)]
+pub struct Monitor {
+    rx: Receiver<MonitorEvent>,
+}
+
+impl Monitor {
+    pub(crate) fn new(rx: Receiver<MonitorEvent>) -> Monitor {
+        Monitor { rx }
+    }
+
+    /// Waits up to `timeout` for the next event.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`] when none came in time; [`Error::Closed`] once the socket is
+    /// gone (or another `monitor()` call replaced this monitor) and every event was read.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<MonitorEvent> {
+        self.rx.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => Error::TimedOut,
+            RecvTimeoutError::Disconnected => Error::Closed,
+        })
+    }
+
+    /// Takes the next event if one is waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] when none is waiting; [`Error::Closed`] as for
+    /// [`Monitor::recv_timeout`].
+    pub fn try_recv(&self) -> Result<MonitorEvent> {
+        self.rx.try_recv().map_err(|e| match e {
+            TryRecvError::Empty => Error::WouldBlock,
+            TryRecvError::Disconnected => Error::Closed,
+        })
+    }
+
+    /// A blocking iterator over events; it ends once the socket is gone (or the monitor
+    /// replaced) and every event was read.
+    pub fn iter(&self) -> impl Iterator<Item = MonitorEvent> + '_ {
+        self.rx.iter()
+    }
+}

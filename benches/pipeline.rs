@@ -1,28 +1,45 @@
 //! PUSH → PULL throughput, ferromq and libzmq side by side in one criterion group.
 //!
-//! Equal settings on both sides: one I/O thread per context, high-water marks 1000
-//! (both libraries' default), default kernel socket buffers, sender and receiver in two
-//! threads of one process over loopback tcp. Full run: `cargo bench --bench pipeline`.
+//! Scenarios: message sizes 16 B, 256 B, 4 KiB and 64 KiB over `tcp` (loopback), `ipc` and
+//! `inproc`. Each transport has two groups measuring the same thing and reporting it two
+//! ways: `push_pull_<transport>` in messages per second (`Throughput::Elements`) and
+//! `push_pull_<transport>_bytes` in bytes per second (`Throughput::Bytes`). Benchmark ids
+//! are `<library>/<size>`, so both libraries sit next to each other in every report.
+//!
+//! Equal settings on both sides: one I/O thread per context, high-water marks 1000 on both
+//! sockets (both libraries' default), default kernel socket buffers, sender and receiver in
+//! two threads of one process; for inproc both sockets share one context (libzmq requires
+//! it). The receiver thread is timed from asking the sender for `n` messages until the
+//! `n`-th has arrived. Every message is built from a fresh copy of the payload on both
+//! sides (libzmq copies it into a new `zmq_msg_t`; ferromq into a new `Vec`), so neither
+//! library gets to share one buffer between messages. Full run:
+//! `cargo bench --bench pipeline`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 
-const SIZES: [usize; 1] = [16];
+const SIZES: [usize; 4] = [16, 256, 4096, 65536];
+const TRANSPORTS: [&str; 3] = ["tcp", "ipc", "inproc"];
 
-/// A sender thread that sends `n` messages whenever asked.
+/// A sender thread that sends `n` messages whenever asked, and is joined when dropped.
 struct Sender {
-    ask: mpsc::Sender<u64>,
+    ask: Option<mpsc::Sender<u64>>,
     done: mpsc::Receiver<()>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Sender {
     fn spawn(mut send: impl FnMut() + Send + 'static) -> Sender {
         let (ask, asked) = mpsc::channel::<u64>();
         let (finished, done) = mpsc::channel();
-        thread::spawn(move || {
+        let thread = thread::spawn(move || {
             for n in asked {
                 for _ in 0..n {
                     send();
@@ -30,12 +47,17 @@ impl Sender {
                 let _ = finished.send(());
             }
         });
-        Sender { ask, done }
+        Sender {
+            ask: Some(ask),
+            done,
+            thread: Some(thread),
+        }
     }
 
+    /// Has the sender send `n` messages, calls `recv` `n` times, and returns how long that took.
     fn run(&self, n: u64, mut recv: impl FnMut()) -> Duration {
         let start = Instant::now();
-        self.ask.send(n).unwrap();
+        self.ask.as_ref().unwrap().send(n).unwrap();
         for _ in 0..n {
             recv();
         }
@@ -45,45 +67,102 @@ impl Sender {
     }
 }
 
-fn push_pull_tcp(c: &mut Criterion) {
-    for size in SIZES {
-        let mut group = c.benchmark_group(format!("push_pull_tcp_{size}B"));
-        group.throughput(Throughput::Elements(1));
-        group.measurement_time(Duration::from_secs(3));
-
-        {
-            let ctx = ferromq::Context::new();
-            let mut pull = ctx.pull().unwrap();
-            pull.bind("tcp://127.0.0.1:*").unwrap();
-            let mut push = ctx.push().unwrap();
-            push.connect(pull.last_endpoint().unwrap()).unwrap();
-            let msg = ferromq::Message::from(vec![0u8; size]);
-            let sender = Sender::spawn(move || push.send(msg.clone()).unwrap());
-            group.bench_function("ferromq", |b| {
-                b.iter_custom(|n| {
-                    sender.run(n, || {
-                        pull.recv().unwrap();
-                    })
-                })
-            });
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.ask = None; // ends the thread's loop, which drops the sending socket
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
-        {
-            let ctx = zmq::Context::new();
-            let pull = ctx.socket(zmq::PULL).unwrap();
-            pull.bind("tcp://127.0.0.1:*").unwrap();
-            let push = ctx.socket(zmq::PUSH).unwrap();
-            push.connect(&pull.get_last_endpoint().unwrap().unwrap())
-                .unwrap();
-            let payload = vec![0u8; size];
-            let sender = Sender::spawn(move || push.send(&payload[..], 0).unwrap());
-            let mut buf = zmq::Message::new();
-            group.bench_function("libzmq", |b| {
-                b.iter_custom(|n| sender.run(n, || pull.recv(&mut buf, 0).unwrap()))
-            });
-        }
-        group.finish();
     }
 }
 
-criterion_group!(benches, push_pull_tcp);
+/// A fresh endpoint of `transport` for the receiver to bind.
+fn endpoint(transport: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    match transport {
+        "tcp" => "tcp://127.0.0.1:*".to_owned(),
+        "ipc" => {
+            let path = std::env::temp_dir().join(format!("ferromq-bench-{pid}-{n}.sock"));
+            let _ = std::fs::remove_file(&path);
+            format!("ipc://{}", path.display())
+        }
+        "inproc" => format!("inproc://bench-{n}"),
+        other => unreachable!("unknown transport {other}"),
+    }
+}
+
+fn bench_ferromq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size: usize) {
+    let ctx = ferromq::Context::new();
+    let mut pull = ctx.pull().unwrap();
+    let bound = endpoint(transport);
+    pull.bind(&bound).unwrap();
+    let mut push = ctx.push().unwrap();
+    push.connect(pull.last_endpoint().unwrap()).unwrap();
+    let payload = vec![0u8; size];
+    // A fresh buffer per message, filled by one copy, as libzmq's `send(&[u8])` does:
+    // cloning one `Message` would share its payload and measure no copy at all.
+    let sender = Sender::spawn(move || push.send(payload.to_vec()).unwrap());
+    group.bench_function(BenchmarkId::new("ferromq", size), |b| {
+        b.iter_custom(|n| {
+            sender.run(n, || {
+                pull.recv().unwrap();
+            })
+        })
+    });
+    remove_ipc_file(&bound);
+}
+
+fn bench_libzmq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size: usize) {
+    let ctx = zmq::Context::new();
+    let pull = ctx.socket(zmq::PULL).unwrap();
+    let bound = endpoint(transport);
+    pull.bind(&bound).unwrap();
+    let push = ctx.socket(zmq::PUSH).unwrap();
+    push.connect(&pull.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    let payload = vec![0u8; size];
+    let sender = Sender::spawn(move || push.send(&payload[..], 0).unwrap());
+    let mut buf = zmq::Message::new();
+    group.bench_function(BenchmarkId::new("libzmq", size), |b| {
+        b.iter_custom(|n| sender.run(n, || pull.recv(&mut buf, 0).unwrap()))
+    });
+    remove_ipc_file(&bound);
+}
+
+/// Removes the socket file an `ipc://` endpoint left behind; other endpoints have none.
+fn remove_ipc_file(endpoint: &str) {
+    if let Some(path) = endpoint.strip_prefix("ipc://") {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn push_pull(c: &mut Criterion) {
+    for transport in TRANSPORTS {
+        for bytes in [false, true] {
+            let name = if bytes {
+                format!("push_pull_{transport}_bytes")
+            } else {
+                format!("push_pull_{transport}")
+            };
+            let mut group = c.benchmark_group(name);
+            group.measurement_time(Duration::from_secs(2));
+            group.warm_up_time(Duration::from_millis(500));
+            group.sample_size(10);
+            for size in SIZES {
+                group.throughput(if bytes {
+                    Throughput::Bytes(size as u64)
+                } else {
+                    Throughput::Elements(1)
+                });
+                bench_ferromq(&mut group, transport, size);
+                bench_libzmq(&mut group, transport, size);
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, push_pull);
 criterion_main!(benches);

@@ -107,7 +107,7 @@ def fanout_table(root):
 def svg_chart(data, path):
     """One panel per transport: log2 message size across, log10 msg/s up."""
     width, height = 300, 260
-    left, right, top, bottom = 58, 12, 30, 46
+    left, right, top, bottom = 72, 12, 30, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for t in data.values() for lib in t.values() for v in lib.values()]
     if not values:

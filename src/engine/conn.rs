@@ -18,8 +18,10 @@ use super::IoWake;
 
 /// Bytes read from one connection before others get a turn.
 const READ_BUDGET: usize = 256 * 1024;
-/// Read buffer growth step.
-const READ_CHUNK: usize = 64 * 1024;
+/// Smallest read: what an idle or quiet connection's buffer holds (libzmq reads 8 KiB).
+const READ_MIN: usize = 8 * 1024;
+/// Largest read, reached by doubling while reads keep filling what they are offered.
+const READ_MAX: usize = 128 * 1024;
 /// Encoded output kept ready before the pipe is left alone until the kernel takes some.
 const OUTPUT_HIGH: usize = 256 * 1024;
 /// Most slices handed to one vectored write.
@@ -84,6 +86,8 @@ pub(super) struct Conn {
     inp: Option<PipeWriter>,
     /// A message decoded but refused by a full inbound pipe.
     stalled: Option<Message>,
+    /// How much the next read offers the kernel; see `read`.
+    read_size: usize,
     pub(super) readable: bool,
     pub(super) writable: bool,
     /// The poller reported the peer's side closed (or an error): the end of the stream is
@@ -141,6 +145,7 @@ impl Conn {
             out: None,
             inp: None,
             stalled: None,
+            read_size: READ_MIN,
             // Edge-triggered readiness: assume ready until the kernel says otherwise.
             readable: !connecting,
             writable: !connecting,
@@ -348,16 +353,22 @@ impl Conn {
         if !self.readable || self.stalled.is_some() || self.eof || *budget == 0 {
             return Ok(false);
         }
+        // Offer the kernel `read_size` bytes, zeroed first (no unsafe, so no uninitialised
+        // buffers): only what one read may fill is zeroed, and a quiet connection keeps a
+        // small buffer. The size adapts to the traffic below.
+        let room = self.read_size.min(*budget);
         let buf = self.zmtp.input();
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK.max(buf.len()));
-        }
+        buf.reserve(room);
         let start = buf.len();
-        let room = (buf.capacity() - start).min(*budget);
         buf.put_bytes(0, room);
         let result = self.stream.read(&mut buf[start..]);
         let n = *result.as_ref().unwrap_or(&0);
         buf.truncate(start + n);
+        if n == room && self.read_size < READ_MAX {
+            self.read_size *= 2;
+        } else if n < room / 4 && self.read_size > READ_MIN {
+            self.read_size /= 2;
+        }
         match result {
             Ok(0) => {
                 self.eof = true;

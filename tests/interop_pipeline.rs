@@ -6,17 +6,7 @@ mod util;
 use std::time::Duration;
 
 use ferromq::{Context, Message};
-use util::ipc_endpoint;
-
-const TIMEOUT_MS: i32 = 10_000;
-
-fn zmq_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_rcvtimeo(TIMEOUT_MS).unwrap();
-    s.set_sndtimeo(TIMEOUT_MS).unwrap();
-    s.set_linger(1000).unwrap();
-    s
-}
+use util::{ipc_endpoint, zmq_socket};
 
 fn zmq_last_endpoint(s: &zmq::Socket) -> String {
     s.get_last_endpoint().unwrap().unwrap()

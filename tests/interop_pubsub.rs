@@ -7,18 +7,10 @@ mod util;
 use std::time::{Duration, Instant};
 
 use ferromq::{Context, Error, Message};
-use util::{eventually, Transport};
+use util::{eventually, zmq_socket, Transport};
 
 const TIMEOUT_MS: i32 = 10_000;
 const WAIT: Duration = Duration::from_secs(10);
-
-fn zmq_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_rcvtimeo(TIMEOUT_MS).unwrap();
-    s.set_sndtimeo(TIMEOUT_MS).unwrap();
-    s.set_linger(1000).unwrap();
-    s
-}
 
 fn zmq_last_endpoint(s: &zmq::Socket) -> String {
     s.get_last_endpoint().unwrap().unwrap()

@@ -7,15 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use ferromq::{Context, Message};
-use util::ipc_endpoint;
-
-fn zsock(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_rcvtimeo(10_000).unwrap();
-    s.set_sndtimeo(10_000).unwrap();
-    s.set_linger(0).unwrap();
-    s
-}
+use util::{ipc_endpoint, zmq_socket};
 
 fn fresh(transport: &str) -> String {
     match transport {
@@ -32,7 +24,7 @@ fn ferromq_req_with_libzmq_rep() {
             let zctx = zmq::Context::new();
             let mut req = ctx.req().unwrap();
             req.set_recv_timeout(Some(Duration::from_secs(10)));
-            let rep = zsock(&zctx, zmq::REP);
+            let rep = zmq_socket(&zctx, zmq::REP);
             if ferro_binds {
                 req.bind(&fresh(transport)).unwrap();
                 rep.connect(req.last_endpoint().unwrap()).unwrap();
@@ -71,7 +63,7 @@ fn libzmq_req_with_ferromq_rep() {
             let zctx = zmq::Context::new();
             let mut rep = ctx.rep().unwrap();
             rep.set_recv_timeout(Some(Duration::from_secs(10)));
-            let req = zsock(&zctx, zmq::REQ);
+            let req = zmq_socket(&zctx, zmq::REQ);
             if ferro_binds {
                 rep.bind(&fresh(transport)).unwrap();
                 req.connect(rep.last_endpoint().unwrap()).unwrap();
@@ -109,7 +101,7 @@ fn ferromq_req_to_libzmq_router_shows_the_envelope_frame_by_frame() {
     for transport in ["tcp", "ipc"] {
         let ctx = Context::new();
         let zctx = zmq::Context::new();
-        let router = zsock(&zctx, zmq::ROUTER);
+        let router = zmq_socket(&zctx, zmq::ROUTER);
         router.bind(&fresh(transport)).unwrap();
         let ep = router.get_last_endpoint().unwrap().unwrap();
 
@@ -161,7 +153,7 @@ fn libzmq_dealer_to_ferromq_rep_keeps_every_envelope_frame() {
         let mut rep = ctx.rep().unwrap();
         rep.set_recv_timeout(Some(Duration::from_secs(10)));
         rep.bind(&fresh(transport)).unwrap();
-        let dealer = zsock(&zctx, zmq::DEALER);
+        let dealer = zmq_socket(&zctx, zmq::DEALER);
         dealer.connect(rep.last_endpoint().unwrap()).unwrap();
 
         dealer.send_multipart([&b""[..], b"plain"], 0).unwrap();
@@ -197,7 +189,7 @@ fn libzmq_dealer_to_ferromq_rep_keeps_every_envelope_frame() {
 fn correlated_requests_work_against_libzmq_rep() {
     let ctx = Context::new();
     let zctx = zmq::Context::new();
-    let rep = zsock(&zctx, zmq::REP);
+    let rep = zmq_socket(&zctx, zmq::REP);
     rep.bind("tcp://127.0.0.1:*").unwrap();
     let mut req = ctx.req().unwrap();
     req.set_correlate(true);

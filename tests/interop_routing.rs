@@ -6,17 +6,9 @@ mod util;
 use std::time::Duration;
 
 use ferromq::{Context, Message};
-use util::ipc_endpoint;
+use util::{ipc_endpoint, zmq_socket};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn zsock(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_rcvtimeo(10_000).unwrap();
-    s.set_sndtimeo(10_000).unwrap();
-    s.set_linger(0).unwrap();
-    s
-}
 
 fn fresh(transport: &str) -> String {
     match transport {
@@ -48,7 +40,7 @@ fn ferromq_router_with_libzmq_dealers_naming_themselves() {
             let zctx = zmq::Context::new();
             let mut router = ctx.router().unwrap();
             router.set_recv_timeout(Some(WAIT));
-            let dealer = zsock(&zctx, zmq::DEALER);
+            let dealer = zmq_socket(&zctx, zmq::DEALER);
             dealer.set_identity(b"libzmq-dealer").unwrap();
             join!(router, dealer, transport, ferro_binds);
 
@@ -76,7 +68,7 @@ fn ferromq_dealer_with_libzmq_router() {
             dealer.set_recv_timeout(Some(WAIT));
             dealer.set_send_timeout(Some(WAIT));
             dealer.set_identity("ferro-dealer").unwrap();
-            let router = zsock(&zctx, zmq::ROUTER);
+            let router = zmq_socket(&zctx, zmq::ROUTER);
             join!(dealer, router, transport, ferro_binds);
 
             dealer.send(["a", "b"]).unwrap();
@@ -100,7 +92,7 @@ fn ferromq_dealer_without_identity_gets_a_generated_id_from_libzmq_router() {
     let zctx = zmq::Context::new();
     let mut dealer = ctx.dealer().unwrap();
     dealer.set_send_timeout(Some(WAIT));
-    let router = zsock(&zctx, zmq::ROUTER);
+    let router = zmq_socket(&zctx, zmq::ROUTER);
     join!(dealer, router, "tcp", false);
     dealer.send("x").unwrap();
     let frames = router.recv_multipart(0).unwrap();
@@ -117,7 +109,7 @@ fn ferromq_router_with_libzmq_req() {
             let zctx = zmq::Context::new();
             let mut router = ctx.router().unwrap();
             router.set_recv_timeout(Some(WAIT));
-            let req = zsock(&zctx, zmq::REQ);
+            let req = zmq_socket(&zctx, zmq::REQ);
             join!(router, req, transport, ferro_binds);
 
             for i in 0..3u8 {
@@ -155,7 +147,7 @@ fn ferromq_pair_with_libzmq_pair() {
             let mut pair = ctx.pair().unwrap();
             pair.set_recv_timeout(Some(WAIT));
             pair.set_send_timeout(Some(WAIT));
-            let zpair = zsock(&zctx, zmq::PAIR);
+            let zpair = zmq_socket(&zctx, zmq::PAIR);
             join!(pair, zpair, transport, ferro_binds);
 
             pair.send(["one", "two"]).unwrap();

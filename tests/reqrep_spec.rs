@@ -8,32 +8,13 @@ mod util;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ferromq::{Context, Error, Socket, SocketType};
-use util::eventually;
-use util::spec::{check_compatible_peers, table, Row};
+use ferromq::{Context, Socket, SocketType};
+use util::spec::{check_compatible_peers, outcome, table, Row};
+use util::{eventually, zmq_socket};
 
 const SHORT: Duration = Duration::from_millis(100);
 const LONG: Duration = Duration::from_secs(10);
 const ID: &[u8] = b"req-under-test";
-
-fn outcome<T, E: Into<Error>>(r: Result<T, E>) -> &'static str {
-    match r.map_err(Into::into) {
-        Ok(_) => "ok",
-        Err(Error::WouldBlock) => "would-block",
-        Err(Error::TimedOut) => "timed-out",
-        Err(Error::WrongState(_)) => "wrong-state",
-        Err(Error::Disconnected) => "disconnected",
-        Err(e) => panic!("unexpected error {e}"),
-    }
-}
-
-fn zsock(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
-    let s = ctx.socket(kind).unwrap();
-    s.set_rcvtimeo(10_000).unwrap();
-    s.set_sndtimeo(10_000).unwrap();
-    s.set_linger(0).unwrap();
-    s
-}
 
 struct ReqWorld {
     _ctx: Context,
@@ -51,7 +32,7 @@ impl ReqWorld {
         req.set_identity(ID).unwrap();
         let routers: Vec<Option<zmq::Socket>> = (0..2)
             .map(|_| {
-                let r = zsock(&zctx, zmq::ROUTER);
+                let r = zmq_socket(&zctx, zmq::ROUTER);
                 r.bind("tcp://127.0.0.1:*").unwrap();
                 req.connect(&r.get_last_endpoint().unwrap().unwrap())
                     .unwrap();
@@ -173,7 +154,7 @@ impl RepWorld {
         let zctx = zmq::Context::new();
         let mut rep = ctx.socket(SocketType::Rep).unwrap();
         rep.bind("tcp://127.0.0.1:*").unwrap();
-        let dealer = zsock(&zctx, zmq::DEALER);
+        let dealer = zmq_socket(&zctx, zmq::DEALER);
         dealer.connect(rep.last_endpoint().unwrap()).unwrap();
         assert!(eventually(LONG, || rep.peer_count() == 1));
         let mut w = RepWorld {

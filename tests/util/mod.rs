@@ -58,3 +58,13 @@ impl Transport {
         }
     }
 }
+
+/// A libzmq socket for interop tests: every blocking call gives up after 10 s, and close
+/// drops anything unsent (each test receives what it checks before closing).
+pub fn zmq_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
+    let s = ctx.socket(kind).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_sndtimeo(10_000).unwrap();
+    s.set_linger(0).unwrap();
+    s
+}

@@ -443,10 +443,16 @@ impl SocketCore {
     /// The number of peers currently attached (after taking in new ones).
     pub(crate) fn peer_count(&mut self) -> usize {
         self.process_mailbox();
-        self.peers
-            .retain(|p| !(p.tx.is_closed() && p.rx.len() == 0));
-        self.send_cursor = self.send_cursor.min(self.peers.len());
-        self.recv_cursor = self.recv_cursor.min(self.peers.len());
+        // Gone peers leave through `remove_peer`, like everywhere else, so cursors wrap and
+        // inproc connecters re-join.
+        let mut index = self.peers.len();
+        while index > 0 {
+            index -= 1;
+            let p = &self.peers[index];
+            if p.tx.is_closed() && p.rx.len() == 0 {
+                self.remove_peer(index);
+            }
+        }
         self.peers.len()
     }
 

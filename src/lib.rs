@@ -58,6 +58,8 @@ mod monitor;
 mod options;
 mod pattern;
 mod pipe;
+mod poll;
+mod proxy;
 mod socket;
 mod socket_type;
 mod transport;
@@ -74,6 +76,8 @@ pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};
 pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use pattern::routing::{Dealer, Pair, Router};
+pub use poll::{poll, Interest, PollItem, Pollable, Poller, Ready, Waker};
+pub use proxy::{Proxy, ProxyControl, ProxyStats};
 pub use socket_type::SocketType;
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`). Not a stable API.

@@ -74,6 +74,12 @@ impl Signal {
         let _ = self.tx.try_send(());
     }
 
+    /// The bell's receiving side, for waiting on several bells at once (the poller).
+    /// Taking a ring from it has the same meaning as [`Signal::wait`] returning true.
+    pub(crate) fn receiver(&self) -> &Receiver<()> {
+        &self.rx
+    }
+
     /// Waits for a ring until `deadline` (`None`: forever). Returns false on timeout.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
         match deadline {
@@ -185,8 +191,7 @@ impl PipeWriter {
     }
 
     /// True when a write would be refused for lack of room. Parks the writer when it is, so
-    /// the reader's next read wakes it.
-    #[cfg(test)]
+    /// the reader's next read wakes it (what a poller needs before it waits).
     pub(crate) fn is_full(&self) -> bool {
         let s = &*self.shared;
         if !s.is_full() {
@@ -230,6 +235,18 @@ impl PipeReader {
             s.wake_writer.notify();
         }
         Ok(msg)
+    }
+
+    /// True when a message is queued. When none is, parks the reader first, so the next
+    /// write rings the reader's signal (what a poller needs before it waits).
+    pub(crate) fn poll_readable(&self) -> bool {
+        let s = &*self.shared;
+        if s.count.load(SeqCst) > 0 {
+            return true;
+        }
+        s.reader_parked.store(true, SeqCst);
+        fence(SeqCst);
+        s.count.load(SeqCst) > 0
     }
 
     /// How many messages are queued.

@@ -440,6 +440,40 @@ impl SocketCore {
         }
     }
 
+    /// The socket's doorbell: rung by its pipes and its mailbox.
+    pub(crate) fn signal(&self) -> &Arc<Signal> {
+        &self.shared.signal
+    }
+
+    /// True when some peer has a message queued for us (after taking in new peers). When
+    /// none has, every pipe is parked first, so the next message rings [`Self::signal`].
+    pub(crate) fn poll_readable(&mut self) -> bool {
+        self.process_mailbox();
+        self.peers.iter().any(|p| p.rx.poll_readable())
+    }
+
+    /// True when some live peer has room for a message (after taking in new peers). When
+    /// none has, every full pipe is parked first, so room appearing rings [`Self::signal`].
+    pub(crate) fn poll_writable(&mut self) -> bool {
+        self.process_mailbox();
+        self.peers
+            .iter()
+            .any(|p| !p.tx.is_closed() && !p.tx.is_full())
+    }
+
+    /// [`Self::poll_readable`] for one peer only.
+    pub(crate) fn poll_readable_from(&mut self, peer: PeerId) -> bool {
+        self.process_mailbox();
+        self.peer(peer).is_some_and(|p| p.rx.poll_readable())
+    }
+
+    /// [`Self::poll_writable`] for one peer only.
+    pub(crate) fn poll_writable_to(&mut self, peer: PeerId) -> bool {
+        self.process_mailbox();
+        self.peer(peer)
+            .is_some_and(|p| !p.tx.is_closed() && !p.tx.is_full())
+    }
+
     /// The number of peers currently attached (after taking in new ones).
     pub(crate) fn peer_count(&mut self) -> usize {
         self.process_mailbox();

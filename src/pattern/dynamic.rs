@@ -9,6 +9,8 @@ use crate::pattern::pubsub::{PubState, SubState};
 use crate::pattern::reqrep::{self, RepMachine, ReqMachine};
 use crate::pattern::routing::{self, PairState, RouterState};
 use crate::pattern::socket_common;
+use crate::poll::sealed::CoreRef;
+use crate::poll::Interest;
 use crate::socket::{SocketCore, Wait};
 use crate::socket_type::SocketType;
 
@@ -349,5 +351,39 @@ impl Context {
     /// As [`Socket::new`].
     pub fn socket(&self, kind: SocketType) -> Result<Socket> {
         Socket::new(self, kind)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Socket {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        let core = &mut self.core;
+        let readable = interest.is_readable();
+        let writable = interest.is_writable();
+        match &mut self.machine {
+            Machine::Push => Interest::from_flags(false, writable && core.poll_writable()),
+            Machine::Pull => Interest::from_flags(readable && core.poll_readable(), false),
+            Machine::Dealer => Interest::from_flags(
+                readable && core.poll_readable(),
+                writable && core.poll_writable(),
+            ),
+            Machine::Req(m) => reqrep::req_poll_ready(core, m, interest),
+            Machine::Rep(m) => reqrep::rep_poll_ready(core, m, interest),
+            Machine::Router(st) => st.poll_ready(core, interest),
+            Machine::Pair(st) => st.poll_ready(core, interest),
+            Machine::Pub(_) => Interest::from_flags(false, writable),
+            Machine::Sub(st) => st.poll_ready(core, interest),
+        }
+    }
+
+    fn proxy_recv(&mut self) -> Result<Message> {
+        self.recv_with(Wait::Never)
+    }
+
+    fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
+        self.send_with(msg, Wait::Never)
     }
 }

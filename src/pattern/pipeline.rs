@@ -11,6 +11,8 @@ use crate::context::Context;
 use crate::error::{Result, SendError};
 use crate::message::Message;
 use crate::pattern::socket_common;
+use crate::poll::sealed::CoreRef;
+use crate::poll::Interest;
 use crate::socket::{SocketCore, Wait};
 use crate::socket_type::SocketType;
 
@@ -181,5 +183,33 @@ impl Context {
     /// As [`Pull::new`].
     pub fn pull(&self) -> Result<Pull> {
         Pull::new(self)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Push {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        Interest::from_flags(false, interest.is_writable() && self.core.poll_writable())
+    }
+
+    fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
+        self.core.send_round_robin(msg, Wait::Never).map(drop)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Pull {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        Interest::from_flags(interest.is_readable() && self.core.poll_readable(), false)
+    }
+
+    fn proxy_recv(&mut self) -> Result<Message> {
+        self.try_recv()
     }
 }

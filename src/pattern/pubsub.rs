@@ -21,6 +21,8 @@ use crate::message::Message;
 use crate::pattern::socket_common;
 use crate::pattern::trie::Trie;
 use crate::pipe::{ReadError, WriteError};
+use crate::poll::sealed::CoreRef;
+use crate::poll::Interest;
 use crate::socket::{PeerId, SocketCore, Wait};
 use crate::socket_type::SocketType;
 
@@ -569,7 +571,7 @@ impl SubState {
     }
 
     /// Sends the whole subscription set to each peer attached since the last call.
-    fn greet_new_peers(&self, core: &mut SocketCore) {
+    pub(crate) fn greet_new_peers(&self, core: &mut SocketCore) {
         for id in core.take_attached() {
             let Some(peer) = core.peer(id) else {
                 continue;
@@ -607,5 +609,44 @@ impl Context {
     /// As [`Sub::new`].
     pub fn subscriber(&self) -> Result<Sub> {
         Sub::new(self)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Pub {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    /// A PUB never blocks on send, so it is always writable, and never readable.
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        Interest::from_flags(false, interest.is_writable())
+    }
+
+    fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
+        self.state.send(&mut self.core, msg);
+        Ok(())
+    }
+}
+
+impl SubState {
+    /// Poll readiness: sends the subscriptions to new peers first (a SUB that is only
+    /// polled must still subscribe), then readable when a message is queued.
+    pub(crate) fn poll_ready(&mut self, core: &mut SocketCore, interest: Interest) -> Interest {
+        self.greet_new_peers(core);
+        Interest::from_flags(interest.is_readable() && core.poll_readable(), false)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Sub {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        self.state.poll_ready(&mut self.core, interest)
+    }
+
+    fn proxy_recv(&mut self) -> Result<Message> {
+        self.state.recv(&mut self.core, Wait::Never)
     }
 }

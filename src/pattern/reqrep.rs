@@ -15,6 +15,8 @@ use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::message::{Frames, Message};
 use crate::pattern::socket_common;
+use crate::poll::sealed::CoreRef;
+use crate::poll::Interest;
 use crate::socket::{PeerId, SocketCore, Wait};
 use crate::socket_type::SocketType;
 
@@ -373,7 +375,10 @@ impl Req {
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<Pending<'_>, SendError> {
         let wait = Wait::from_timeout(self.core.options.send_timeout);
         req_send(&mut self.core, &mut self.machine, msg.into(), wait)?;
-        Ok(Pending { req: Some(self) })
+        Ok(Pending {
+            req: self,
+            done: false,
+        })
     }
 
     /// Sends a request and waits for its reply: [`Req::send`] then [`Pending::recv`].
@@ -401,7 +406,9 @@ impl Req {
 #[derive(Debug)]
 #[must_use = "a pending request does nothing unless you receive its reply"]
 pub struct Pending<'a> {
-    req: Option<&'a mut Req>,
+    req: &'a mut Req,
+    /// Set once the reply was asked for: the request is settled, nothing to give up.
+    done: bool,
 }
 
 impl Pending<'_> {
@@ -411,12 +418,9 @@ impl Pending<'_> {
     ///
     /// [`Error::TimedOut`] when no reply came in time, [`Error::Disconnected`] when the peer
     /// went away first. Either way the request is given up and the socket can send again.
-    pub fn recv(mut self) -> Result<Message> {
-        let Some(req) = self.req.take() else {
-            return Err(Error::WrongState("request already completed"));
-        };
-        let wait = Wait::from_timeout(req.core.options.recv_timeout);
-        req_recv(&mut req.core, &mut req.machine, wait)
+    pub fn recv(self) -> Result<Message> {
+        let wait = Wait::from_timeout(self.req.core.options.recv_timeout);
+        self.recv_with(wait)
     }
 
     /// Waits for the reply at most `timeout`, whatever the socket's receive timeout is.
@@ -424,15 +428,14 @@ impl Pending<'_> {
     /// # Errors
     ///
     /// As [`Pending::recv`].
-    pub fn recv_timeout(mut self, timeout: Duration) -> Result<Message> {
-        let Some(req) = self.req.take() else {
-            return Err(Error::WrongState("request already completed"));
-        };
-        req_recv(
-            &mut req.core,
-            &mut req.machine,
-            Wait::from_timeout(Some(timeout)),
-        )
+    pub fn recv_timeout(self, timeout: Duration) -> Result<Message> {
+        self.recv_with(Wait::from_timeout(Some(timeout)))
+    }
+
+    fn recv_with(mut self, wait: Wait) -> Result<Message> {
+        // `req_recv` itself gives the request up on a timeout or a lost peer.
+        self.done = true;
+        req_recv(&mut self.req.core, &mut self.req.machine, wait)
     }
 
     /// Gives the request up without waiting: a reply that comes later is never delivered.
@@ -441,8 +444,8 @@ impl Pending<'_> {
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        if let Some(req) = self.req.take() {
-            req_abandon(&mut req.core, &mut req.machine);
+        if !self.done {
+            req_abandon(&mut self.req.core, &mut self.req.machine);
         }
     }
 }
@@ -545,8 +548,9 @@ impl Rep {
     fn recv_with(&mut self, wait: Wait) -> Result<Request<'_>> {
         let body = rep_recv(&mut self.core, &mut self.machine, wait)?;
         Ok(Request {
-            rep: Some(self),
+            rep: self,
             body,
+            done: false,
         })
     }
 }
@@ -555,8 +559,10 @@ impl Rep {
 #[derive(Debug)]
 #[must_use = "a request should be answered with `reply`"]
 pub struct Request<'a> {
-    rep: Option<&'a mut Rep>,
+    rep: &'a mut Rep,
     body: Message,
+    /// Set once the reply was sent (or tried): nothing to give up on drop.
+    done: bool,
 }
 
 impl Request<'_> {
@@ -577,22 +583,96 @@ impl Request<'_> {
     /// [`Error::Disconnected`] when that peer has gone; [`Error::TimedOut`] when its queue
     /// stayed full past the send timeout. The REP is ready for the next request either way.
     pub fn reply(mut self, msg: impl Into<Message>) -> Result<(), SendError> {
-        let Some(rep) = self.rep.take() else {
-            return Err(SendError::new(
-                Error::WrongState("request already answered"),
-                msg.into(),
-            ));
-        };
-        let wait = Wait::from_timeout(rep.core.options.send_timeout);
-        rep_send(&mut rep.core, &mut rep.machine, msg.into(), wait)
+        self.done = true;
+        let wait = Wait::from_timeout(self.rep.core.options.send_timeout);
+        rep_send(&mut self.rep.core, &mut self.rep.machine, msg.into(), wait)
     }
 }
 
 impl Drop for Request<'_> {
     fn drop(&mut self) {
-        if let Some(rep) = self.rep.take() {
-            rep.machine.abandon();
+        if !self.done {
+            self.rep.machine.abandon();
         }
+    }
+}
+
+impl crate::poll::sealed::Sealed for Req {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    /// A `Req` that can be polled has no request outstanding (a [`Pending`] borrows it):
+    /// writable when a peer has room, never readable.
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        req_poll_ready(&mut self.core, &self.machine, interest)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Pending<'_> {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.req.core)
+    }
+
+    /// Readable when the peer asked has sent something (the reply, normally).
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        req_poll_ready(&mut self.req.core, &self.req.machine, interest)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Rep {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    /// A `Rep` that can be polled holds no request (a [`Request`] borrows it).
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        rep_poll_ready(&mut self.core, &self.machine, interest)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Request<'_> {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.rep.core)
+    }
+
+    /// Writable when the requester has room for the reply.
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        rep_poll_ready(&mut self.rep.core, &self.rep.machine, interest)
+    }
+}
+
+/// REQ's poll readiness: readable only while waiting, for the peer asked; writable only
+/// when idle and a peer has room.
+pub(crate) fn req_poll_ready(
+    core: &mut SocketCore,
+    machine: &ReqMachine,
+    interest: Interest,
+) -> Interest {
+    match machine.waiting_on() {
+        Some(peer) => Interest::from_flags(
+            interest.is_readable() && core.poll_readable_from(peer),
+            false,
+        ),
+        None => Interest::from_flags(false, interest.is_writable() && core.poll_writable()),
+    }
+}
+
+/// REP's poll readiness: readable when idle and a request is queued; writable while
+/// replying, when the requester has room.
+pub(crate) fn rep_poll_ready(
+    core: &mut SocketCore,
+    machine: &RepMachine,
+    interest: Interest,
+) -> Interest {
+    match &machine.state {
+        RepState::Idle => {
+            Interest::from_flags(interest.is_readable() && core.poll_readable(), false)
+        }
+        RepState::Replying { peer, .. } => Interest::from_flags(
+            false,
+            interest.is_writable() && core.poll_writable_to(*peer),
+        ),
     }
 }
 

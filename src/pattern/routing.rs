@@ -21,6 +21,8 @@ use crate::error::{Error, Result, SendError};
 use crate::message::Message;
 use crate::pattern::socket_common;
 use crate::pipe::ReadError;
+use crate::poll::sealed::CoreRef;
+use crate::poll::Interest;
 use crate::socket::{PeerId, SocketCore, Wait};
 use crate::socket_type::SocketType;
 
@@ -725,6 +727,89 @@ impl Context {
     /// As [`Pair::new`].
     pub fn pair(&self) -> Result<Pair> {
         Pair::new(self)
+    }
+}
+
+impl crate::poll::sealed::Sealed for Dealer {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        Interest::from_flags(
+            interest.is_readable() && self.core.poll_readable(),
+            interest.is_writable() && self.core.poll_writable(),
+        )
+    }
+
+    fn proxy_recv(&mut self) -> Result<Message> {
+        dealer_recv(&mut self.core, Wait::Never)
+    }
+
+    fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
+        dealer_send(&mut self.core, msg, Wait::Never)
+    }
+}
+
+impl RouterState {
+    /// Poll readiness: readable when any peer has a message; always writable unless
+    /// mandatory routing is on (a ROUTER drops instead of blocking), as libzmq's.
+    pub(crate) fn poll_ready(&mut self, core: &mut SocketCore, interest: Interest) -> Interest {
+        self.admit(core);
+        Interest::from_flags(
+            interest.is_readable() && core.poll_readable(),
+            interest.is_writable() && (!self.mandatory || core.poll_writable()),
+        )
+    }
+}
+
+impl crate::poll::sealed::Sealed for Router {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        self.state.poll_ready(&mut self.core, interest)
+    }
+
+    fn proxy_recv(&mut self) -> Result<Message> {
+        router_recv(&mut self.core, &mut self.state, Wait::Never)
+    }
+
+    fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
+        router_send(&mut self.core, &mut self.state, msg, Wait::Never)
+    }
+}
+
+impl PairState {
+    /// Poll readiness: about the one peer, once admitted.
+    pub(crate) fn poll_ready(&mut self, core: &mut SocketCore, interest: Interest) -> Interest {
+        self.admit(core);
+        let Some(peer) = self.peer else {
+            return Interest::NONE;
+        };
+        Interest::from_flags(
+            interest.is_readable() && core.poll_readable_from(peer),
+            interest.is_writable() && core.poll_writable_to(peer),
+        )
+    }
+}
+
+impl crate::poll::sealed::Sealed for Pair {
+    fn core_ref(&self) -> CoreRef<'_> {
+        CoreRef(&self.core)
+    }
+
+    fn poll_ready(&mut self, interest: Interest) -> Interest {
+        self.state.poll_ready(&mut self.core, interest)
+    }
+
+    fn proxy_recv(&mut self) -> Result<Message> {
+        pair_recv(&mut self.core, &mut self.state, Wait::Never)
+    }
+
+    fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
+        pair_send(&mut self.core, &mut self.state, msg, Wait::Never)
     }
 }
 

@@ -1,0 +1,382 @@
+//! Waiting on several sockets at once: [`poll`], [`Poller`] and its [`Waker`].
+//!
+//! Every socket has a doorbell (a one-slot channel) that its pipes ring on the
+//! transitions a waiter cares about: a message arriving in an empty pipe whose reader
+//! looked and found nothing, room appearing in a full pipe whose writer looked and found
+//! none, and a peer attaching or leaving. Polling asks each socket whether it is ready,
+//! which leaves every pipe it looked at in that "looked and found nothing" state, then
+//! waits on all the doorbells (and the poller's own waker) with one crossbeam `Select`.
+//! So a poll that finds nothing sleeps until something changes: no busy-waiting, and no
+//! thread per socket.
+//!
+//! Readiness follows each pattern's rules, as libzmq's `ZMQ_POLLIN`/`ZMQ_POLLOUT` do: a
+//! REQ with no request outstanding is writable, never readable; a PUB and a ROUTER are
+//! always writable because they never block on send; a SUB is readable only for a
+//! message that matches its subscriptions.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Select, Sender};
+
+/// What a poll waits for on one socket: to receive, to send, or either.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Interest;
+///
+/// let both = Interest::READABLE | Interest::WRITABLE;
+/// assert!(both.is_readable() && both.is_writable());
+/// assert!(Interest::NONE.is_empty());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// Nothing.
+    pub const NONE: Interest = Interest(0);
+    /// A receive would not block (libzmq's `ZMQ_POLLIN`).
+    pub const READABLE: Interest = Interest(1);
+    /// A send would not block (libzmq's `ZMQ_POLLOUT`).
+    pub const WRITABLE: Interest = Interest(2);
+    /// Either.
+    pub const BOTH: Interest = Interest(3);
+
+    /// True when this includes [`Interest::READABLE`].
+    pub fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// True when this includes [`Interest::WRITABLE`].
+    pub fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+
+    /// True for [`Interest::NONE`].
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// An interest from its two flags.
+    pub(crate) fn from_flags(readable: bool, writable: bool) -> Interest {
+        Interest(u8::from(readable) | (u8::from(writable) << 1))
+    }
+}
+
+impl std::ops::BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, rhs: Interest) -> Interest {
+        Interest(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for Interest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.is_readable(), self.is_writable()) {
+            (false, false) => f.write_str("NONE"),
+            (true, false) => f.write_str("READABLE"),
+            (false, true) => f.write_str("WRITABLE"),
+            (true, true) => f.write_str("READABLE | WRITABLE"),
+        }
+    }
+}
+
+/// A socket that [`poll`] and [`Poller`] can wait on, and that a
+/// [`Proxy`](crate::Proxy) can forward through: every ferromq socket type, the dynamic
+/// [`Socket`](crate::Socket), and a [`Pending`](crate::Pending) request (readable when
+/// its reply is there).
+///
+/// The trait is sealed: only ferromq's sockets implement it.
+pub trait Pollable: sealed::Sealed {}
+
+impl<T: sealed::Sealed + ?Sized> Pollable for T {}
+
+pub(crate) mod sealed {
+    use crate::error::{Error, Result, SendError};
+    use crate::message::Message;
+    use crate::socket::SocketCore;
+
+    use super::Interest;
+
+    /// A socket's core, handed out opaquely (the type is public only so that the sealed
+    /// trait's signature may name it; nothing outside the crate can use it).
+    #[derive(Debug)]
+    pub struct CoreRef<'a>(pub(crate) &'a SocketCore);
+
+    /// What polling and proxying need from a socket; implemented by each pattern module.
+    pub trait Sealed: Send {
+        /// The socket's core (its doorbell and type).
+        fn core_ref(&self) -> CoreRef<'_>;
+
+        /// Which part of `interest` holds now. What it finds not ready is left parked,
+        /// so a change rings the socket's doorbell.
+        fn poll_ready(&mut self, interest: Interest) -> Interest;
+
+        /// Receives without blocking, as the socket's own `try_recv` would; for the proxy.
+        fn proxy_recv(&mut self) -> Result<Message> {
+            Err(Error::WrongState("this socket cannot receive in a proxy"))
+        }
+
+        /// Sends without blocking, as the socket's own `try_send` would; for the proxy.
+        fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
+            Err(SendError::new(
+                Error::WrongState("this socket cannot send in a proxy"),
+                msg,
+            ))
+        }
+    }
+}
+
+/// One socket to poll and what to wait for on it.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::{Context, PollItem};
+///
+/// let ctx = Context::new();
+/// let mut pull = ctx.pull()?;
+/// let mut push = ctx.push()?;
+/// let items = [PollItem::readable(&mut pull), PollItem::writable(&mut push)];
+/// assert_eq!(items.len(), 2);
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+pub struct PollItem<'a> {
+    socket: &'a mut dyn Pollable,
+    interest: Interest,
+}
+
+impl<'a> PollItem<'a> {
+    /// Waits for `interest` on `socket`.
+    pub fn new<S: Pollable + 'a>(socket: &'a mut S, interest: Interest) -> PollItem<'a> {
+        PollItem { socket, interest }
+    }
+
+    /// An item for a socket already seen as a trait object (the proxy's).
+    pub(crate) fn from_dyn(socket: &'a mut dyn Pollable, interest: Interest) -> PollItem<'a> {
+        PollItem { socket, interest }
+    }
+
+    /// Waits until `socket` can receive without blocking.
+    pub fn readable<S: Pollable + 'a>(socket: &'a mut S) -> PollItem<'a> {
+        PollItem::new(socket, Interest::READABLE)
+    }
+
+    /// Waits until `socket` can send without blocking.
+    pub fn writable<S: Pollable + 'a>(socket: &'a mut S) -> PollItem<'a> {
+        PollItem::new(socket, Interest::WRITABLE)
+    }
+}
+
+impl fmt::Debug for PollItem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PollItem")
+            .field("socket_type", &self.socket.core_ref().0.socket_type())
+            .field("interest", &self.interest)
+            .finish()
+    }
+}
+
+/// What a poll found: per item (in the order given), which of its interests hold.
+///
+/// Every ready item is reported, not just the first, so a loop that serves each ready
+/// socket once per poll serves them all fairly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    ready: Vec<Interest>,
+    woken: bool,
+}
+
+impl Ready {
+    /// What holds for item `index` ([`Interest::NONE`] for an index out of range).
+    pub fn get(&self, index: usize) -> Interest {
+        self.ready.get(index).copied().unwrap_or_default()
+    }
+
+    /// True when item `index` can receive without blocking.
+    pub fn is_readable(&self, index: usize) -> bool {
+        self.get(index).is_readable()
+    }
+
+    /// True when item `index` can send without blocking.
+    pub fn is_writable(&self, index: usize) -> bool {
+        self.get(index).is_writable()
+    }
+
+    /// How many items are ready (libzmq's `zmq_poll` return value).
+    pub fn count(&self) -> usize {
+        self.ready.iter().filter(|r| !r.is_empty()).count()
+    }
+
+    /// True when no item is ready: the timeout passed or the poller was woken.
+    pub fn is_empty(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// True when [`Waker::wake`] ended (or was pending at the start of) this poll.
+    pub fn woken(&self) -> bool {
+        self.woken
+    }
+}
+
+/// Waits until at least one item is ready or `timeout` passes (`None`: no limit), and
+/// says which are ready. A zero timeout only looks. This is libzmq's `zmq_poll`; use a
+/// [`Poller`] to be able to interrupt the wait from another thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ferromq::{poll, Context, PollItem};
+///
+/// let ctx = Context::new();
+/// let mut quiet = ctx.pull()?;
+/// quiet.bind("inproc://poll-quiet")?;
+/// let mut busy = ctx.pull()?;
+/// busy.bind("inproc://poll-busy")?;
+/// let mut push = ctx.push()?;
+/// push.connect("inproc://poll-busy")?;
+/// push.send("work")?;
+///
+/// let ready = poll(
+///     &mut [PollItem::readable(&mut quiet), PollItem::readable(&mut busy)],
+///     Some(Duration::from_secs(5)),
+/// );
+/// assert!(!ready.is_readable(0));
+/// assert!(ready.is_readable(1));
+/// assert_eq!(busy.try_recv()?, "work");
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+pub fn poll(items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Ready {
+    poll_until(items, None, deadline(timeout))
+}
+
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    // A timeout too far to represent is no timeout.
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// A poll that another thread can interrupt with the poller's [`Waker`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use ferromq::{Context, PollItem, Poller};
+///
+/// let ctx = Context::new();
+/// let mut pull = ctx.pull()?;
+/// pull.bind("inproc://poller-doc")?;
+///
+/// let mut poller = Poller::new();
+/// let waker = poller.waker();
+/// std::thread::spawn(move || waker.wake());
+///
+/// // Nothing to read: the poll returns when the other thread wakes it.
+/// let ready = poller.poll(&mut [PollItem::readable(&mut pull)], Some(Duration::from_secs(10)));
+/// assert!(ready.woken());
+/// assert!(ready.is_empty());
+/// # Ok::<(), ferromq::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Poller {
+    wake_tx: Sender<()>,
+    wake_rx: Receiver<()>,
+}
+
+impl Poller {
+    /// A new poller.
+    pub fn new() -> Poller {
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        Poller { wake_tx, wake_rx }
+    }
+
+    /// A handle that interrupts this poller's current or next poll, from any thread.
+    pub fn waker(&self) -> Waker {
+        Waker {
+            tx: self.wake_tx.clone(),
+        }
+    }
+
+    /// As [`poll`], and also returns (with [`Ready::woken`] set) when the poller's
+    /// [`Waker`] is used. A wake that comes while nobody polls ends the next poll at once.
+    pub fn poll(&mut self, items: &mut [PollItem<'_>], timeout: Option<Duration>) -> Ready {
+        poll_until(items, Some(&self.wake_rx), deadline(timeout))
+    }
+
+    /// As [`Poller::poll`] with a deadline instead of a timeout (`None`: no limit).
+    pub fn poll_until(&mut self, items: &mut [PollItem<'_>], deadline: Option<Instant>) -> Ready {
+        poll_until(items, Some(&self.wake_rx), deadline)
+    }
+}
+
+impl Poller {
+    /// The receiving side of the waker, for the proxy's own waits.
+    pub(crate) fn wake_receiver(&self) -> &Receiver<()> {
+        &self.wake_rx
+    }
+}
+
+impl Default for Poller {
+    fn default() -> Self {
+        Poller::new()
+    }
+}
+
+/// Interrupts a [`Poller`]'s poll from another thread. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Waker {
+    tx: Sender<()>,
+}
+
+impl Waker {
+    /// Ends the poller's current poll, or its next one if none is under way. Wakes that
+    /// come before the poll notices them count once. Never blocks.
+    pub fn wake(&self) {
+        let _ = self.tx.try_send(());
+    }
+}
+
+/// The poll loop: look, and if nothing is ready, wait on every doorbell and the waker.
+pub(crate) fn poll_until(
+    items: &mut [PollItem<'_>],
+    waker: Option<&Receiver<()>>,
+    deadline: Option<Instant>,
+) -> Ready {
+    let mut woken = waker.is_some_and(|w| w.try_recv().is_ok());
+    loop {
+        let ready: Vec<Interest> = items
+            .iter_mut()
+            .map(|item| item.socket.poll_ready(item.interest))
+            .collect();
+        let expired = deadline.is_some_and(|d| Instant::now() >= d);
+        if woken || expired || ready.iter().any(|r| !r.is_empty()) {
+            return Ready { ready, woken };
+        }
+        // Every pipe looked at is parked now: wait for a doorbell. The socket's `Arc` to
+        // its signal is cloned out so the items stay free to be looked at again.
+        let signals: Vec<_> = items
+            .iter()
+            .map(|item| item.socket.core_ref().0.signal().clone())
+            .collect();
+        let mut select = Select::new();
+        for signal in &signals {
+            select.recv(signal.receiver());
+        }
+        let waker_index = waker.map(|w| select.recv(w));
+        let index = match deadline {
+            None => select.ready(),
+            Some(d) => match select.ready_deadline(d) {
+                Ok(index) => index,
+                Err(_) => continue, // expired: look once more and return
+            },
+        };
+        if Some(index) == waker_index {
+            woken = waker.is_some_and(|w| w.try_recv().is_ok());
+        } else if let Some(signal) = signals.get(index) {
+            // Take the ring so the next wait does not return for it again.
+            let _ = signal.receiver().try_recv();
+        }
+    }
+}

@@ -351,7 +351,7 @@ fn pump<'o>(
                 Err(e) => return Err(e),
             },
         };
-        let bytes: usize = msg.iter().map(|f| f.len()).sum();
+        let bytes = msg.byte_len();
         match dst.proxy_send(msg) {
             Ok(()) => {
                 moved.messages += 1;

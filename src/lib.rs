@@ -25,7 +25,8 @@
 //! # Layers
 //!
 //! ```text
-//!   typed API        Push, Pull, Pub, Sub, Req, Rep, Dealer, Router, Pair, Context
+//!   typed API        Push, Pull, Pub, Sub, XPub, XSub, Req, Rep, Dealer, Router, Pair,
+//!                    Context; Socket (any type at run time)
 //!   pattern          routing rules and state machines (round-robin, fair queue, ...)
 //!   pipes            bounded queues between a socket and each peer
 //!   engine           I/O threads: one mio event loop each, no thread per connection
@@ -74,6 +75,7 @@ pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};
 pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use pattern::routing::{Dealer, Pair, Router};
+pub use pattern::xpubsub::{XPub, XSub};
 pub use socket_type::SocketType;
 
 /// Entry points for the fuzz targets in `fuzz/` (feature `fuzzing`). Not a stable API.

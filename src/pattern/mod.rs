@@ -8,6 +8,7 @@ pub(crate) mod pubsub;
 pub(crate) mod reqrep;
 pub(crate) mod routing;
 pub(crate) mod trie;
+pub(crate) mod xpubsub;
 
 /// Generates the methods every socket type shares: bind/connect, endpoints and options.
 /// Each socket struct must have a `core: SocketCore` field.

@@ -11,13 +11,21 @@
 //! drops a peer's copy when that peer's queue is full: it never blocks. SUB keeps its own
 //! counted subscriptions, sends the whole set to every peer that attaches (so a reconnect
 //! re-subscribes by itself), and filters what arrives against them too.
+//!
+//! XPUB and XSUB (`src/pattern/xpubsub.rs`) run on the same two state structs: an XPUB is a
+//! PUB whose state also keeps the topics of all peers together and a queue of what the
+//! application is to receive ([`Upstream`]); an XSUB is a SUB that forwards what the
+//! application sends and does not filter what it receives.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use smallvec::SmallVec;
 
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
-use crate::message::Message;
+use crate::message::{Message, Metadata};
 use crate::pattern::socket_common;
 use crate::pattern::trie::Trie;
 use crate::pipe::{ReadError, WriteError};
@@ -77,6 +85,38 @@ pub(crate) struct PubState {
     subscriptions: HashMap<PeerId, Trie>,
     /// Copies of messages not queued because the subscriber's queue was full.
     dropped: u64,
+    /// What an XPUB tells its application; `None` for a PUB.
+    upstream: Option<Upstream>,
+}
+
+/// What an XPUB keeps beyond a PUB: enough to pass each subscription up once, and the
+/// queue the application receives from.
+#[derive(Debug, Default)]
+struct Upstream {
+    /// Every topic some peer is subscribed to, counted once per peer that holds it, so the
+    /// first subscription and the last cancel across all peers can be told apart.
+    topics: Trie,
+    /// `ZMQ_XPUB_VERBOSE`: pass up every subscription, not only a topic's first.
+    verbose_subs: bool,
+    /// `ZMQ_XPUB_VERBOSER` (with `verbose_subs`): pass up every cancel too, not only a
+    /// topic's last.
+    verbose_cancels: bool,
+    /// Subscription changes (`01`/`00` + topic) and other messages from peers, waiting for
+    /// the application. At most the receive high-water mark (0: no limit): past it, peers'
+    /// pipes are not read until the application receives.
+    queue: VecDeque<Message>,
+}
+
+impl Upstream {
+    fn deliver(&mut self, mut msg: Message, meta: Option<&Arc<Metadata>>) {
+        msg.set_metadata(meta.cloned());
+        self.queue.push_back(msg);
+    }
+
+    /// True when the queue holds `limit` messages (0: never).
+    fn is_full(&self, limit: usize) -> bool {
+        limit != 0 && self.queue.len() >= limit
+    }
 }
 
 socket_common!(Pub);
@@ -214,6 +254,63 @@ impl Pub {
 }
 
 impl PubState {
+    /// The state of an XPUB: a PUB's, plus the queue of what its application receives.
+    pub(crate) fn xpub() -> PubState {
+        PubState {
+            upstream: Some(Upstream::default()),
+            ..PubState::default()
+        }
+    }
+
+    /// `ZMQ_XPUB_VERBOSE`: with `on`, every subscription is passed up, not only the first
+    /// to a topic; cancels go back to being passed up only when last (as libzmq, which
+    /// clears its verbose-unsubscribe flag here too). Does nothing for a PUB.
+    pub(crate) fn set_verbose(&mut self, on: bool) {
+        if let Some(up) = &mut self.upstream {
+            up.verbose_subs = on;
+            up.verbose_cancels = false;
+        }
+    }
+
+    /// `ZMQ_XPUB_VERBOSER`: with `on`, every subscription and every cancel is passed up.
+    /// Off turns both off. Does nothing for a PUB.
+    pub(crate) fn set_verboser(&mut self, on: bool) {
+        if let Some(up) = &mut self.upstream {
+            up.verbose_subs = on;
+            up.verbose_cancels = on;
+        }
+    }
+
+    /// For an XPUB: the next subscription change or message from a peer, in the order
+    /// they were taken in.
+    pub(crate) fn recv(&mut self, core: &mut SocketCore, wait: Wait) -> Result<Message> {
+        loop {
+            let (departed, drained) = self.take_subscriptions(core, true);
+            if departed {
+                self.forget_departed(core);
+            }
+            let Some(up) = &mut self.upstream else {
+                return Err(Error::WrongState("PUB sockets cannot receive"));
+            };
+            if let Some(msg) = up.queue.pop_front() {
+                return Ok(msg);
+            }
+            if drained {
+                // Every pipe was read until empty and parked: the next message or peer
+                // rings the signal.
+                core.wait(wait)?;
+            } else {
+                match wait {
+                    Wait::Never => return Err(Error::WouldBlock),
+                    Wait::Until(Some(deadline)) if Instant::now() >= deadline => {
+                        return Err(Error::TimedOut)
+                    }
+                    Wait::Until(_) => {}
+                }
+            }
+        }
+    }
+
     /// Routes one message to the subscribed peers; returns how many took it.
     pub(crate) fn send(&mut self, core: &mut SocketCore, msg: Message) -> usize {
         let (mut departed, _) = self.take_subscriptions(core, false);
@@ -290,22 +387,28 @@ impl PubState {
     /// empty pipe costs one atomic load, which keeps `send` cheap with many quiet peers.
     fn take_subscriptions(&mut self, core: &mut SocketCore, park: bool) -> (bool, bool) {
         core.process_mailbox();
+        let limit = core.options.recv_hwm;
         let mut departed = false;
         let mut drained = true;
-        for peer in &core.peers {
+        'peers: for peer in &core.peers {
             if !park && peer.rx.len() == 0 {
                 departed |= peer.rx.is_writer_closed();
                 continue;
             }
             let mut budget = peer.rx.len() + 1;
             loop {
+                if self.upstream.as_ref().is_some_and(|up| up.is_full(limit)) {
+                    // The application must receive before more is read; what waits in the
+                    // pipes pushes back on the peers. A wait sleeps until its deadline.
+                    break 'peers;
+                }
                 if budget == 0 {
                     drained = false;
                     break;
                 }
                 budget -= 1;
                 match peer.rx.try_read() {
-                    Ok(msg) => apply_subscriptions(&mut self.subscriptions, peer.id, &msg),
+                    Ok(msg) => self.take_in(peer.id, &peer.meta, &msg),
                     Err(ReadError::Empty) => break,
                     Err(ReadError::Closed) => {
                         departed = true;
@@ -314,14 +417,103 @@ impl PubState {
                 }
             }
         }
+        // An XPUB must pass up the cancels of a peer that `peer_count` let go of
+        // without us seeing its pipe close.
+        if self.upstream.is_some() && self.subscriptions.len() > self.count_subscribers(core) {
+            departed = true;
+        }
         (departed, drained)
     }
 
+    /// Applies one message from a peer. Every frame that starts with `01` subscribes the
+    /// peer to the rest of it and every frame that starts with `00` cancels, as libzmq's
+    /// XPUB reads them (it looks at every frame unless `ZMQ_ONLY_FIRST_SUBSCRIBE` is set).
+    /// A PUB discards the other frames; an XPUB passes them up, in order, as one message.
+    ///
+    /// A peer's subscriptions form a set: subscribing twice to a topic and cancelling once
+    /// removes it. That is what libzmq's publishers do, and what its subscribers expect: a
+    /// libzmq SUB sends SUBSCRIBE on every `ZMQ_SUBSCRIBE` but CANCEL only when its own
+    /// count for the topic reaches zero. The counting belongs to the subscriber.
+    fn take_in(&mut self, peer: PeerId, meta: &Arc<Metadata>, msg: &Message) {
+        let mut other = Message::new();
+        for frame in msg {
+            match frame.split_first() {
+                Some((&1, topic)) => {
+                    let trie = self.subscriptions.entry(peer).or_default();
+                    let new_for_peer = !trie.contains(topic);
+                    if new_for_peer {
+                        trie.add(topic);
+                    }
+                    if let Some(up) = &mut self.upstream {
+                        // libzmq passes up the first subscription to a topic across all
+                        // peers, or every one when verbose.
+                        let first = new_for_peer && up.topics.add(topic);
+                        if first || up.verbose_subs {
+                            up.deliver(Message::from(frame.clone()), Some(meta));
+                        }
+                    }
+                }
+                Some((&0, topic)) => {
+                    let mut held = false;
+                    if let Some(trie) = self.subscriptions.get_mut(&peer) {
+                        held = trie.remove(topic);
+                        if trie.is_empty() {
+                            self.subscriptions.remove(&peer);
+                        }
+                    }
+                    if let Some(up) = &mut self.upstream {
+                        // libzmq holds back only a cancel that leaves other peers on the
+                        // topic; a cancel of a topic the peer did not hold is passed up.
+                        let others_remain = held && !up.topics.remove(topic);
+                        if !others_remain || up.verbose_cancels {
+                            up.deliver(Message::from(frame.clone()), Some(meta));
+                        }
+                    }
+                }
+                _ => {
+                    if self.upstream.is_some() {
+                        other.push(frame.clone());
+                    }
+                }
+            }
+        }
+        if let Some(up) = &mut self.upstream {
+            if !other.is_empty() {
+                up.deliver(other, Some(meta));
+            }
+        }
+    }
+
     /// Drops the peers whose connection is gone, and their subscriptions.
+    ///
+    /// An XPUB passes up a cancel for each topic of theirs that no peer holds any more (for
+    /// every topic of theirs when verboser), as libzmq does when a pipe terminates. These
+    /// cancels carry no metadata.
     fn forget_departed(&mut self, core: &mut SocketCore) {
         core.peer_count();
         let live: HashSet<PeerId> = core.peers.iter().map(|p| p.id).collect();
-        self.subscriptions.retain(|id, _| live.contains(id));
+        let Some(up) = &mut self.upstream else {
+            self.subscriptions.retain(|id, _| live.contains(id));
+            return;
+        };
+        let mut gone: Vec<PeerId> = self
+            .subscriptions
+            .keys()
+            .filter(|id| !live.contains(id))
+            .copied()
+            .collect();
+        gone.sort_unstable(); // oldest peer first, so the cancels come in a stable order
+        for id in gone {
+            let Some(trie) = self.subscriptions.remove(&id) else {
+                continue;
+            };
+            trie.for_each(|topic| {
+                let last = up.topics.remove(topic);
+                if last || up.verbose_cancels {
+                    up.deliver(Message::subscription(false, topic), None);
+                }
+            });
+        }
     }
 
     fn count_subscribers(&self, core: &SocketCore) -> usize {
@@ -336,36 +528,6 @@ impl PubState {
 /// message has no frame).
 fn topic(msg: &Message) -> &[u8] {
     msg.first().map_or(&[], |f| &f[..])
-}
-
-/// Applies one message from a peer to that peer's subscriptions. Every frame that starts
-/// with `01` subscribes to the rest of it and every frame that starts with `00` cancels,
-/// as libzmq's XPUB reads them; anything else is not a subscription and is discarded.
-///
-/// A peer's subscriptions form a set: subscribing twice to a topic and cancelling once
-/// removes it. That is what libzmq's publishers do, and what its subscribers expect: a
-/// libzmq SUB sends SUBSCRIBE on every `ZMQ_SUBSCRIBE` but CANCEL only when its own count
-/// for the topic reaches zero. The counting belongs to the subscriber.
-fn apply_subscriptions(subs: &mut HashMap<PeerId, Trie>, peer: PeerId, msg: &Message) {
-    for frame in msg {
-        match frame.split_first() {
-            Some((&1, topic)) => {
-                let trie = subs.entry(peer).or_default();
-                if !trie.contains(topic) {
-                    trie.add(topic);
-                }
-            }
-            Some((&0, topic)) => {
-                if let Some(trie) = subs.get_mut(&peer) {
-                    trie.remove(topic);
-                    if trie.is_empty() {
-                        subs.remove(&peer);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The subscribing end of publish-subscribe: receives the messages of its PUB peers whose
@@ -422,6 +584,9 @@ pub struct Sub {
 pub(crate) struct SubState {
     /// This socket's subscriptions, counted.
     subscriptions: Trie,
+    /// An XSUB's: deliver every message, whatever its topic. libzmq's XSUB does not
+    /// filter what it receives (only its SUB turns `options.filter` on).
+    unfiltered: bool,
 }
 
 socket_common!(Sub);
@@ -525,6 +690,49 @@ impl Sub {
 }
 
 impl SubState {
+    /// The state of an XSUB: no subscription, and no filtering on receive.
+    pub(crate) fn xsub() -> SubState {
+        SubState {
+            subscriptions: Trie::new(),
+            unfiltered: true,
+        }
+    }
+
+    /// An XSUB's send: every frame that starts with `01` adds a subscription to the rest of
+    /// it and goes out; every frame that starts with `00` takes one back and goes out only
+    /// when it was the last one; any other frame goes out as it is. What goes out is sent
+    /// to every peer (as one message, frames in order); a peer whose queue is full misses
+    /// it. Returns how many peers took it.
+    ///
+    /// That is libzmq 4.3's `xsub_t::xsend`: subscriptions are forwarded every time (an XPUB
+    /// upstream with `ZMQ_XPUB_VERBOSE` must see repeats), cancels only for the last one, and
+    /// the rest upstream unchanged.
+    pub(crate) fn forward(&mut self, core: &mut SocketCore, msg: Message) -> usize {
+        // New peers hear the set as it was before this change, then the change itself.
+        self.greet_new_peers(core);
+        let keep: SmallVec<[bool; 4]> = msg
+            .iter()
+            .map(|frame| match frame.split_first() {
+                Some((&1, topic)) => {
+                    self.subscriptions.add(topic);
+                    true
+                }
+                Some((&0, topic)) => self.subscriptions.remove(topic),
+                _ => true,
+            })
+            .collect();
+        let msg = if keep.iter().all(|&k| k) {
+            msg
+        } else {
+            let frames = msg.into_frames().into_iter().zip(keep);
+            Message::multipart(frames.filter_map(|(frame, k)| k.then_some(frame)))
+        };
+        if msg.is_empty() {
+            return 0;
+        }
+        Self::tell_peers(core, &msg)
+    }
+
     /// Adds one subscription to `topic`, telling the peers when it is new.
     pub(crate) fn subscribe(&mut self, core: &mut SocketCore, topic: &[u8]) {
         self.greet_new_peers(core);
@@ -549,7 +757,7 @@ impl SubState {
             self.greet_new_peers(core);
             match core.recv_fair(Wait::Never) {
                 Ok((_, msg)) => {
-                    if self.subscriptions.matches(topic(&msg)) {
+                    if self.unfiltered || self.subscriptions.matches(topic(&msg)) {
                         return Ok(msg);
                     }
                     // Not ours: drop it, but keep to the deadline even if such messages
@@ -581,12 +789,14 @@ impl SubState {
         }
     }
 
-    /// Sends one subscription change to every peer, dropping it for peers that are full.
-    /// A closed pipe is left for `recv` to notice.
-    fn tell_peers(core: &SocketCore, msg: &Message) {
-        for peer in &core.peers {
-            let _ = peer.tx.try_write(msg.clone());
-        }
+    /// Sends one message (a subscription change, or what an XSUB forwards) to every peer,
+    /// dropping it for peers that are full; returns how many took it. A closed pipe is left
+    /// for `recv` to notice.
+    fn tell_peers(core: &SocketCore, msg: &Message) -> usize {
+        core.peers
+            .iter()
+            .filter(|peer| peer.tx.try_write(msg.clone()).is_ok())
+            .count()
     }
 }
 

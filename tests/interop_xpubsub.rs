@@ -6,6 +6,8 @@
 
 mod util;
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -418,4 +420,145 @@ fn ferromq_proxy_between_libzmq_sub_and_pub() {
         stop.store(true, Ordering::Relaxed);
         proxy.join().unwrap();
     }
+}
+
+/// A NULL-mechanism ZMTP 3.1 greeting.
+fn greeting() -> Vec<u8> {
+    let mut g = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 1];
+    g.extend_from_slice(b"NULL");
+    g.resize(64, 0);
+    g
+}
+
+/// A short command frame: `name` (length-prefixed) then `data`.
+fn command(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = vec![name.len() as u8];
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    let mut frame = vec![0x04, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Our half of a NULL handshake as `socket_type`: greeting and READY.
+fn hello(socket_type: &str) -> Vec<u8> {
+    let mut data = b"\x0bSocket-Type".to_vec();
+    data.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    data.extend_from_slice(socket_type.as_bytes());
+    let mut out = greeting();
+    out.extend(command("READY", &data));
+    out
+}
+
+/// Reads one frame: (flags, body).
+fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    s.read_exact(&mut head).unwrap();
+    let len = if head[0] & 0x02 != 0 {
+        let mut rest = [0u8; 7];
+        s.read_exact(&mut rest).unwrap();
+        let mut be = [0u8; 8];
+        be[0] = head[1];
+        be[1..].copy_from_slice(&rest);
+        u64::from_be_bytes(be) as usize
+    } else {
+        usize::from(head[1])
+    };
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    (head[0], body)
+}
+
+/// Accepts one connection on `listener` (within the timeout), completes the handshake as
+/// an XPUB, and returns the stream positioned after the peer's READY.
+fn accept_as_xpub(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "nobody connected");
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(&hello("XPUB")).unwrap();
+    let mut their_greeting = [0u8; 64];
+    s.read_exact(&mut their_greeting).unwrap();
+    assert_eq!(&their_greeting[10..12], &[3, 1], "a ZMTP 3.1 peer");
+    let (flags, body) = read_frame(&mut s);
+    assert_eq!(flags, 0x04);
+    assert!(body.starts_with(b"\x05READY"));
+    s
+}
+
+/// On the wire, libzmq 4.3.4's XSUB sends what its application writes as a message frame,
+/// `01 topic` even to a ZMTP 3.1 peer; ferromq's XSUB sends a SUBSCRIBE command. A ferromq
+/// XPUB takes both (`libzmq_xsub_to_ferromq_xpub`), as libzmq's does.
+#[test]
+fn on_the_wire_libzmq_xsub_sends_messages_and_ferromq_xsub_sends_commands() {
+    let zctx = zmq::Context::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let ep = format!("tcp://{}", listener.local_addr().unwrap());
+
+    let zxsub = zmq_socket(&zctx, zmq::XSUB);
+    zxsub.connect(&ep).unwrap();
+    let mut raw = accept_as_xpub(&listener);
+    zxsub.send(&b"\x01news"[..], 0).unwrap();
+    assert_eq!(read_frame(&mut raw), (0x00, b"\x01news".to_vec()));
+    drop(zxsub);
+
+    let ctx = Context::new();
+    let mut down = xsub(&ctx);
+    down.connect(&ep).unwrap();
+    let mut raw = accept_as_xpub(&listener);
+    assert!(eventually(WAIT, || down.peer_count() == 1));
+    down.send("\x01news").unwrap();
+    assert_eq!(read_frame(&mut raw), (0x04, b"\x09SUBSCRIBEnews".to_vec()));
+}
+
+/// libzmq 4.3.4's XPUB passes up a cancel of a topic the peer never subscribed to (its
+/// `mtrie` answers `not_found`, which `xpub.cpp` does not hold back); ferromq's does too.
+#[test]
+fn a_cancel_of_a_topic_never_held_is_passed_up_by_libzmq_and_by_ferromq() {
+    let ctx = Context::new();
+    let zctx = zmq::Context::new();
+    let zxpub = zmq_socket(&zctx, zmq::XPUB);
+    zxpub.bind("tcp://127.0.0.1:*").unwrap();
+    let mut up = xpub(&ctx);
+    up.bind("tcp://127.0.0.1:*").unwrap();
+    let targets = [
+        zmq_last_endpoint(&zxpub),
+        up.last_endpoint().unwrap().to_owned(),
+    ];
+    let mut peers = Vec::new();
+    for target in &targets {
+        let addr = target.trim_start_matches("tcp://");
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(&hello("SUB")).unwrap();
+        // Let the handshake finish before the commands.
+        let mut their_greeting = [0u8; 64];
+        s.read_exact(&mut their_greeting).unwrap();
+        let (flags, body) = read_frame(&mut s);
+        assert_eq!(flags, 0x04);
+        assert!(body.starts_with(b"\x05READY"));
+        s.write_all(&command("SUBSCRIBE", b"held")).unwrap();
+        s.write_all(&command("CANCEL", b"never")).unwrap();
+        s.write_all(&command("CANCEL", b"held")).unwrap();
+        peers.push(s);
+    }
+    let from_libzmq: Vec<Vec<u8>> = (0..3).map(|_| zxpub.recv_bytes(0).unwrap()).collect();
+    let from_ferromq: Vec<Vec<u8>> = (0..3).map(|_| up.recv().unwrap()[0].to_vec()).collect();
+    let expected = [
+        b"\x01held".to_vec(),
+        b"\x00never".to_vec(),
+        b"\x00held".to_vec(),
+    ];
+    assert_eq!(from_libzmq, expected);
+    assert_eq!(from_ferromq, expected);
 }

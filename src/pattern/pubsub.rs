@@ -26,11 +26,113 @@ use smallvec::SmallVec;
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::message::{Message, Metadata};
-use crate::pattern::socket_common;
 use crate::pattern::trie::Trie;
+use crate::pattern::{socket_common, state_recv_variants};
 use crate::pipe::{ReadError, WriteError};
 use crate::socket::{PeerId, SocketCore, Wait};
 use crate::socket_type::SocketType;
+
+/// Generates what PUB and XPUB share beyond `send`: the drop counter and the subscriber
+/// count and wait. Each socket struct must have `core: SocketCore` and `state: PubState`;
+/// `$ctor` is the [`Context`] method that makes it, for the examples.
+macro_rules! publisher_common {
+    ($ty:ident, $ctor:ident) => {
+        impl $ty {
+            /// How many copies of messages were dropped since this socket was made, because the
+            /// subscriber they were for had its queue at the high-water mark. A message dropped
+            /// for three subscribers counts three.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.set_send_hwm(1);
+            /// publisher.bind("inproc://ticks")?;
+            /// let mut slow = ctx.subscriber()?;
+            /// slow.set_recv_hwm(1);
+            /// slow.connect("inproc://ticks")?;
+            /// slow.subscribe("");
+            /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+            ///
+            /// // The inproc queue holds send_hwm + recv_hwm = 2 messages; the rest is dropped.
+            /// for tick in 0..5 {
+            ///     publisher.send(format!("tick {tick}"))?;
+            /// }
+            /// assert_eq!(publisher.dropped(), 3);
+            /// assert_eq!(slow.recv()?, "tick 0");
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn dropped(&self) -> u64 {
+                self.state.dropped()
+            }
+
+            /// How many connected peers have at least one subscription now, after taking in the
+            /// subscriptions that arrived since the last call.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.bind("inproc://count")?;
+            /// let mut subscriber = ctx.subscriber()?;
+            /// subscriber.connect("inproc://count")?;
+            /// assert_eq!(publisher.subscriber_count(), 0); // connected, but not subscribed
+            /// subscriber.subscribe("a");
+            /// assert_eq!(publisher.subscriber_count(), 1);
+            /// subscriber.unsubscribe("a");
+            /// assert_eq!(publisher.subscriber_count(), 0);
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn subscriber_count(&mut self) -> usize {
+                self.state.subscriber_count(&mut self.core)
+            }
+
+            /// Waits until at least `n` connected peers have subscribed to something, at most
+            /// `timeout`. This is the cure for the "slow joiner": publish only once the
+            /// subscribers you expect are listening. The wait sleeps until a subscription or a
+            /// peer arrives; it does not poll.
+            ///
+            /// A subscriber sends its subscriptions to a new connection on its next call (a
+            /// subscriber blocked in `recv` sends them at once), so wait for subscribers in a
+            /// different thread or process from the subscribers themselves.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::{Context, Error};
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.bind("inproc://lonely")?;
+            /// let err = publisher.wait_for_subscribers(1, Duration::from_millis(10));
+            /// assert!(matches!(err, Err(Error::TimedOut)));
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            ///
+            /// [`Error::TimedOut`](crate::Error::TimedOut) when fewer than `n` peers have
+            /// subscribed once `timeout` has passed.
+            pub fn wait_for_subscribers(
+                &mut self,
+                n: usize,
+                timeout: std::time::Duration,
+            ) -> $crate::Result<()> {
+                self.state.wait_for_subscribers(&mut self.core, n, timeout)
+            }
+        }
+    };
+}
+
+pub(crate) use publisher_common;
 
 /// The publishing end of publish-subscribe: sends each message to every subscriber whose
 /// subscriptions match the message's first frame.
@@ -164,94 +266,9 @@ impl Pub {
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
         Ok(self.state.send(&mut self.core, msg.into()))
     }
-
-    /// How many copies of messages were dropped since this socket was made, because the
-    /// subscriber they were for had its queue at the high-water mark. A message dropped
-    /// for three subscribers counts three.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ferromq::Context;
-    ///
-    /// let ctx = Context::new();
-    /// let mut publisher = ctx.publisher()?;
-    /// publisher.set_send_hwm(1);
-    /// publisher.bind("inproc://ticks")?;
-    /// let mut slow = ctx.subscriber()?;
-    /// slow.set_recv_hwm(1);
-    /// slow.connect("inproc://ticks")?;
-    /// slow.subscribe("");
-    /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
-    ///
-    /// // The inproc queue holds send_hwm + recv_hwm = 2 messages; the rest is dropped.
-    /// for tick in 0..5 {
-    ///     publisher.send(format!("tick {tick}"))?;
-    /// }
-    /// assert_eq!(publisher.dropped(), 3);
-    /// assert_eq!(slow.recv()?, "tick 0");
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    pub fn dropped(&self) -> u64 {
-        self.state.dropped()
-    }
-
-    /// How many connected peers have at least one subscription now, after taking in the
-    /// subscriptions that arrived since the last call.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ferromq::Context;
-    ///
-    /// let ctx = Context::new();
-    /// let mut publisher = ctx.publisher()?;
-    /// publisher.bind("inproc://count")?;
-    /// let mut subscriber = ctx.subscriber()?;
-    /// subscriber.connect("inproc://count")?;
-    /// assert_eq!(publisher.subscriber_count(), 0); // connected, but not subscribed
-    /// subscriber.subscribe("a");
-    /// assert_eq!(publisher.subscriber_count(), 1);
-    /// subscriber.unsubscribe("a");
-    /// assert_eq!(publisher.subscriber_count(), 0);
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    pub fn subscriber_count(&mut self) -> usize {
-        self.state.subscriber_count(&mut self.core)
-    }
-
-    /// Waits until at least `n` connected peers have subscribed to something, at most
-    /// `timeout`. This is the cure for the "slow joiner": publish only once the
-    /// subscribers you expect are listening. The wait sleeps until a subscription or a
-    /// peer arrives; it does not poll.
-    ///
-    /// A subscriber sends its subscriptions to a new connection on its next call (a
-    /// subscriber blocked in `recv` sends them at once), so wait for subscribers in a
-    /// different thread or process from the subscribers themselves.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ferromq::{Context, Error};
-    ///
-    /// let ctx = Context::new();
-    /// let mut publisher = ctx.publisher()?;
-    /// publisher.bind("inproc://lonely")?;
-    /// let err = publisher.wait_for_subscribers(1, Duration::from_millis(10));
-    /// assert!(matches!(err, Err(Error::TimedOut)));
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TimedOut`] when fewer than `n` peers have subscribed once `timeout` has
-    /// passed.
-    pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
-        self.state.wait_for_subscribers(&mut self.core, n, timeout)
-    }
 }
+
+publisher_common!(Pub, publisher);
 
 impl PubState {
     /// The state of an XPUB: a PUB's, plus the queue of what its application receives.
@@ -668,26 +685,9 @@ impl Sub {
         let wait = Wait::from_timeout(self.core.options.recv_timeout);
         self.state.recv(&mut self.core, wait)
     }
-
-    /// Receives without blocking.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::WouldBlock`] when no matching message is queued.
-    pub fn try_recv(&mut self) -> Result<Message> {
-        self.state.recv(&mut self.core, Wait::Never)
-    }
-
-    /// Receives, waiting at most `timeout` whatever the socket's receive timeout is.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TimedOut`].
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
-        self.state
-            .recv(&mut self.core, Wait::from_timeout(Some(timeout)))
-    }
 }
+
+state_recv_variants!(Sub, subscriber);
 
 impl SubState {
     /// The state of an XSUB: no subscription, and no filtering on receive.

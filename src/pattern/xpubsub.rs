@@ -5,13 +5,11 @@
 //! [`SubState::xsub`]), so routing, filtering, high-water marks and the greeting of new
 //! peers are the same code; only what the application sees differs.
 
-use std::time::Duration;
-
 use crate::context::Context;
 use crate::error::{Result, SendError};
 use crate::message::Message;
-use crate::pattern::pubsub::{PubState, SubState};
-use crate::pattern::socket_common;
+use crate::pattern::pubsub::{publisher_common, PubState, SubState};
+use crate::pattern::{socket_common, state_recv_variants};
 use crate::socket::{SocketCore, Wait};
 use crate::socket_type::SocketType;
 
@@ -75,6 +73,7 @@ pub struct XPub {
 }
 
 socket_common!(XPub);
+state_recv_variants!(XPub, xpublisher);
 
 impl XPub {
     /// A new XPUB socket in `ctx`, with no endpoints yet, not verbose.
@@ -173,49 +172,6 @@ impl XPub {
         self.state.recv(&mut self.core, wait)
     }
 
-    /// Receives without blocking.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ferromq::{Context, Error};
-    ///
-    /// let ctx = Context::new();
-    /// let mut xpub = ctx.xpublisher()?;
-    /// assert!(matches!(xpub.try_recv(), Err(Error::WouldBlock)));
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::WouldBlock`](crate::Error::WouldBlock) when nothing is waiting.
-    pub fn try_recv(&mut self) -> Result<Message> {
-        self.state.recv(&mut self.core, Wait::Never)
-    }
-
-    /// Receives, waiting at most `timeout` whatever the socket's receive timeout is.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ferromq::{Context, Error};
-    ///
-    /// let ctx = Context::new();
-    /// let mut xpub = ctx.xpublisher()?;
-    /// let r = xpub.recv_timeout(Duration::from_millis(10));
-    /// assert!(matches!(r, Err(Error::TimedOut)));
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TimedOut`](crate::Error::TimedOut).
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
-        self.state
-            .recv(&mut self.core, Wait::from_timeout(Some(timeout)))
-    }
-
     /// Passes up every subscription, not only the first to a topic (libzmq's
     /// `ZMQ_XPUB_VERBOSE`); cancels are still passed up only when they are a topic's last.
     /// Like libzmq, this also turns [`XPub::set_verboser`] off. Applies to what arrives
@@ -276,68 +232,9 @@ impl XPub {
     pub fn set_verboser(&mut self, verboser: bool) {
         self.state.set_verboser(verboser);
     }
-
-    /// How many copies of messages were dropped since this socket was made, because the
-    /// subscriber they were for had its queue at the high-water mark; as
-    /// [`Pub::dropped`](crate::Pub::dropped).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ctx = ferromq::Context::new();
-    /// let xpub = ctx.xpublisher()?;
-    /// assert_eq!(xpub.dropped(), 0);
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    pub fn dropped(&self) -> u64 {
-        self.state.dropped()
-    }
-
-    /// How many connected peers have at least one subscription now, after taking in the
-    /// subscriptions that arrived since the last call; as
-    /// [`Pub::subscriber_count`](crate::Pub::subscriber_count).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ctx = ferromq::Context::new();
-    /// let mut xpub = ctx.xpublisher()?;
-    /// xpub.bind("inproc://xpub-count")?;
-    /// let mut subscriber = ctx.subscriber()?;
-    /// subscriber.connect("inproc://xpub-count")?;
-    /// subscriber.subscribe("");
-    /// assert_eq!(xpub.subscriber_count(), 1);
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    pub fn subscriber_count(&mut self) -> usize {
-        self.state.subscriber_count(&mut self.core)
-    }
-
-    /// Waits until at least `n` connected peers have subscribed to something, at most
-    /// `timeout`; as [`Pub::wait_for_subscribers`](crate::Pub::wait_for_subscribers). The
-    /// subscriptions it takes in stay queued for [`XPub::recv`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ferromq::{Context, Error};
-    ///
-    /// let ctx = Context::new();
-    /// let mut xpub = ctx.xpublisher()?;
-    /// let r = xpub.wait_for_subscribers(1, Duration::from_millis(10));
-    /// assert!(matches!(r, Err(Error::TimedOut)));
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TimedOut`](crate::Error::TimedOut) when fewer than `n` peers have
-    /// subscribed once `timeout` has passed.
-    pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
-        self.state.wait_for_subscribers(&mut self.core, n, timeout)
-    }
 }
+
+publisher_common!(XPub, xpublisher);
 
 /// A subscriber whose subscriptions are messages: receives like a [`Sub`](crate::Sub), but
 /// unfiltered, and sends its subscriptions, and anything else, upstream.
@@ -385,6 +282,7 @@ pub struct XSub {
 }
 
 socket_common!(XSub);
+state_recv_variants!(XSub, xsubscriber);
 
 impl XSub {
     /// A new XSUB socket in `ctx`, with no endpoints and no subscriptions yet.
@@ -516,49 +414,6 @@ impl XSub {
     pub fn recv(&mut self) -> Result<Message> {
         let wait = Wait::from_timeout(self.core.options.recv_timeout);
         self.state.recv(&mut self.core, wait)
-    }
-
-    /// Receives without blocking.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ferromq::{Context, Error};
-    ///
-    /// let ctx = Context::new();
-    /// let mut xsub = ctx.xsubscriber()?;
-    /// assert!(matches!(xsub.try_recv(), Err(Error::WouldBlock)));
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::WouldBlock`](crate::Error::WouldBlock) when no message is queued.
-    pub fn try_recv(&mut self) -> Result<Message> {
-        self.state.recv(&mut self.core, Wait::Never)
-    }
-
-    /// Receives, waiting at most `timeout` whatever the socket's receive timeout is.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ferromq::{Context, Error};
-    ///
-    /// let ctx = Context::new();
-    /// let mut xsub = ctx.xsubscriber()?;
-    /// let r = xsub.recv_timeout(Duration::from_millis(10));
-    /// assert!(matches!(r, Err(Error::TimedOut)));
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TimedOut`](crate::Error::TimedOut).
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
-        self.state
-            .recv(&mut self.core, Wait::from_timeout(Some(timeout)))
     }
 }
 

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ferromq::{Context, Error, Message, SocketType, XPub, XSub};
-use util::{eventually, zmq_socket, Transport};
+use util::{eventually, forward, zmq_socket, Transport};
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET_MS: i32 = 200;
@@ -52,6 +52,16 @@ macro_rules! join {
             ep
         }
     }};
+}
+
+/// Runs `f` over tcp and ipc, with ferromq binding and with libzmq binding, and a label
+/// naming the case for assertion messages.
+fn each_way(mut f: impl FnMut(Transport, bool, &str)) {
+    for t in TRANSPORTS {
+        for ferro_binds in [true, false] {
+            f(t, ferro_binds, &format!("{t:?} ferro_binds={ferro_binds}"));
+        }
+    }
 }
 
 /// Receives what a ferromq XPUB passes up until nothing comes for a while.
@@ -188,43 +198,40 @@ fn libzmq_sub_to_verbose_ferromq_xpub() {
 /// up the subscriptions, and passes up the other messages as they came.
 #[test]
 fn libzmq_xsub_to_ferromq_xpub() {
-    for t in TRANSPORTS {
-        for ferro_binds in [true, false] {
-            let label = format!("{t:?} ferro_binds={ferro_binds}");
-            let ctx = Context::new();
-            let zctx = zmq::Context::new();
-            let mut up = xpub(&ctx);
-            up.set_verboser(true);
-            let zxsub = zmq_socket(&zctx, zmq::XSUB);
-            join!(up, zxsub, t, ferro_binds);
+    each_way(|t, ferro_binds, label| {
+        let ctx = Context::new();
+        let zctx = zmq::Context::new();
+        let mut up = xpub(&ctx);
+        up.set_verboser(true);
+        let zxsub = zmq_socket(&zctx, zmq::XSUB);
+        join!(up, zxsub, t, ferro_binds);
 
-            zxsub.send(&b"\x01news"[..], 0).unwrap();
-            let m = next_up(&mut up, || {
-                let _ = zxsub.get_events();
-            });
-            assert_eq!(m, "\x01news", "{label}");
-            assert_eq!(
-                m.metadata().unwrap().socket_type(),
-                Some(SocketType::XSub),
-                "{label}"
-            );
-            zxsub.send(&b"\x01news"[..], 0).unwrap(); // libzmq XSUB forwards repeats
-            zxsub
-                .send_multipart([&b"hello"[..], b"", b"upstream"], 0)
-                .unwrap();
-            zxsub.send(&b"\x00news"[..], 0).unwrap();
-            assert_eq!(up.recv().unwrap(), "\x01news", "{label}");
-            let m = up.recv().unwrap();
-            let frames: Vec<&[u8]> = m.iter().map(|f| &f[..]).collect();
-            assert_eq!(frames, [&b"hello"[..], b"", b"upstream"], "{label}");
-            // The XSUB counted two subscriptions, so its one cancel was not sent.
-            assert!(drain_up(&mut up).is_empty(), "{label}");
+        zxsub.send(&b"\x01news"[..], 0).unwrap();
+        let m = next_up(&mut up, || {
+            let _ = zxsub.get_events();
+        });
+        assert_eq!(m, "\x01news", "{label}");
+        assert_eq!(
+            m.metadata().unwrap().socket_type(),
+            Some(SocketType::XSub),
+            "{label}"
+        );
+        zxsub.send(&b"\x01news"[..], 0).unwrap(); // libzmq XSUB forwards repeats
+        zxsub
+            .send_multipart([&b"hello"[..], b"", b"upstream"], 0)
+            .unwrap();
+        zxsub.send(&b"\x00news"[..], 0).unwrap();
+        assert_eq!(up.recv().unwrap(), "\x01news", "{label}");
+        let m = up.recv().unwrap();
+        let frames: Vec<&[u8]> = m.iter().map(|f| &f[..]).collect();
+        assert_eq!(frames, [&b"hello"[..], b"", b"upstream"], "{label}");
+        // The XSUB counted two subscriptions, so its one cancel was not sent.
+        assert!(drain_up(&mut up).is_empty(), "{label}");
 
-            assert_eq!(up.send("news.1").unwrap(), 1, "{label}");
-            assert_eq!(up.send("sport.1").unwrap(), 0, "{label}");
-            assert_eq!(zxsub.recv_bytes(0).unwrap(), b"news.1", "{label}");
-        }
-    }
+        assert_eq!(up.send("news.1").unwrap(), 1, "{label}");
+        assert_eq!(up.send("sport.1").unwrap(), 0, "{label}");
+        assert_eq!(zxsub.recv_bytes(0).unwrap(), b"news.1", "{label}");
+    });
 }
 
 /// ferromq XSUB → libzmq XPUB: the libzmq XPUB (verbose) receives our `01 topic`
@@ -232,134 +239,125 @@ fn libzmq_xsub_to_ferromq_xpub() {
 /// cancel only for the last; it receives our other messages as they were sent.
 #[test]
 fn ferromq_xsub_to_libzmq_xpub() {
-    for t in TRANSPORTS {
-        for ferro_binds in [true, false] {
-            let label = format!("{t:?} ferro_binds={ferro_binds}");
-            let ctx = Context::new();
-            let zctx = zmq::Context::new();
-            let mut down = xsub(&ctx);
-            let zxpub = zmq_socket(&zctx, zmq::XPUB);
-            zxpub.set_xpub_verbose(true).unwrap();
-            join!(down, zxpub, t, ferro_binds);
-            assert!(
-                eventually(WAIT, || {
-                    let _ = zxpub.get_events();
-                    down.peer_count() == 1
-                }),
-                "{label}: never connected"
-            );
+    each_way(|t, ferro_binds, label| {
+        let ctx = Context::new();
+        let zctx = zmq::Context::new();
+        let mut down = xsub(&ctx);
+        let zxpub = zmq_socket(&zctx, zmq::XPUB);
+        zxpub.set_xpub_verbose(true).unwrap();
+        join!(down, zxpub, t, ferro_binds);
+        assert!(
+            eventually(WAIT, || {
+                let _ = zxpub.get_events();
+                down.peer_count() == 1
+            }),
+            "{label}: never connected"
+        );
 
-            assert_eq!(down.send("\x01news").unwrap(), 1);
-            assert_eq!(zxpub.recv_bytes(0).unwrap(), b"\x01news", "{label}");
-            down.subscribe("news");
-            assert_eq!(zxpub.recv_bytes(0).unwrap(), b"\x01news", "{label}");
-            assert_eq!(down.send(["hello", "", "upstream"]).unwrap(), 1);
-            assert_eq!(
-                zxpub.recv_multipart(0).unwrap(),
-                [b"hello".to_vec(), Vec::new(), b"upstream".to_vec()],
-                "{label}"
-            );
+        assert_eq!(down.send("\x01news").unwrap(), 1);
+        assert_eq!(zxpub.recv_bytes(0).unwrap(), b"\x01news", "{label}");
+        down.subscribe("news");
+        assert_eq!(zxpub.recv_bytes(0).unwrap(), b"\x01news", "{label}");
+        assert_eq!(down.send(["hello", "", "upstream"]).unwrap(), 1);
+        assert_eq!(
+            zxpub.recv_multipart(0).unwrap(),
+            [b"hello".to_vec(), Vec::new(), b"upstream".to_vec()],
+            "{label}"
+        );
 
-            zxpub.send("news.1", 0).unwrap();
-            zxpub.send("sport.1", 0).unwrap(); // filtered by libzmq
-            zxpub.send("news.2", 0).unwrap();
-            assert_eq!(down.recv().unwrap(), "news.1", "{label}");
-            assert_eq!(down.recv().unwrap(), "news.2", "{label}");
+        zxpub.send("news.1", 0).unwrap();
+        zxpub.send("sport.1", 0).unwrap(); // filtered by libzmq
+        zxpub.send("news.2", 0).unwrap();
+        assert_eq!(down.recv().unwrap(), "news.1", "{label}");
+        assert_eq!(down.recv().unwrap(), "news.2", "{label}");
 
-            assert!(!down.unsubscribe("news"));
-            zxpub.set_rcvtimeo(QUIET_MS).unwrap();
-            assert_eq!(
-                zxpub.recv_bytes(0),
-                Err(zmq::Error::EAGAIN),
-                "{label}: a cancel that is not the last is not sent"
-            );
-            zxpub.set_rcvtimeo(10_000).unwrap();
-            assert_eq!(down.send("\x00news").unwrap(), 1);
-            assert_eq!(zxpub.recv_bytes(0).unwrap(), b"\x00news", "{label}");
-        }
-    }
+        assert!(!down.unsubscribe("news"));
+        zxpub.set_rcvtimeo(QUIET_MS).unwrap();
+        assert_eq!(
+            zxpub.recv_bytes(0),
+            Err(zmq::Error::EAGAIN),
+            "{label}: a cancel that is not the last is not sent"
+        );
+        zxpub.set_rcvtimeo(10_000).unwrap();
+        assert_eq!(down.send("\x00news").unwrap(), 1);
+        assert_eq!(zxpub.recv_bytes(0).unwrap(), b"\x00news", "{label}");
+    });
 }
 
 /// libzmq PUB → ferromq XSUB: subscribing by message makes libzmq's PUB send what
 /// matches, and only that.
 #[test]
 fn libzmq_pub_to_ferromq_xsub() {
-    for t in TRANSPORTS {
-        for ferro_binds in [true, false] {
-            let label = format!("{t:?} ferro_binds={ferro_binds}");
-            let ctx = Context::new();
-            let zctx = zmq::Context::new();
-            let mut down = xsub(&ctx);
-            let zpub = zmq_socket(&zctx, zmq::PUB);
-            join!(down, zpub, t, ferro_binds);
-            down.send("\x01news").unwrap();
+    each_way(|t, ferro_binds, label| {
+        let ctx = Context::new();
+        let zctx = zmq::Context::new();
+        let mut down = xsub(&ctx);
+        let zpub = zmq_socket(&zctx, zmq::PUB);
+        join!(down, zpub, t, ferro_binds);
+        down.send("\x01news").unwrap();
 
-            // Slow joiner: publish until the subscription has reached libzmq.
-            let deadline = Instant::now() + WAIT;
-            loop {
-                assert!(Instant::now() < deadline, "{label}: never subscribed");
-                zpub.send("news.hello", 0).unwrap();
-                match down.recv_timeout(Duration::from_millis(20)) {
-                    Ok(m) => {
-                        assert_eq!(m, "news.hello", "{label}");
-                        break;
-                    }
-                    Err(Error::TimedOut) => {}
-                    Err(e) => panic!("{e}"),
+        // Slow joiner: publish until the subscription has reached libzmq.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(Instant::now() < deadline, "{label}: never subscribed");
+            zpub.send("news.hello", 0).unwrap();
+            match down.recv_timeout(Duration::from_millis(20)) {
+                Ok(m) => {
+                    assert_eq!(m, "news.hello", "{label}");
+                    break;
                 }
+                Err(Error::TimedOut) => {}
+                Err(e) => panic!("{e}"),
             }
-            while down.recv_timeout(Duration::from_millis(100)).is_ok() {}
-
-            zpub.send("sport.1", 0).unwrap();
-            zpub.send_multipart([&b"news.1"[..], b"", b"part"], 0)
-                .unwrap();
-            let got = down.recv().unwrap();
-            let frames: Vec<&[u8]> = got.iter().map(|f| &f[..]).collect();
-            assert_eq!(frames, [&b"news.1"[..], b"", b"part"], "{label}");
-            assert_eq!(
-                got.metadata().unwrap().socket_type(),
-                Some(SocketType::Pub),
-                "{label}"
-            );
-            assert!(
-                matches!(
-                    down.recv_timeout(Duration::from_millis(QUIET_MS as u64)),
-                    Err(Error::TimedOut)
-                ),
-                "{label}: libzmq filtered sport.1"
-            );
         }
-    }
+        while down.recv_timeout(Duration::from_millis(100)).is_ok() {}
+
+        zpub.send("sport.1", 0).unwrap();
+        zpub.send_multipart([&b"news.1"[..], b"", b"part"], 0)
+            .unwrap();
+        let got = down.recv().unwrap();
+        let frames: Vec<&[u8]> = got.iter().map(|f| &f[..]).collect();
+        assert_eq!(frames, [&b"news.1"[..], b"", b"part"], "{label}");
+        assert_eq!(
+            got.metadata().unwrap().socket_type(),
+            Some(SocketType::Pub),
+            "{label}"
+        );
+        assert!(
+            matches!(
+                down.recv_timeout(Duration::from_millis(QUIET_MS as u64)),
+                Err(Error::TimedOut)
+            ),
+            "{label}: libzmq filtered sport.1"
+        );
+    });
 }
 
 /// ferromq XPUB → libzmq SUB: the libzmq subscription is passed up, then what matches it
 /// reaches libzmq.
 #[test]
 fn ferromq_xpub_to_libzmq_sub() {
-    for t in TRANSPORTS {
-        for ferro_binds in [true, false] {
-            let label = format!("{t:?} ferro_binds={ferro_binds}");
-            let ctx = Context::new();
-            let zctx = zmq::Context::new();
-            let mut up = xpub(&ctx);
-            let zsub = zmq_socket(&zctx, zmq::SUB);
-            zsub.set_subscribe(b"news").unwrap();
-            join!(up, zsub, t, ferro_binds);
-            let m = next_up(&mut up, || {
-                let _ = zsub.get_events();
-            });
-            assert_eq!(m, "\x01news", "{label}");
-            let big: Vec<u8> = (0..1_048_576u32).map(|i| (i * 7 % 253) as u8).collect();
-            assert_eq!(up.send("other").unwrap(), 0, "{label}");
-            let msg = Message::multipart([b"news.big".to_vec(), big.clone()]);
-            assert_eq!(up.send(msg).unwrap(), 1, "{label}");
-            assert_eq!(
-                zsub.recv_multipart(0).unwrap(),
-                [b"news.big".to_vec(), big],
-                "{label}"
-            );
-        }
-    }
+    each_way(|t, ferro_binds, label| {
+        let ctx = Context::new();
+        let zctx = zmq::Context::new();
+        let mut up = xpub(&ctx);
+        let zsub = zmq_socket(&zctx, zmq::SUB);
+        zsub.set_subscribe(b"news").unwrap();
+        join!(up, zsub, t, ferro_binds);
+        let m = next_up(&mut up, || {
+            let _ = zsub.get_events();
+        });
+        assert_eq!(m, "\x01news", "{label}");
+        let big: Vec<u8> = (0..1_048_576u32).map(|i| (i * 7 % 253) as u8).collect();
+        assert_eq!(up.send("other").unwrap(), 0, "{label}");
+        let msg = Message::multipart([b"news.big".to_vec(), big.clone()]);
+        assert_eq!(up.send(msg).unwrap(), 1, "{label}");
+        assert_eq!(
+            zsub.recv_multipart(0).unwrap(),
+            [b"news.big".to_vec(), big],
+            "{label}"
+        );
+    });
 }
 
 /// A ferromq proxy between libzmq sockets: libzmq SUB → [ferromq XPUB | XSUB] → libzmq PUB,
@@ -380,23 +378,7 @@ fn ferromq_proxy_between_libzmq_sub_and_pub() {
         let stop = Arc::new(AtomicBool::new(false));
         let proxy = {
             let stop = stop.clone();
-            thread::spawn(move || {
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    let mut idle = true;
-                    if let Ok(m) = front.try_recv() {
-                        back.try_send(m).unwrap();
-                        idle = false;
-                    }
-                    if let Ok(m) = back.try_recv() {
-                        front.try_send(m).unwrap();
-                        idle = false;
-                    }
-                    if idle {
-                        thread::sleep(Duration::from_millis(1));
-                    }
-                }
-            })
+            thread::spawn(move || forward(front, back, &stop))
         };
 
         let zsub = zmq_socket(&zctx, zmq::SUB);

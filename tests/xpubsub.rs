@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ferromq::{Context, Error, Message, Pub, Socket, SocketType, Sub, XPub, XSub};
-use util::{eventually, unique, Transport};
+use ferromq::{Context, Error, Message, Pub, SocketType, Sub, XPub, XSub};
+use util::{eventually, forward, unique, Hop, Transport};
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(100);
@@ -81,23 +81,53 @@ fn up_until_marker(xpub: &mut XPub, from: &mut Sub) -> Vec<String> {
     }
 }
 
+/// Over `t`, two SUBs on one XPUB (set up by `mode`) subscribe to "news" in turn and then
+/// cancel it in turn; `expected` is what the XPUB passes up after each of the four steps.
+/// Returns the sockets for more checks.
+fn two_peers_on_one_topic(
+    t: Transport,
+    mode: impl FnOnce(&mut XPub),
+    expected: [&[&str]; 4],
+) -> (Context, XPub, Sub, Sub) {
+    let ctx = Context::new();
+    let mut up = xpub(&ctx);
+    mode(&mut up);
+    let ep = bind_fresh!(up, t);
+    let mut a = joined_sub(&ctx, &ep, &mut up);
+    let mut b = joined_sub(&ctx, &ep, &mut up);
+    a.subscribe("news");
+    assert_eq!(
+        up_until_marker(&mut up, &mut a),
+        expected[0],
+        "{t:?} a subscribes"
+    );
+    b.subscribe("news");
+    assert_eq!(
+        up_until_marker(&mut up, &mut b),
+        expected[1],
+        "{t:?} b subscribes"
+    );
+    a.unsubscribe("news");
+    assert_eq!(
+        up_until_marker(&mut up, &mut a),
+        expected[2],
+        "{t:?} a cancels"
+    );
+    b.unsubscribe("news");
+    assert_eq!(
+        up_until_marker(&mut up, &mut b),
+        expected[3],
+        "{t:?} b cancels"
+    );
+    (ctx, up, a, b)
+}
+
 #[test]
 fn xpub_passes_up_the_first_subscription_and_the_last_cancel() {
     for t in Transport::ALL {
-        let ctx = Context::new();
-        let mut up = xpub(&ctx);
-        let ep = bind_fresh!(up, t);
-        let mut a = joined_sub(&ctx, &ep, &mut up);
-        let mut b = joined_sub(&ctx, &ep, &mut up);
-
-        a.subscribe("news");
-        assert_eq!(up_until_marker(&mut up, &mut a), ["+news"], "{t:?}");
-        b.subscribe("news"); // a second peer on "news": held back
-        assert!(up_until_marker(&mut up, &mut b).is_empty(), "{t:?}");
-        a.unsubscribe("news"); // b still holds it: held back
-        assert!(up_until_marker(&mut up, &mut a).is_empty(), "{t:?}");
-        b.unsubscribe("news"); // the last one
-        assert_eq!(up_until_marker(&mut up, &mut b), ["-news"], "{t:?}");
+        // The second peer on "news" and the first cancel are held back.
+        let expected: [&[&str]; 4] = [&["+news"], &[], &[], &["-news"]];
+        let (_ctx, mut up, _a, mut b) = two_peers_on_one_topic(t, |_| {}, expected);
 
         // The metadata says which connection a subscription came on.
         b.subscribe("meta");
@@ -111,42 +141,17 @@ fn xpub_passes_up_the_first_subscription_and_the_last_cancel() {
 #[test]
 fn verbose_xpub_passes_up_every_subscription_but_only_the_last_cancel() {
     for t in Transport::ALL {
-        let ctx = Context::new();
-        let mut up = xpub(&ctx);
-        up.set_verbose(true);
-        let ep = bind_fresh!(up, t);
-        let mut a = joined_sub(&ctx, &ep, &mut up);
-        let mut b = joined_sub(&ctx, &ep, &mut up);
-
-        a.subscribe("news");
-        assert_eq!(up_until_marker(&mut up, &mut a), ["+news"], "{t:?}");
-        b.subscribe("news");
-        assert_eq!(up_until_marker(&mut up, &mut b), ["+news"], "{t:?}");
-        a.unsubscribe("news");
-        assert!(up_until_marker(&mut up, &mut a).is_empty(), "{t:?}");
-        b.unsubscribe("news");
-        assert_eq!(up_until_marker(&mut up, &mut b), ["-news"], "{t:?}");
+        let expected: [&[&str]; 4] = [&["+news"], &["+news"], &[], &["-news"]];
+        two_peers_on_one_topic(t, |up| up.set_verbose(true), expected);
     }
 }
 
 #[test]
 fn verboser_xpub_passes_up_every_subscription_and_every_cancel() {
     for t in Transport::ALL {
-        let ctx = Context::new();
-        let mut up = xpub(&ctx);
-        up.set_verboser(true);
-        let ep = bind_fresh!(up, t);
-        let mut a = joined_sub(&ctx, &ep, &mut up);
-        let mut b = joined_sub(&ctx, &ep, &mut up);
-
-        a.subscribe("news");
-        assert_eq!(up_until_marker(&mut up, &mut a), ["+news"], "{t:?}");
-        b.subscribe("news");
-        assert_eq!(up_until_marker(&mut up, &mut b), ["+news"], "{t:?}");
-        a.unsubscribe("news");
-        assert_eq!(up_until_marker(&mut up, &mut a), ["-news"], "{t:?}");
-        b.unsubscribe("news");
-        assert_eq!(up_until_marker(&mut up, &mut b), ["-news"], "{t:?}");
+        let expected: [&[&str]; 4] = [&["+news"], &["+news"], &["-news"], &["-news"]];
+        let (_ctx, mut up, mut a, mut b) =
+            two_peers_on_one_topic(t, |up| up.set_verboser(true), expected);
 
         // set_verbose turns verboser off, as ZMQ_XPUB_VERBOSE does in libzmq.
         up.set_verbose(true);
@@ -408,33 +413,6 @@ fn xsub_sends_its_subscriptions_to_publishers_that_connect_later() {
     }
 }
 
-/// Runs a forwarding loop between the proxy's two sockets until `stop`, with every call
-/// non-blocking: subscriptions (and anything else) from the XPUB side go to the XSUB side,
-/// messages from the XSUB side to the XPUB side.
-fn forward(
-    mut front: impl FnMut() -> Option<Message>,
-    mut to_back: impl FnMut(Message),
-    mut back: impl FnMut() -> Option<Message>,
-    mut to_front: impl FnMut(Message),
-    stop: &AtomicBool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        let mut idle = true;
-        if let Some(m) = front() {
-            to_back(m);
-            idle = false;
-        }
-        if let Some(m) = back() {
-            to_front(m);
-            idle = false;
-        }
-        if idle {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
-
 /// Drives a `SUB → [XPUB | XSUB] → PUB` chain whose proxy sockets are bound/connected to
 /// `front_ep` and `back_ep`: subscriptions flow up, messages flow down, filtered.
 fn check_chain(ctx: &Context, t: Transport, front_ep: &str, publisher: &mut Pub) {
@@ -475,37 +453,20 @@ fn check_chain(ctx: &Context, t: Transport, front_ep: &str, publisher: &mut Pub)
     );
 }
 
-#[test]
-fn a_proxy_of_typed_xpub_and_xsub_forwards_subscriptions_and_messages() {
+/// Over every transport: a PUB, a proxy whose sockets `make` builds (front XPUB, back
+/// XSUB) running `forward` in a thread, and SUBs on its front, checked by `check_chain`.
+fn proxy_chain<F: Hop, B: Hop>(make: impl Fn(&Context) -> (F, B)) {
     for t in Transport::ALL {
         let ctx = Context::new();
         let mut publisher: Pub = ctx.publisher().unwrap();
         let back_ep = bind_fresh!(publisher, t);
-        let mut front = ctx.xpublisher().unwrap();
-        let front_ep = bind_fresh!(front, t);
-        let mut back = ctx.xsubscriber().unwrap();
-        back.connect(&back_ep).unwrap();
-
+        let (mut front, mut back) = make(&ctx);
+        let front_ep = front.bind_fresh(t);
+        back.connect_to(&back_ep);
         let stop = Arc::new(AtomicBool::new(false));
         let proxy = {
             let stop = stop.clone();
-            thread::spawn(move || {
-                let (front, back) = (
-                    std::cell::RefCell::new(front),
-                    std::cell::RefCell::new(back),
-                );
-                forward(
-                    || front.borrow_mut().try_recv().ok(),
-                    |m| {
-                        back.borrow_mut().try_send(m).unwrap();
-                    },
-                    || back.borrow_mut().try_recv().ok(),
-                    |m| {
-                        front.borrow_mut().try_send(m).unwrap();
-                    },
-                    &stop,
-                );
-            })
+            thread::spawn(move || forward(front, back, &stop))
         };
         check_chain(&ctx, t, &front_ep, &mut publisher);
         stop.store(true, Ordering::Relaxed);
@@ -514,37 +475,18 @@ fn a_proxy_of_typed_xpub_and_xsub_forwards_subscriptions_and_messages() {
 }
 
 #[test]
-fn a_proxy_of_dynamic_sockets_forwards_subscriptions_and_messages() {
-    for t in Transport::ALL {
-        let ctx = Context::new();
-        let mut publisher: Pub = ctx.publisher().unwrap();
-        let back_ep = bind_fresh!(publisher, t);
-        let mut front: Socket = ctx.socket(SocketType::XPub).unwrap();
-        let front_ep = bind_fresh!(front, t);
-        let mut back: Socket = ctx.socket(SocketType::XSub).unwrap();
-        back.connect(&back_ep).unwrap();
+fn a_proxy_of_typed_xpub_and_xsub_forwards_subscriptions_and_messages() {
+    proxy_chain(|ctx| (ctx.xpublisher().unwrap(), ctx.xsubscriber().unwrap()));
+}
 
-        let stop = Arc::new(AtomicBool::new(false));
-        let proxy = {
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let (front, back) = (
-                    std::cell::RefCell::new(front),
-                    std::cell::RefCell::new(back),
-                );
-                forward(
-                    || front.borrow_mut().try_recv().ok(),
-                    |m| back.borrow_mut().try_send(m).unwrap(),
-                    || back.borrow_mut().try_recv().ok(),
-                    |m| front.borrow_mut().try_send(m).unwrap(),
-                    &stop,
-                );
-            })
-        };
-        check_chain(&ctx, t, &front_ep, &mut publisher);
-        stop.store(true, Ordering::Relaxed);
-        proxy.join().unwrap();
-    }
+#[test]
+fn a_proxy_of_dynamic_sockets_forwards_subscriptions_and_messages() {
+    proxy_chain(|ctx| {
+        (
+            ctx.socket(SocketType::XPub).unwrap(),
+            ctx.socket(SocketType::XSub).unwrap(),
+        )
+    });
 }
 
 #[test]

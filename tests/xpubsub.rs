@@ -511,3 +511,133 @@ fn xpub_and_xsub_refuse_incompatible_inproc_peers() {
     let mut xsub_peer = ctx.xsubscriber().unwrap();
     xsub_peer.connect("inproc://xpubsub-compat-up").unwrap();
 }
+
+/// What the XPUB of `xpub_agrees_with_a_model_of_libzmq` does, step by step.
+#[derive(Clone, Debug)]
+enum Op {
+    /// Peer `p` sends `01 topic`.
+    Subscribe(usize, &'static str),
+    /// Peer `p` takes one subscription to `topic` back (the XSUB sends the cancel only
+    /// for the last one).
+    Cancel(usize, &'static str),
+    /// Peer `p` goes away; a new peer takes its place.
+    Detach(usize),
+}
+
+/// libzmq 4.3.4's rules (xsub.cpp counting, xpub.cpp dedup and verbose flags, mtrie
+/// removal on pipe termination), written out plainly.
+#[derive(Default)]
+struct Model {
+    verbose_subs: bool,
+    verbose_cancels: bool,
+    /// Each XSUB's count per topic.
+    counts: Vec<std::collections::BTreeMap<&'static str, usize>>,
+    /// The XPUB's set per peer.
+    sets: Vec<std::collections::BTreeSet<&'static str>>,
+}
+
+impl Model {
+    fn holders(&self, topic: &str) -> usize {
+        self.sets.iter().filter(|s| s.contains(topic)).count()
+    }
+
+    /// What the XPUB passes up for `op`.
+    fn apply(&mut self, op: &Op) -> Vec<String> {
+        let mut up = Vec::new();
+        match *op {
+            Op::Subscribe(p, t) => {
+                *self.counts[p].entry(t).or_default() += 1;
+                let first = !self.sets[p].contains(t) && self.holders(t) == 0;
+                self.sets[p].insert(t);
+                if first || self.verbose_subs {
+                    up.push(format!("+{t}"));
+                }
+            }
+            Op::Cancel(p, t) => {
+                let count = self.counts[p].entry(t).or_default();
+                let last = *count == 1;
+                *count = count.saturating_sub(1);
+                // Only the last is sent by the XSUB; the XPUB held it for this peer.
+                if last {
+                    self.sets[p].remove(t);
+                    if self.holders(t) == 0 || self.verbose_cancels {
+                        up.push(format!("-{t}"));
+                    }
+                }
+            }
+            Op::Detach(p) => {
+                let gone = std::mem::take(&mut self.sets[p]);
+                self.counts[p].clear();
+                for t in gone {
+                    if self.holders(t) == 0 || self.verbose_cancels {
+                        up.push(format!("-{t}"));
+                    }
+                }
+            }
+        }
+        up
+    }
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let topic = prop::sample::select(vec!["", "a", "ab", "b"]);
+    prop_oneof![
+        4 => (0..3usize, topic.clone()).prop_map(|(p, t)| Op::Subscribe(p, t)),
+        3 => (0..3usize, topic).prop_map(|(p, t)| Op::Cancel(p, t)),
+        1 => (0..3usize).prop_map(Op::Detach),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Any sequence of subscriptions, cancels and departures from three XSUB peers makes
+    /// the XPUB pass up exactly what libzmq's rules say, in each of the three modes.
+    #[test]
+    fn xpub_agrees_with_a_model_of_libzmq(
+        mode in 0..3u8,
+        ops in proptest::collection::vec(op(), 1..40),
+    ) {
+        let ctx = Context::new();
+        let name = format!("inproc://{}", unique("xpub-model"));
+        let mut up = ctx.xpublisher().unwrap();
+        match mode {
+            1 => up.set_verbose(true),
+            2 => up.set_verboser(true),
+            _ => {}
+        }
+        up.bind(&name).unwrap();
+        let mut model = Model {
+            verbose_subs: mode > 0,
+            verbose_cancels: mode == 2,
+            counts: vec![Default::default(); 3],
+            sets: vec![Default::default(); 3],
+        };
+        let connect = || {
+            let mut peer = ctx.xsubscriber().unwrap();
+            peer.connect(&name).unwrap();
+            peer
+        };
+        let mut peers: Vec<XSub> = (0..3).map(|_| connect()).collect();
+        for op in &ops {
+            let expected = model.apply(op);
+            match *op {
+                Op::Subscribe(p, t) => peers[p].subscribe(t),
+                Op::Cancel(p, t) => {
+                    peers[p].unsubscribe(t);
+                }
+                Op::Detach(p) => {
+                    let before = up.peer_count();
+                    peers[p] = connect();
+                    assert!(eventually(WAIT, || up.peer_count() == before));
+                }
+            }
+            let mut got = Vec::new();
+            while let Ok(m) = up.try_recv() {
+                got.push(describe(&m));
+            }
+            proptest::prop_assert_eq!(got, expected, "after {:?} in {:?}", op, ops);
+        }
+    }
+}

@@ -78,6 +78,16 @@ state_recv_variants!(XPub, xpublisher);
 impl XPub {
     /// A new XPUB socket in `ctx`, with no endpoints yet, not verbose.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, SocketType, XPub};
+    ///
+    /// let xpub = XPub::new(&Context::new())?;
+    /// assert_eq!(xpub.socket_type(), SocketType::XPub);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// None today; the `Result` leaves room for a context that refuses new sockets.
@@ -287,6 +297,16 @@ state_recv_variants!(XSub, xsubscriber);
 impl XSub {
     /// A new XSUB socket in `ctx`, with no endpoints and no subscriptions yet.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, SocketType, XSub};
+    ///
+    /// let xsub = XSub::new(&Context::new())?;
+    /// assert_eq!(xsub.socket_type(), SocketType::XSub);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// None today; the `Result` leaves room for a context that refuses new sockets.
@@ -420,6 +440,15 @@ impl XSub {
 impl Context {
     /// A new XPUB socket; see [`XPub`].
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::new();
+    /// let mut xpub = ctx.xpublisher()?;
+    /// xpub.bind("inproc://xpublisher")?;
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`XPub::new`].
@@ -428,6 +457,15 @@ impl Context {
     }
 
     /// A new XSUB socket; see [`XSub`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::new();
+    /// let mut xsub = ctx.xsubscriber()?;
+    /// xsub.connect("inproc://not-bound-yet")?; // an inproc connect may come first
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
     ///
     /// # Errors
     ///

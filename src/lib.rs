@@ -25,7 +25,8 @@
 //! # Layers
 //!
 //! ```text
-//!   typed API        Push, Pull, Pub, Sub, Req, Rep, Dealer, Router, Pair, Context
+//!   typed API        Push, Pull, Pub, Sub, XPub, XSub, Req, Rep, Dealer, Router, Pair,
+//!                    Context; Socket (any type at run time)
 //!   pattern          routing rules and state machines (round-robin, fair queue, ...)
 //!   pipes            bounded queues between a socket and each peer
 //!   engine           I/O threads: one mio event loop each, no thread per connection
@@ -76,6 +77,7 @@ pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};
 pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use pattern::routing::{Dealer, Pair, Router};
+pub use pattern::xpubsub::{XPub, XSub};
 pub use poll::{poll, Interest, PollItem, Pollable, Poller, Ready, Waker};
 pub use proxy::{Proxy, ProxyControl, ProxyStats};
 pub use socket_type::SocketType;

@@ -1,4 +1,4 @@
-//! Drives PUB and SUB through every row of the tables in `patterns/pubsub.md`.
+//! Drives PUB, SUB, XPUB and XSUB through every row of the tables in `patterns/pubsub.md`.
 //!
 //! Each state is built for real over inproc with tiny high-water marks; each event is an
 //! operation on the real sockets (or on a real peer socket); the next state is then checked
@@ -11,7 +11,7 @@ mod util;
 use std::thread;
 use std::time::Duration;
 
-use ferromq::{Context, Pub, SendError, Sub};
+use ferromq::{Context, Error, Message, Pub, SendError, Sub, XPub, XSub};
 use util::spec::{all_pairs, check_compatible_peers, outcome, run_rows, table};
 use util::{eventually, unique};
 
@@ -19,15 +19,85 @@ const SHORT: Duration = Duration::from_millis(60);
 const LONG: Duration = Duration::from_secs(10);
 const TOPIC: &str = "t";
 
+/// A publishing socket as the harnesses use it: PUB, or XPUB (which also passes up what its
+/// peers send, seen through `passed_up`).
+trait Publisher: Send + 'static {
+    /// A new one connected to `name`.
+    fn connected(ctx: &Context, name: &str) -> Self;
+    fn send_counted(&mut self, msg: Message) -> Result<usize, SendError>;
+    fn dropped(&self) -> u64;
+    fn subscriber_count(&mut self) -> usize;
+    fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> ferromq::Result<()>;
+    /// What the socket passed up since the last look (`none` for a PUB).
+    fn passed_up(&mut self) -> String;
+}
+
+/// The `Publisher` methods PUB and XPUB have under the same names.
+macro_rules! publisher_methods {
+    ($ty:ident) => {
+        fn send_counted(&mut self, msg: Message) -> Result<usize, SendError> {
+            $ty::send(self, msg)
+        }
+        fn dropped(&self) -> u64 {
+            $ty::dropped(self)
+        }
+        fn subscriber_count(&mut self) -> usize {
+            $ty::subscriber_count(self)
+        }
+        fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> ferromq::Result<()> {
+            $ty::wait_for_subscribers(self, n, timeout)
+        }
+    };
+}
+
+impl Publisher for Pub {
+    fn connected(ctx: &Context, name: &str) -> Self {
+        let mut publisher = ctx.publisher().unwrap();
+        publisher.connect(name).unwrap();
+        publisher
+    }
+    publisher_methods!(Pub);
+    fn passed_up(&mut self) -> String {
+        "none".into()
+    }
+}
+
+impl Publisher for XPub {
+    /// Verboser, so that it passes up everything its peer sends.
+    fn connected(ctx: &Context, name: &str) -> Self {
+        let mut publisher = ctx.xpublisher().unwrap();
+        publisher.set_verboser(true);
+        publisher.connect(name).unwrap();
+        publisher
+    }
+    publisher_methods!(XPub);
+    fn passed_up(&mut self) -> String {
+        passed_up(self)
+    }
+}
+
 /// Sends on `topic` and describes what happened as the tables do: `ok(n)`, plus
 /// `+n dropped` when the drop counter moved.
-fn publish(publisher: &mut Pub, topic: &'static str) -> String {
+fn publish(publisher: &mut impl Publisher, topic: &'static str) -> String {
     let before = publisher.dropped();
-    let r: Result<usize, SendError> = publisher.send([topic, "payload"]);
-    let queued = r.unwrap_or_else(|e| panic!("PUB send failed: {e}"));
+    let r = publisher.send_counted(Message::from([topic, "payload"]));
+    let queued = r.unwrap_or_else(|e| panic!("send failed: {e}"));
     match publisher.dropped() - before {
         0 => format!("ok({queued})"),
         d => format!("ok({queued}) +{d} dropped"),
+    }
+}
+
+/// Publishes until a copy is dropped: the subscriber's queue is then at its mark.
+fn fill(publisher: &mut impl Publisher) {
+    let before = publisher.dropped();
+    let mut sent = 0;
+    while publisher.dropped() == before {
+        publisher
+            .send_counted(Message::from([TOPIC, "fill"]))
+            .unwrap();
+        sent += 1;
+        assert!(sent < 100, "high-water mark never reached");
     }
 }
 
@@ -58,7 +128,7 @@ impl PubWorld {
             "subscribed" => w.attach(true),
             "peer-full" => {
                 w.attach(true);
-                w.fill();
+                fill(&mut w.publisher);
             }
             other => panic!("PUB harness does not know state `{other}`"),
         }
@@ -84,17 +154,6 @@ impl PubWorld {
         assert!(eventually(LONG, || self.publisher.peer_count() == before + 1));
         let expected = subscribers + usize::from(subscribed);
         assert_eq!(self.publisher.subscriber_count(), expected);
-    }
-
-    /// Publishes until a copy is dropped: the subscriber's queue is then at its mark.
-    fn fill(&mut self) {
-        let before = self.publisher.dropped();
-        let mut sent = 0;
-        while self.publisher.dropped() == before {
-            self.publisher.send([TOPIC, "fill"]).unwrap();
-            sent += 1;
-            assert!(sent < 100, "high-water mark never reached");
-        }
     }
 
     /// The first peer that subscribed to `TOPIC`.
@@ -127,7 +186,7 @@ impl PubWorld {
                 "ok".into()
             }
             "peer-fills" => {
-                self.fill();
+                fill(&mut self.publisher);
                 "ok".into()
             }
             "peer-drains" => outcome(self.subscribed_peer().recv()).into(),
@@ -183,20 +242,105 @@ impl PubWorld {
     }
 }
 
-struct SubWorld {
-    ctx: Context,
-    name: String,
-    sub: Sub,
-    pubs: Vec<Pub>,
+/// A subscribing socket as the SUB and XSUB harness uses it. An XSUB also sends, which
+/// `event` covers.
+trait Subscriber: Sized {
+    /// The publishers its harness connects: PUB for SUB, a verboser XPUB for XSUB.
+    type Peer: Publisher;
+    fn make(ctx: &Context) -> Self;
+    fn bind(&mut self, name: &str);
+    fn subscribe(&mut self, topic: &str);
+    fn unsubscribe(&mut self, topic: &str) -> bool;
+    fn recv_timeout(&mut self, timeout: Duration) -> ferromq::Result<Message>;
+    fn try_recv(&mut self) -> ferromq::Result<Message>;
+    /// The events only this type has; `None` for any other.
+    fn event(_w: &mut SubWorld<Self>, _event: &str) -> Option<String> {
+        None
+    }
 }
 
-impl SubWorld {
-    fn new(state: &str) -> SubWorld {
+impl Subscriber for Sub {
+    type Peer = Pub;
+    fn make(ctx: &Context) -> Self {
+        ctx.subscriber().unwrap()
+    }
+    fn bind(&mut self, name: &str) {
+        Sub::bind(self, name).unwrap();
+    }
+    fn subscribe(&mut self, topic: &str) {
+        Sub::subscribe(self, topic);
+    }
+    fn unsubscribe(&mut self, topic: &str) -> bool {
+        Sub::unsubscribe(self, topic)
+    }
+    fn recv_timeout(&mut self, timeout: Duration) -> ferromq::Result<Message> {
+        Sub::recv_timeout(self, timeout)
+    }
+    fn try_recv(&mut self) -> ferromq::Result<Message> {
+        Sub::try_recv(self)
+    }
+    fn event(w: &mut SubWorld<Self>, event: &str) -> Option<String> {
+        match event {
+            "subscribe" => w.sub.subscribe(TOPIC),
+            "unsubscribe" => return Some(w.sub.unsubscribe(TOPIC).to_string()),
+            _ => return None,
+        }
+        Some("ok".into())
+    }
+}
+
+impl Subscriber for XSub {
+    type Peer = XPub;
+    fn make(ctx: &Context) -> Self {
+        ctx.xsubscriber().unwrap()
+    }
+    fn bind(&mut self, name: &str) {
+        XSub::bind(self, name).unwrap();
+    }
+    /// As the application of an XSUB does it: by sending `01 t`.
+    fn subscribe(&mut self, topic: &str) {
+        assert_eq!(self.send(format!("\x01{topic}")).unwrap(), 1);
+    }
+    fn unsubscribe(&mut self, topic: &str) -> bool {
+        self.send(format!("\x00{topic}")).unwrap() > 0
+    }
+    fn recv_timeout(&mut self, timeout: Duration) -> ferromq::Result<Message> {
+        XSub::recv_timeout(self, timeout)
+    }
+    fn try_recv(&mut self) -> ferromq::Result<Message> {
+        XSub::try_recv(self)
+    }
+    /// Sends from the XSUB; checks that each publisher passes up exactly `expect` when it
+    /// went out (they are verboser).
+    fn event(w: &mut SubWorld<Self>, event: &str) -> Option<String> {
+        let (msg, expect) = match event {
+            "send-subscribe" => ("\x01t", "sub(t)"),
+            "send-cancel" => ("\x00t", "cancel(t)"),
+            "send-message" => ("hello", "msg"),
+            _ => return None,
+        };
+        let n = w.sub.send(msg).unwrap();
+        for publisher in &mut w.pubs {
+            let got = publisher.passed_up();
+            assert_eq!(got, if n > 0 { expect } else { "none" });
+        }
+        Some(format!("ok({n})"))
+    }
+}
+
+struct SubWorld<S: Subscriber> {
+    ctx: Context,
+    name: String,
+    sub: S,
+    pubs: Vec<S::Peer>,
+}
+
+impl<S: Subscriber> SubWorld<S> {
+    fn new(state: &str) -> SubWorld<S> {
         let ctx = Context::new();
         let name = format!("inproc://{}", unique("sub-spec"));
-        let mut sub = ctx.subscriber().unwrap();
-        sub.set_recv_timeout(Some(SHORT));
-        sub.bind(&name).unwrap();
+        let mut sub = S::make(&ctx);
+        sub.bind(&name);
         let mut w = SubWorld {
             ctx,
             name,
@@ -217,34 +361,29 @@ impl SubWorld {
             }
             other => panic!("SUB harness does not know state `{other}`"),
         }
+        for publisher in &mut w.pubs {
+            publisher.passed_up();
+        }
         w
-    }
-
-    fn new_pub(ctx: &Context, name: &str) -> Pub {
-        let mut publisher = ctx.publisher().unwrap();
-        publisher.connect(name).unwrap();
-        publisher
     }
 
     /// Connects a new publisher; the SUB greets it at its next call.
     fn attach(&mut self) {
-        self.pubs.push(Self::new_pub(&self.ctx, &self.name));
+        self.pubs.push(S::Peer::connected(&self.ctx, &self.name));
         let _ = self.sub.try_recv();
     }
 
     fn event(&mut self, event: &str) -> String {
+        if let Some(result) = S::event(self, event) {
+            return result;
+        }
         match event {
-            "recv" => outcome(self.sub.recv()).into(),
+            "recv" => outcome(self.sub.recv_timeout(SHORT)).into(),
             "try-recv" => outcome(self.sub.try_recv()).into(),
-            "subscribe" => {
-                self.sub.subscribe(TOPIC);
-                "ok".into()
-            }
-            "unsubscribe" => self.sub.unsubscribe(TOPIC).to_string(),
             "peer-publishes" => publish(&mut self.pubs[0], TOPIC),
             "peer-publishes-other-topic" => publish(&mut self.pubs[0], "u"),
             "peer-attaches" => {
-                self.pubs.push(Self::new_pub(&self.ctx, &self.name));
+                self.pubs.push(S::Peer::connected(&self.ctx, &self.name));
                 "ok".into()
             }
             "peer-detaches" => {
@@ -269,7 +408,7 @@ impl SubWorld {
                 let (ctx, name) = (self.ctx.clone(), self.name.clone());
                 let late = thread::spawn(move || {
                     thread::sleep(SHORT);
-                    let mut publisher = Self::new_pub(&ctx, &name);
+                    let mut publisher = S::Peer::connected(&ctx, &name);
                     publisher.wait_for_subscribers(1, LONG).unwrap();
                     assert_eq!(publish(&mut publisher, TOPIC), "ok(1)");
                     publisher
@@ -347,26 +486,19 @@ fn pub_follows_every_row_of_its_table() {
     assert!(missing.is_empty(), "pubsub.md lacks rows for {missing:?}");
 }
 
-#[test]
-fn sub_follows_every_row_of_its_table() {
-    let rows = table("pubsub.md", "SUB transition table");
+/// Runs every row of the SUB or XSUB table, and checks that every pair the harness knows
+/// has a row. `own` are the events only `S` has, `cancel` the one that takes `t` back.
+fn follow_sub_table<S: Subscriber>(heading: &str, own: &[&str], cancel: &str) {
+    let rows = table("pubsub.md", heading);
     let covered = run_rows(&rows, |row| {
-        let mut w = SubWorld::new(&row["state"]);
+        let mut w = SubWorld::<S>::new(&row["state"]);
         let got = w.event(&row["event"]);
         assert_eq!(got, row["result"], "row {row:?}");
         w.check(&row["next state"]);
     });
-    let mut required = all_pairs(
-        &["not-subscribed", "subscribed"],
-        &[
-            "recv",
-            "try-recv",
-            "subscribe",
-            "unsubscribe",
-            "peer-publishes",
-            "peer-attaches",
-        ],
-    );
+    let mut events = vec!["recv", "try-recv", "peer-publishes", "peer-attaches"];
+    events.extend(own);
+    let mut required = all_pairs(&["not-subscribed", "subscribed"], &events);
     required.extend(all_pairs(
         &["subscribed"],
         &[
@@ -378,12 +510,357 @@ fn sub_follows_every_row_of_its_table() {
     ));
     required.extend(all_pairs(
         &["subscribed-twice"],
-        &["unsubscribe", "peer-publishes"],
+        &[cancel, "peer-publishes"],
     ));
     required.extend(all_pairs(
         &["has-messages"],
-        &["recv", "try-recv", "unsubscribe", "peer-detaches"],
+        &["recv", "try-recv", cancel, "peer-detaches"],
     ));
+    let missing: Vec<_> = required.difference(&covered).collect();
+    assert!(missing.is_empty(), "pubsub.md lacks rows for {missing:?}");
+}
+
+#[test]
+fn sub_follows_every_row_of_its_table() {
+    follow_sub_table::<Sub>(
+        "SUB transition table",
+        &["subscribe", "unsubscribe"],
+        "unsubscribe",
+    );
+}
+
+#[test]
+fn xsub_follows_every_row_of_its_table() {
+    follow_sub_table::<XSub>(
+        "XSUB transition table",
+        &["send-subscribe", "send-cancel", "send-message"],
+        "send-cancel",
+    );
+}
+
+/// One message an XPUB passed up, as the tables write it.
+fn notice(msg: &Message) -> String {
+    let t = TOPIC.as_bytes();
+    match msg.frames() {
+        [f] if f.first() == Some(&1) && &f[1..] == t => "sub(t)".into(),
+        [f] if f.first() == Some(&0) && &f[1..] == t => "cancel(t)".into(),
+        _ if msg.first().is_some_and(|f| f.first() > Some(&1)) => "msg".into(),
+        _ => panic!("unexpected message passed up: {msg:?}"),
+    }
+}
+
+/// Everything the XPUB passes up now, in order: `sub(t) cancel(t) msg`, or `none`.
+fn passed_up(xpub: &mut XPub) -> String {
+    let mut seen = Vec::new();
+    loop {
+        match xpub.try_recv() {
+            Ok(m) => seen.push(notice(&m)),
+            Err(Error::WouldBlock) => break,
+            Err(e) => panic!("XPUB try_recv failed: {e}"),
+        }
+    }
+    if seen.is_empty() {
+        "none".into()
+    } else {
+        seen.join(" ")
+    }
+}
+
+struct XPubWorld {
+    ctx: Context,
+    name: String,
+    xpub: XPub,
+    /// The peers, oldest first, each with whether it subscribed to `TOPIC`.
+    peers: Vec<(XSub, bool)>,
+}
+
+impl XPubWorld {
+    fn new(state: &str) -> XPubWorld {
+        let ctx = Context::new();
+        let name = format!("inproc://{}", unique("xpub-spec"));
+        let mut xpub = ctx.xpublisher().unwrap();
+        xpub.set_send_hwm(1);
+        xpub.set_recv_timeout(Some(SHORT));
+        xpub.bind(&name).unwrap();
+        let mut w = XPubWorld {
+            ctx,
+            name,
+            xpub,
+            peers: Vec::new(),
+        };
+        match state {
+            "no-peers" => {}
+            "no-subscribers" => {
+                w.attach(false);
+            }
+            "subscribed" => {
+                w.attach(true);
+            }
+            "shared" => {
+                w.attach(true);
+                w.attach(true);
+            }
+            "peer-full" => {
+                w.attach(true);
+                fill(&mut w.xpub);
+            }
+            "verbose" => {
+                w.xpub.set_verbose(true);
+                w.attach(true);
+            }
+            "verbose-shared" => {
+                w.xpub.set_verbose(true);
+                w.attach(true);
+                w.attach(true);
+            }
+            "verboser" => {
+                w.xpub.set_verboser(true);
+                w.attach(true);
+                w.attach(true);
+            }
+            other => panic!("XPUB harness does not know state `{other}`"),
+        }
+        // In every state the application has received everything passed up.
+        passed_up(&mut w.xpub);
+        w
+    }
+
+    fn new_peer(ctx: &Context, name: &str, subscribed: bool) -> XSub {
+        let mut peer = ctx.xsubscriber().unwrap();
+        peer.set_recv_hwm(1);
+        peer.set_recv_timeout(Some(LONG));
+        peer.connect(name).unwrap();
+        if subscribed {
+            peer.subscribe(TOPIC);
+        }
+        peer
+    }
+
+    /// Attaches a peer and returns what the XPUB passed up for it.
+    fn attach(&mut self, subscribed: bool) -> String {
+        let before = self.xpub.peer_count();
+        let peer = Self::new_peer(&self.ctx, &self.name, subscribed);
+        self.peers.push((peer, subscribed));
+        assert!(eventually(LONG, || self.xpub.peer_count() == before + 1));
+        passed_up(&mut self.xpub)
+    }
+
+    /// The newest peer subscribed to `TOPIC`.
+    fn subscribed_peer(&mut self) -> &mut XSub {
+        self.peers
+            .iter_mut()
+            .rev()
+            .find_map(|(peer, subscribed)| subscribed.then_some(peer))
+            .expect("a subscribed peer")
+    }
+
+    fn subscribed_peers(&self) -> usize {
+        self.peers.iter().filter(|(_, s)| *s).count()
+    }
+
+    fn event(&mut self, event: &str) -> String {
+        match event {
+            "send" => publish(&mut self.xpub, TOPIC),
+            "send-other-topic" => publish(&mut self.xpub, "u"),
+            "recv" => outcome(self.xpub.recv()).into(),
+            "try-recv" => outcome(self.xpub.try_recv()).into(),
+            "peer-attaches" => self.attach(false),
+            "peer-subscribes" => self.attach(true),
+            "peer-subscribes-again" => {
+                self.subscribed_peer().subscribe(TOPIC);
+                passed_up(&mut self.xpub)
+            }
+            "peer-cancels" => {
+                assert!(self.subscribed_peer().unsubscribe(TOPIC));
+                if let Some(p) = self.peers.iter_mut().rev().find(|(_, s)| *s) {
+                    p.1 = false;
+                }
+                passed_up(&mut self.xpub)
+            }
+            "peer-sends" => {
+                let (peer, _) = self.peers.last_mut().expect("a peer");
+                assert_eq!(peer.send(["hello", "upstream"]).unwrap(), 1);
+                passed_up(&mut self.xpub)
+            }
+            "peer-fills" => {
+                fill(&mut self.xpub);
+                passed_up(&mut self.xpub)
+            }
+            "peer-drains" => {
+                assert_eq!(outcome(self.subscribed_peer().recv()), "ok");
+                passed_up(&mut self.xpub)
+            }
+            "peer-detaches" => {
+                let before = self.xpub.peer_count();
+                self.peers.pop().expect("a peer");
+                assert!(eventually(LONG, || self.xpub.peer_count() == before - 1));
+                passed_up(&mut self.xpub)
+            }
+            "recv-then-peer-subscribes" => {
+                let (ctx, name) = (self.ctx.clone(), self.name.clone());
+                let late = thread::spawn(move || {
+                    thread::sleep(SHORT);
+                    Self::new_peer(&ctx, &name, true)
+                });
+                let got = self.xpub.recv_timeout(LONG);
+                self.peers.push((late.join().unwrap(), true));
+                let got = got.unwrap_or_else(|e| panic!("blocked recv failed: {e}"));
+                assert_eq!(passed_up(&mut self.xpub), "none");
+                notice(&got)
+            }
+            other => panic!("XPUB harness does not know event `{other}`"),
+        }
+    }
+
+    /// The subscribed peer sends `01 t` again: `sub(t)` comes up only when verbose.
+    fn probe_repeat(&mut self) -> String {
+        self.subscribed_peer().subscribe(TOPIC);
+        passed_up(&mut self.xpub)
+    }
+
+    /// The newest subscribed peer takes `t` back entirely (it holds several subscriptions
+    /// after `probe_repeat`; only the last one sends a cancel); returns what was passed up.
+    fn probe_cancel(&mut self) -> String {
+        let peer = self.subscribed_peer();
+        let mut tries = 0;
+        while !peer.unsubscribe(TOPIC) {
+            tries += 1;
+            assert!(tries < 5, "the peer never held `t`");
+        }
+        passed_up(&mut self.xpub)
+    }
+
+    fn check(&mut self, state: &str) {
+        let subscribers = self.xpub.subscriber_count();
+        let peers = self.xpub.peer_count();
+        assert_eq!(subscribers, self.subscribed_peers(), "{state}");
+        assert_eq!(passed_up(&mut self.xpub), "none", "{state}");
+        match state {
+            "no-peers" => {
+                assert_eq!(peers, 0);
+                assert_eq!(publish(&mut self.xpub, TOPIC), "ok(0)");
+            }
+            "no-subscribers" => {
+                assert!(peers > 0);
+                assert_eq!(subscribers, 0);
+                assert_eq!(publish(&mut self.xpub, TOPIC), "ok(0)");
+            }
+            "subscribed" | "shared" => {
+                if state == "subscribed" {
+                    assert_eq!(subscribers, 1);
+                } else {
+                    assert!(subscribers >= 2);
+                }
+                assert_eq!(publish(&mut self.xpub, TOPIC), format!("ok({subscribers})"));
+                assert_eq!(outcome(self.subscribed_peer().recv()), "ok");
+                // Not verbose: a repeat is held back.
+                assert_eq!(self.probe_repeat(), "none");
+            }
+            "peer-full" => {
+                assert_eq!(subscribers, 1);
+                let r = publish(&mut self.xpub, TOPIC);
+                assert!(r.ends_with("+1 dropped"), "{r}");
+            }
+            "verbose" => {
+                assert_eq!(subscribers, 1);
+                assert_eq!(self.probe_repeat(), "sub(t)");
+                assert_eq!(self.probe_cancel(), "cancel(t)");
+            }
+            "verbose-shared" => {
+                assert_eq!(subscribers, 2);
+                assert_eq!(self.probe_repeat(), "sub(t)");
+                // Another peer holds `t`: verbose holds the cancel back.
+                assert_eq!(self.probe_cancel(), "none");
+            }
+            "verboser" => {
+                assert!(subscribers >= 1);
+                assert_eq!(self.probe_repeat(), "sub(t)");
+                // Passed up whether or not another peer holds `t`.
+                assert_eq!(self.probe_cancel(), "cancel(t)");
+            }
+            other => panic!("XPUB harness does not know state `{other}`"),
+        }
+    }
+}
+
+#[test]
+fn xpub_follows_every_row_of_its_table() {
+    let rows = table("pubsub.md", "XPUB transition table");
+    let covered = run_rows(&rows, |row| {
+        let mut w = XPubWorld::new(&row["state"]);
+        let got = w.event(&row["event"]);
+        assert_eq!(got, row["result"], "row {row:?}");
+        w.check(&row["next state"]);
+    });
+    let mut required = all_pairs(
+        &[
+            "no-peers",
+            "no-subscribers",
+            "subscribed",
+            "shared",
+            "peer-full",
+        ],
+        &["send"],
+    );
+    required.extend(all_pairs(
+        &["no-peers", "no-subscribers", "subscribed", "shared"],
+        &["try-recv"],
+    ));
+    required.extend(all_pairs(
+        &["no-peers", "no-subscribers", "subscribed"],
+        &["peer-attaches"],
+    ));
+    required.extend(all_pairs(
+        &[
+            "no-peers",
+            "no-subscribers",
+            "subscribed",
+            "shared",
+            "verbose",
+            "verboser",
+        ],
+        &["peer-subscribes"],
+    ));
+    required.extend(all_pairs(
+        &[
+            "no-subscribers",
+            "subscribed",
+            "shared",
+            "peer-full",
+            "verbose",
+            "verbose-shared",
+            "verboser",
+        ],
+        &["peer-detaches"],
+    ));
+    required.extend(all_pairs(
+        &[
+            "subscribed",
+            "shared",
+            "peer-full",
+            "verbose",
+            "verbose-shared",
+            "verboser",
+        ],
+        &["peer-cancels"],
+    ));
+    required.extend(all_pairs(
+        &["subscribed", "verbose"],
+        &["peer-subscribes-again"],
+    ));
+    required.extend(all_pairs(
+        &["no-subscribers", "subscribed"],
+        &["peer-sends"],
+    ));
+    required.extend(all_pairs(
+        &["no-peers"],
+        &["recv", "recv-then-peer-subscribes"],
+    ));
+    required.extend(all_pairs(
+        &["subscribed"],
+        &["send-other-topic", "peer-fills"],
+    ));
+    required.extend(all_pairs(&["peer-full"], &["peer-drains"]));
     let missing: Vec<_> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "pubsub.md lacks rows for {missing:?}");
 }

@@ -26,6 +26,8 @@ enum Machine {
     Pair(PairState),
     Pub(PubState),
     Sub(SubState),
+    XPub(PubState),
+    XSub(SubState),
 }
 
 /// A socket of any type, chosen at run time: for generic code, proxies, tools, and
@@ -67,7 +69,8 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for a type ferromq does not offer yet.
+    /// None today: every [`SocketType`] is offered. The `Result` leaves room for types
+    /// ferromq may not offer.
     pub fn new(ctx: &Context, kind: SocketType) -> Result<Socket> {
         let machine = match kind {
             SocketType::Push => Machine::Push,
@@ -79,16 +82,13 @@ impl Socket {
             SocketType::Pair => Machine::Pair(PairState::new()),
             SocketType::Pub => Machine::Pub(PubState::default()),
             SocketType::Sub => Machine::Sub(SubState::default()),
-            other => {
-                return Err(Error::InvalidOption(format!(
-                    "{other} sockets are not available yet (use PUB or SUB)"
-                )))
-            }
+            SocketType::XPub => Machine::XPub(PubState::xpub()),
+            SocketType::XSub => Machine::XSub(SubState::xsub()),
         };
         let mut core = SocketCore::new(ctx, kind);
         if matches!(
             machine,
-            Machine::Router(_) | Machine::Pair(_) | Machine::Sub(_)
+            Machine::Router(_) | Machine::Pair(_) | Machine::Sub(_) | Machine::XSub(_)
         ) {
             core.track_attached();
         }
@@ -224,7 +224,7 @@ impl Socket {
         Ok(())
     }
 
-    /// For ROUTER: see [`Router::dropped`](crate::Router::dropped); for PUB: see
+    /// For ROUTER: see [`Router::dropped`](crate::Router::dropped); for PUB and XPUB: see
     /// [`Pub::dropped`](crate::Pub::dropped); 0 for other types.
     ///
     /// # Examples
@@ -241,12 +241,13 @@ impl Socket {
     pub fn dropped(&self) -> u64 {
         match &self.machine {
             Machine::Router(st) => st.dropped(),
-            Machine::Pub(st) => st.dropped(),
+            Machine::Pub(st) | Machine::XPub(st) => st.dropped(),
             _ => 0,
         }
     }
 
-    /// For SUB: see [`Sub::subscribe`](crate::Sub::subscribe).
+    /// For SUB: see [`Sub::subscribe`](crate::Sub::subscribe); for XSUB: see
+    /// [`XSub::subscribe`](crate::XSub::subscribe).
     ///
     /// # Examples
     ///
@@ -275,23 +276,80 @@ impl Socket {
                 st.subscribe(&mut self.core, topic.as_ref());
                 Ok(())
             }
+            Machine::XSub(st) => {
+                st.forward(&mut self.core, Message::subscription(true, topic.as_ref()));
+                Ok(())
+            }
             _ => Err(Error::InvalidOption(
-                "subscribe applies to SUB sockets only".into(),
+                "subscribe applies to SUB and XSUB sockets only".into(),
             )),
         }
     }
 
-    /// For SUB: see [`Sub::unsubscribe`](crate::Sub::unsubscribe); true when that was the
-    /// last subscription to `topic`.
+    /// For SUB and XSUB: see [`Sub::unsubscribe`](crate::Sub::unsubscribe) and
+    /// [`XSub::unsubscribe`](crate::XSub::unsubscribe); true when that was the last
+    /// subscription to `topic`.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidOption`] for other socket types.
     pub fn unsubscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<bool> {
         match &mut self.machine {
-            Machine::Sub(st) => Ok(st.unsubscribe(&mut self.core, topic.as_ref())),
+            Machine::Sub(st) | Machine::XSub(st) => {
+                Ok(st.unsubscribe(&mut self.core, topic.as_ref()))
+            }
             _ => Err(Error::InvalidOption(
-                "unsubscribe applies to SUB sockets only".into(),
+                "unsubscribe applies to SUB and XSUB sockets only".into(),
+            )),
+        }
+    }
+
+    /// For XPUB: see [`XPub::set_verbose`](crate::XPub::set_verbose).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut xpub = ctx.socket(SocketType::XPub)?;
+    /// xpub.set_verbose(true)?;
+    /// xpub.bind("inproc://dyn-verbose")?;
+    /// let mut xsub = ctx.socket(SocketType::XSub)?;
+    /// xsub.connect("inproc://dyn-verbose")?;
+    /// xsub.send("\x01A")?;
+    /// xsub.send("\x01A")?;
+    /// assert_eq!(xpub.recv_timeout(Duration::from_secs(5))?, "\x01A");
+    /// assert_eq!(xpub.recv_timeout(Duration::from_secs(5))?, "\x01A");
+    /// let mut publisher = ctx.socket(SocketType::Pub)?;
+    /// assert!(matches!(publisher.set_verbose(true), Err(Error::InvalidOption(_))));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_verbose(&mut self, verbose: bool) -> Result<()> {
+        self.xpub_state()?.set_verbose(verbose);
+        Ok(())
+    }
+
+    /// For XPUB: see [`XPub::set_verboser`](crate::XPub::set_verboser).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_verboser(&mut self, verboser: bool) -> Result<()> {
+        self.xpub_state()?.set_verboser(verboser);
+        Ok(())
+    }
+
+    fn xpub_state(&mut self) -> Result<&mut PubState> {
+        match &mut self.machine {
+            Machine::XPub(st) => Ok(st),
+            _ => Err(Error::InvalidOption(
+                "this option applies to XPUB sockets only".into(),
             )),
         }
     }
@@ -313,8 +371,12 @@ impl Socket {
             Machine::Dealer => routing::dealer_send(&mut self.core, msg, wait),
             Machine::Router(st) => routing::router_send(&mut self.core, st, msg, wait),
             Machine::Pair(st) => routing::pair_send(&mut self.core, st, msg, wait),
-            Machine::Pub(st) => {
+            Machine::Pub(st) | Machine::XPub(st) => {
                 st.send(&mut self.core, msg);
+                Ok(())
+            }
+            Machine::XSub(st) => {
+                st.forward(&mut self.core, msg);
                 Ok(())
             }
             Machine::Sub(_) => Err(SendError::new(
@@ -336,7 +398,8 @@ impl Socket {
             Machine::Dealer => routing::dealer_recv(&mut self.core, wait),
             Machine::Router(st) => routing::router_recv(&mut self.core, st, wait),
             Machine::Pair(st) => routing::pair_recv(&mut self.core, st, wait),
-            Machine::Sub(st) => st.recv(&mut self.core, wait),
+            Machine::Sub(st) | Machine::XSub(st) => st.recv(&mut self.core, wait),
+            Machine::XPub(st) => st.recv(&mut self.core, wait),
             Machine::Pub(_) => Err(Error::WrongState("PUB sockets cannot receive")),
             Machine::Push => Err(Error::WrongState("PUSH sockets cannot receive")),
         }
@@ -374,8 +437,12 @@ impl crate::poll::sealed::Sealed for Socket {
             Machine::Rep(m) => reqrep::rep_poll_ready(core, m, interest),
             Machine::Router(st) => st.poll_ready(core, interest),
             Machine::Pair(st) => st.poll_ready(core, interest),
-            Machine::Pub(_) => Interest::from_flags(false, writable),
+            Machine::Pub(st) | Machine::XPub(st) => st.poll_ready(core, interest),
             Machine::Sub(st) => st.poll_ready(core, interest),
+            // An XSUB's sends (subscriptions, upstream messages) never block.
+            Machine::XSub(st) => {
+                Interest::from_flags(st.poll_ready(core, interest).is_readable(), writable)
+            }
         }
     }
 

@@ -8,6 +8,7 @@ pub(crate) mod pubsub;
 pub(crate) mod reqrep;
 pub(crate) mod routing;
 pub(crate) mod trie;
+pub(crate) mod xpubsub;
 
 /// Generates the methods every socket type shares: bind/connect, endpoints and options.
 /// Each socket struct must have a `core: SocketCore` field.
@@ -240,3 +241,62 @@ macro_rules! socket_common {
 }
 
 pub(crate) use socket_common;
+
+/// Generates `try_recv` and `recv_timeout` for a socket whose `state` receives with
+/// `recv(&mut SocketCore, Wait) -> Result<Message>` (SUB, XSUB, XPUB); each type writes its
+/// own `recv`, whose docs say what it receives. `$ctor` is the [`Context`] method that makes
+/// the socket, for the examples.
+///
+/// [`Context`]: crate::Context
+macro_rules! state_recv_variants {
+    ($ty:ident, $ctor:ident) => {
+        impl $ty {
+            /// Receives without blocking, as [`Self::recv`] does otherwise.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use ferromq::{Context, Error};
+            ///
+            #[doc = concat!("let mut socket = Context::new().", stringify!($ctor), "()?;")]
+            /// assert!(matches!(socket.try_recv(), Err(Error::WouldBlock)));
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            ///
+            /// [`Error::WouldBlock`](crate::Error::WouldBlock) when nothing is there to
+            /// receive.
+            pub fn try_recv(&mut self) -> $crate::Result<$crate::Message> {
+                self.state.recv(&mut self.core, $crate::socket::Wait::Never)
+            }
+
+            /// Receives, waiting at most `timeout` whatever the socket's receive timeout is.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::{Context, Error};
+            ///
+            #[doc = concat!("let mut socket = Context::new().", stringify!($ctor), "()?;")]
+            /// let r = socket.recv_timeout(Duration::from_millis(10));
+            /// assert!(matches!(r, Err(Error::TimedOut)));
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            ///
+            /// [`Error::TimedOut`](crate::Error::TimedOut).
+            pub fn recv_timeout(
+                &mut self,
+                timeout: std::time::Duration,
+            ) -> $crate::Result<$crate::Message> {
+                let wait = $crate::socket::Wait::from_timeout(Some(timeout));
+                self.state.recv(&mut self.core, wait)
+            }
+        }
+    };
+}
+
+pub(crate) use state_recv_variants;

@@ -11,20 +11,130 @@
 //! drops a peer's copy when that peer's queue is full: it never blocks. SUB keeps its own
 //! counted subscriptions, sends the whole set to every peer that attaches (so a reconnect
 //! re-subscribes by itself), and filters what arrives against them too.
+//!
+//! XPUB and XSUB (`src/pattern/xpubsub.rs`) run on the same two state structs: an XPUB is a
+//! PUB whose state also keeps the topics of all peers together and a queue of what the
+//! application is to receive ([`Upstream`]); an XSUB is a SUB that forwards what the
+//! application sends and does not filter what it receives.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use smallvec::SmallVec;
 
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
-use crate::message::Message;
-use crate::pattern::socket_common;
+use crate::message::{Message, Metadata};
 use crate::pattern::trie::Trie;
+use crate::pattern::{socket_common, state_recv_variants};
 use crate::pipe::{ReadError, WriteError};
 use crate::poll::sealed::CoreRef;
 use crate::poll::Interest;
 use crate::socket::{PeerId, SocketCore, Wait};
 use crate::socket_type::SocketType;
+
+/// Generates what PUB and XPUB share beyond `send`: the drop counter and the subscriber
+/// count and wait. Each socket struct must have `core: SocketCore` and `state: PubState`;
+/// `$ctor` is the [`Context`] method that makes it, for the examples.
+macro_rules! publisher_common {
+    ($ty:ident, $ctor:ident) => {
+        impl $ty {
+            /// How many copies of messages were dropped since this socket was made, because the
+            /// subscriber they were for had its queue at the high-water mark. A message dropped
+            /// for three subscribers counts three.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.set_send_hwm(1);
+            /// publisher.bind("inproc://ticks")?;
+            /// let mut slow = ctx.subscriber()?;
+            /// slow.set_recv_hwm(1);
+            /// slow.connect("inproc://ticks")?;
+            /// slow.subscribe("");
+            /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+            ///
+            /// // The inproc queue holds send_hwm + recv_hwm = 2 messages; the rest is dropped.
+            /// for tick in 0..5 {
+            ///     publisher.send(format!("tick {tick}"))?;
+            /// }
+            /// assert_eq!(publisher.dropped(), 3);
+            /// assert_eq!(slow.recv()?, "tick 0");
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn dropped(&self) -> u64 {
+                self.state.dropped()
+            }
+
+            /// How many connected peers have at least one subscription now, after taking in the
+            /// subscriptions that arrived since the last call.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.bind("inproc://count")?;
+            /// let mut subscriber = ctx.subscriber()?;
+            /// subscriber.connect("inproc://count")?;
+            /// assert_eq!(publisher.subscriber_count(), 0); // connected, but not subscribed
+            /// subscriber.subscribe("a");
+            /// assert_eq!(publisher.subscriber_count(), 1);
+            /// subscriber.unsubscribe("a");
+            /// assert_eq!(publisher.subscriber_count(), 0);
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn subscriber_count(&mut self) -> usize {
+                self.state.subscriber_count(&mut self.core)
+            }
+
+            /// Waits until at least `n` connected peers have subscribed to something, at most
+            /// `timeout`. This is the cure for the "slow joiner": publish only once the
+            /// subscribers you expect are listening. The wait sleeps until a subscription or a
+            /// peer arrives; it does not poll.
+            ///
+            /// A subscriber sends its subscriptions to a new connection on its next call (a
+            /// subscriber blocked in `recv` sends them at once), so wait for subscribers in a
+            /// different thread or process from the subscribers themselves.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::{Context, Error};
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.bind("inproc://lonely")?;
+            /// let err = publisher.wait_for_subscribers(1, Duration::from_millis(10));
+            /// assert!(matches!(err, Err(Error::TimedOut)));
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            ///
+            /// [`Error::TimedOut`](crate::Error::TimedOut) when fewer than `n` peers have
+            /// subscribed once `timeout` has passed.
+            pub fn wait_for_subscribers(
+                &mut self,
+                n: usize,
+                timeout: std::time::Duration,
+            ) -> $crate::Result<()> {
+                self.state.wait_for_subscribers(&mut self.core, n, timeout)
+            }
+        }
+    };
+}
+
+pub(crate) use publisher_common;
 
 /// The publishing end of publish-subscribe: sends each message to every subscriber whose
 /// subscriptions match the message's first frame.
@@ -79,6 +189,38 @@ pub(crate) struct PubState {
     subscriptions: HashMap<PeerId, Trie>,
     /// Copies of messages not queued because the subscriber's queue was full.
     dropped: u64,
+    /// What an XPUB tells its application; `None` for a PUB.
+    upstream: Option<Upstream>,
+}
+
+/// What an XPUB keeps beyond a PUB: enough to pass each subscription up once, and the
+/// queue the application receives from.
+#[derive(Debug, Default)]
+struct Upstream {
+    /// Every topic some peer is subscribed to, counted once per peer that holds it, so the
+    /// first subscription and the last cancel across all peers can be told apart.
+    topics: Trie,
+    /// `ZMQ_XPUB_VERBOSE`: pass up every subscription, not only a topic's first.
+    verbose_subs: bool,
+    /// `ZMQ_XPUB_VERBOSER` (with `verbose_subs`): pass up every cancel too, not only a
+    /// topic's last.
+    verbose_cancels: bool,
+    /// Subscription changes (`01`/`00` + topic) and other messages from peers, waiting for
+    /// the application. At most the receive high-water mark (0: no limit): past it, peers'
+    /// pipes are not read until the application receives.
+    queue: VecDeque<Message>,
+}
+
+impl Upstream {
+    fn deliver(&mut self, mut msg: Message, meta: Option<&Arc<Metadata>>) {
+        msg.set_metadata(meta.cloned());
+        self.queue.push_back(msg);
+    }
+
+    /// True when the queue holds `limit` messages (0: never).
+    fn is_full(&self, limit: usize) -> bool {
+        limit != 0 && self.queue.len() >= limit
+    }
 }
 
 socket_common!(Pub);
@@ -126,96 +268,82 @@ impl Pub {
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
         Ok(self.state.send(&mut self.core, msg.into()))
     }
-
-    /// How many copies of messages were dropped since this socket was made, because the
-    /// subscriber they were for had its queue at the high-water mark. A message dropped
-    /// for three subscribers counts three.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ferromq::Context;
-    ///
-    /// let ctx = Context::new();
-    /// let mut publisher = ctx.publisher()?;
-    /// publisher.set_send_hwm(1);
-    /// publisher.bind("inproc://ticks")?;
-    /// let mut slow = ctx.subscriber()?;
-    /// slow.set_recv_hwm(1);
-    /// slow.connect("inproc://ticks")?;
-    /// slow.subscribe("");
-    /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
-    ///
-    /// // The inproc queue holds send_hwm + recv_hwm = 2 messages; the rest is dropped.
-    /// for tick in 0..5 {
-    ///     publisher.send(format!("tick {tick}"))?;
-    /// }
-    /// assert_eq!(publisher.dropped(), 3);
-    /// assert_eq!(slow.recv()?, "tick 0");
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    pub fn dropped(&self) -> u64 {
-        self.state.dropped()
-    }
-
-    /// How many connected peers have at least one subscription now, after taking in the
-    /// subscriptions that arrived since the last call.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ferromq::Context;
-    ///
-    /// let ctx = Context::new();
-    /// let mut publisher = ctx.publisher()?;
-    /// publisher.bind("inproc://count")?;
-    /// let mut subscriber = ctx.subscriber()?;
-    /// subscriber.connect("inproc://count")?;
-    /// assert_eq!(publisher.subscriber_count(), 0); // connected, but not subscribed
-    /// subscriber.subscribe("a");
-    /// assert_eq!(publisher.subscriber_count(), 1);
-    /// subscriber.unsubscribe("a");
-    /// assert_eq!(publisher.subscriber_count(), 0);
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    pub fn subscriber_count(&mut self) -> usize {
-        self.state.subscriber_count(&mut self.core)
-    }
-
-    /// Waits until at least `n` connected peers have subscribed to something, at most
-    /// `timeout`. This is the cure for the "slow joiner": publish only once the
-    /// subscribers you expect are listening. The wait sleeps until a subscription or a
-    /// peer arrives; it does not poll.
-    ///
-    /// A subscriber sends its subscriptions to a new connection on its next call (a
-    /// subscriber blocked in `recv` sends them at once), so wait for subscribers in a
-    /// different thread or process from the subscribers themselves.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use ferromq::{Context, Error};
-    ///
-    /// let ctx = Context::new();
-    /// let mut publisher = ctx.publisher()?;
-    /// publisher.bind("inproc://lonely")?;
-    /// let err = publisher.wait_for_subscribers(1, Duration::from_millis(10));
-    /// assert!(matches!(err, Err(Error::TimedOut)));
-    /// # Ok::<(), ferromq::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TimedOut`] when fewer than `n` peers have subscribed once `timeout` has
-    /// passed.
-    pub fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> Result<()> {
-        self.state.wait_for_subscribers(&mut self.core, n, timeout)
-    }
 }
 
+publisher_common!(Pub, publisher);
+
 impl PubState {
+    /// The state of an XPUB: a PUB's, plus the queue of what its application receives.
+    pub(crate) fn xpub() -> PubState {
+        PubState {
+            upstream: Some(Upstream::default()),
+            ..PubState::default()
+        }
+    }
+
+    /// `ZMQ_XPUB_VERBOSE`: with `on`, every subscription is passed up, not only the first
+    /// to a topic; cancels go back to being passed up only when last (as libzmq, which
+    /// clears its verbose-unsubscribe flag here too). Does nothing for a PUB.
+    pub(crate) fn set_verbose(&mut self, on: bool) {
+        if let Some(up) = &mut self.upstream {
+            up.verbose_subs = on;
+            up.verbose_cancels = false;
+        }
+    }
+
+    /// `ZMQ_XPUB_VERBOSER`: with `on`, every subscription and every cancel is passed up.
+    /// Off turns both off. Does nothing for a PUB.
+    pub(crate) fn set_verboser(&mut self, on: bool) {
+        if let Some(up) = &mut self.upstream {
+            up.verbose_subs = on;
+            up.verbose_cancels = on;
+        }
+    }
+
+    /// For an XPUB: the next subscription change or message from a peer, in the order
+    /// they were taken in.
+    pub(crate) fn recv(&mut self, core: &mut SocketCore, wait: Wait) -> Result<Message> {
+        loop {
+            let (departed, drained) = self.take_subscriptions(core, true);
+            if departed {
+                self.forget_departed(core);
+            }
+            let Some(up) = &mut self.upstream else {
+                return Err(Error::WrongState("PUB sockets cannot receive"));
+            };
+            if let Some(msg) = up.queue.pop_front() {
+                return Ok(msg);
+            }
+            if drained {
+                // Every pipe was read until empty and parked: the next message or peer
+                // rings the signal.
+                core.wait(wait)?;
+            } else {
+                match wait {
+                    Wait::Never => return Err(Error::WouldBlock),
+                    Wait::Until(Some(deadline)) if Instant::now() >= deadline => {
+                        return Err(Error::TimedOut)
+                    }
+                    Wait::Until(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Poll readiness: always writable (sending never blocks); an XPUB is readable when a
+    /// subscription change or a message from a peer waits for the application. Looking
+    /// takes in what the peers sent, reading each pipe until empty, which parks it.
+    pub(crate) fn poll_ready(&mut self, core: &mut SocketCore, interest: Interest) -> Interest {
+        let readable = interest.is_readable() && self.upstream.is_some() && {
+            let (departed, _) = self.take_subscriptions(core, true);
+            if departed {
+                self.forget_departed(core);
+            }
+            self.upstream.as_ref().is_some_and(|up| !up.queue.is_empty())
+        };
+        Interest::from_flags(readable, interest.is_writable())
+    }
+
     /// Routes one message to the subscribed peers; returns how many took it.
     pub(crate) fn send(&mut self, core: &mut SocketCore, msg: Message) -> usize {
         let (mut departed, _) = self.take_subscriptions(core, false);
@@ -292,22 +420,28 @@ impl PubState {
     /// empty pipe costs one atomic load, which keeps `send` cheap with many quiet peers.
     fn take_subscriptions(&mut self, core: &mut SocketCore, park: bool) -> (bool, bool) {
         core.process_mailbox();
+        let limit = core.options.recv_hwm;
         let mut departed = false;
         let mut drained = true;
-        for peer in &core.peers {
+        'peers: for peer in &core.peers {
             if !park && peer.rx.len() == 0 {
                 departed |= peer.rx.is_writer_closed();
                 continue;
             }
             let mut budget = peer.rx.len() + 1;
             loop {
+                if self.upstream.as_ref().is_some_and(|up| up.is_full(limit)) {
+                    // The application must receive before more is read; what waits in the
+                    // pipes pushes back on the peers. A wait sleeps until its deadline.
+                    break 'peers;
+                }
                 if budget == 0 {
                     drained = false;
                     break;
                 }
                 budget -= 1;
                 match peer.rx.try_read() {
-                    Ok(msg) => apply_subscriptions(&mut self.subscriptions, peer.id, &msg),
+                    Ok(msg) => self.take_in(peer.id, &peer.meta, &msg),
                     Err(ReadError::Empty) => break,
                     Err(ReadError::Closed) => {
                         departed = true;
@@ -316,14 +450,103 @@ impl PubState {
                 }
             }
         }
+        // An XPUB must pass up the cancels of a peer that `peer_count` let go of
+        // without us seeing its pipe close.
+        if self.upstream.is_some() && self.subscriptions.len() > self.count_subscribers(core) {
+            departed = true;
+        }
         (departed, drained)
     }
 
+    /// Applies one message from a peer. Every frame that starts with `01` subscribes the
+    /// peer to the rest of it and every frame that starts with `00` cancels, as libzmq's
+    /// XPUB reads them (it looks at every frame unless `ZMQ_ONLY_FIRST_SUBSCRIBE` is set).
+    /// A PUB discards the other frames; an XPUB passes them up, in order, as one message.
+    ///
+    /// A peer's subscriptions form a set: subscribing twice to a topic and cancelling once
+    /// removes it. That is what libzmq's publishers do, and what its subscribers expect: a
+    /// libzmq SUB sends SUBSCRIBE on every `ZMQ_SUBSCRIBE` but CANCEL only when its own
+    /// count for the topic reaches zero. The counting belongs to the subscriber.
+    fn take_in(&mut self, peer: PeerId, meta: &Arc<Metadata>, msg: &Message) {
+        let mut other = Message::new();
+        for frame in msg {
+            match frame.split_first() {
+                Some((&1, topic)) => {
+                    let trie = self.subscriptions.entry(peer).or_default();
+                    let new_for_peer = !trie.contains(topic);
+                    if new_for_peer {
+                        trie.add(topic);
+                    }
+                    if let Some(up) = &mut self.upstream {
+                        // libzmq passes up the first subscription to a topic across all
+                        // peers, or every one when verbose.
+                        let first = new_for_peer && up.topics.add(topic);
+                        if first || up.verbose_subs {
+                            up.deliver(Message::from(frame.clone()), Some(meta));
+                        }
+                    }
+                }
+                Some((&0, topic)) => {
+                    let mut held = false;
+                    if let Some(trie) = self.subscriptions.get_mut(&peer) {
+                        held = trie.remove(topic);
+                        if trie.is_empty() {
+                            self.subscriptions.remove(&peer);
+                        }
+                    }
+                    if let Some(up) = &mut self.upstream {
+                        // libzmq holds back only a cancel that leaves other peers on the
+                        // topic; a cancel of a topic the peer did not hold is passed up.
+                        let others_remain = held && !up.topics.remove(topic);
+                        if !others_remain || up.verbose_cancels {
+                            up.deliver(Message::from(frame.clone()), Some(meta));
+                        }
+                    }
+                }
+                _ => {
+                    if self.upstream.is_some() {
+                        other.push(frame.clone());
+                    }
+                }
+            }
+        }
+        if let Some(up) = &mut self.upstream {
+            if !other.is_empty() {
+                up.deliver(other, Some(meta));
+            }
+        }
+    }
+
     /// Drops the peers whose connection is gone, and their subscriptions.
+    ///
+    /// An XPUB passes up a cancel for each topic of theirs that no peer holds any more (for
+    /// every topic of theirs when verboser), as libzmq does when a pipe terminates. These
+    /// cancels carry no metadata.
     fn forget_departed(&mut self, core: &mut SocketCore) {
         core.peer_count();
         let live: HashSet<PeerId> = core.peers.iter().map(|p| p.id).collect();
-        self.subscriptions.retain(|id, _| live.contains(id));
+        let Some(up) = &mut self.upstream else {
+            self.subscriptions.retain(|id, _| live.contains(id));
+            return;
+        };
+        let mut gone: Vec<PeerId> = self
+            .subscriptions
+            .keys()
+            .filter(|id| !live.contains(id))
+            .copied()
+            .collect();
+        gone.sort_unstable(); // oldest peer first, so the cancels come in a stable order
+        for id in gone {
+            let Some(trie) = self.subscriptions.remove(&id) else {
+                continue;
+            };
+            trie.for_each(|topic| {
+                let last = up.topics.remove(topic);
+                if last || up.verbose_cancels {
+                    up.deliver(Message::subscription(false, topic), None);
+                }
+            });
+        }
     }
 
     fn count_subscribers(&self, core: &SocketCore) -> usize {
@@ -338,36 +561,6 @@ impl PubState {
 /// message has no frame).
 fn topic(msg: &Message) -> &[u8] {
     msg.first().map_or(&[], |f| &f[..])
-}
-
-/// Applies one message from a peer to that peer's subscriptions. Every frame that starts
-/// with `01` subscribes to the rest of it and every frame that starts with `00` cancels,
-/// as libzmq's XPUB reads them; anything else is not a subscription and is discarded.
-///
-/// A peer's subscriptions form a set: subscribing twice to a topic and cancelling once
-/// removes it. That is what libzmq's publishers do, and what its subscribers expect: a
-/// libzmq SUB sends SUBSCRIBE on every `ZMQ_SUBSCRIBE` but CANCEL only when its own count
-/// for the topic reaches zero. The counting belongs to the subscriber.
-fn apply_subscriptions(subs: &mut HashMap<PeerId, Trie>, peer: PeerId, msg: &Message) {
-    for frame in msg {
-        match frame.split_first() {
-            Some((&1, topic)) => {
-                let trie = subs.entry(peer).or_default();
-                if !trie.contains(topic) {
-                    trie.add(topic);
-                }
-            }
-            Some((&0, topic)) => {
-                if let Some(trie) = subs.get_mut(&peer) {
-                    trie.remove(topic);
-                    if trie.is_empty() {
-                        subs.remove(&peer);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 /// The subscribing end of publish-subscribe: receives the messages of its PUB peers whose
@@ -424,6 +617,12 @@ pub struct Sub {
 pub(crate) struct SubState {
     /// This socket's subscriptions, counted.
     subscriptions: Trie,
+    /// An XSUB's: deliver every message, whatever its topic. libzmq's XSUB does not
+    /// filter what it receives (only its SUB turns `options.filter` on).
+    unfiltered: bool,
+    /// A matching message a poll took in to be sure the socket is readable; the next
+    /// receive returns it first.
+    polled: Option<Message>,
 }
 
 socket_common!(Sub);
@@ -505,28 +704,55 @@ impl Sub {
         let wait = Wait::from_timeout(self.core.options.recv_timeout);
         self.state.recv(&mut self.core, wait)
     }
-
-    /// Receives without blocking.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::WouldBlock`] when no matching message is queued.
-    pub fn try_recv(&mut self) -> Result<Message> {
-        self.state.recv(&mut self.core, Wait::Never)
-    }
-
-    /// Receives, waiting at most `timeout` whatever the socket's receive timeout is.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TimedOut`].
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
-        self.state
-            .recv(&mut self.core, Wait::from_timeout(Some(timeout)))
-    }
 }
 
+state_recv_variants!(Sub, subscriber);
+
 impl SubState {
+    /// The state of an XSUB: no subscription, and no filtering on receive.
+    pub(crate) fn xsub() -> SubState {
+        SubState {
+            subscriptions: Trie::new(),
+            unfiltered: true,
+            polled: None,
+        }
+    }
+
+    /// An XSUB's send: every frame that starts with `01` adds a subscription to the rest of
+    /// it and goes out; every frame that starts with `00` takes one back and goes out only
+    /// when it was the last one; any other frame goes out as it is. What goes out is sent
+    /// to every peer (as one message, frames in order); a peer whose queue is full misses
+    /// it. Returns how many peers took it.
+    ///
+    /// That is libzmq 4.3's `xsub_t::xsend`: subscriptions are forwarded every time (an XPUB
+    /// upstream with `ZMQ_XPUB_VERBOSE` must see repeats), cancels only for the last one, and
+    /// the rest upstream unchanged.
+    pub(crate) fn forward(&mut self, core: &mut SocketCore, msg: Message) -> usize {
+        // New peers hear the set as it was before this change, then the change itself.
+        self.greet_new_peers(core);
+        let keep: SmallVec<[bool; 4]> = msg
+            .iter()
+            .map(|frame| match frame.split_first() {
+                Some((&1, topic)) => {
+                    self.subscriptions.add(topic);
+                    true
+                }
+                Some((&0, topic)) => self.subscriptions.remove(topic),
+                _ => true,
+            })
+            .collect();
+        let msg = if keep.iter().all(|&k| k) {
+            msg
+        } else {
+            let frames = msg.into_frames().into_iter().zip(keep);
+            Message::multipart(frames.filter_map(|(frame, k)| k.then_some(frame)))
+        };
+        if msg.is_empty() {
+            return 0;
+        }
+        Self::tell_peers(core, &msg)
+    }
+
     /// Adds one subscription to `topic`, telling the peers when it is new.
     pub(crate) fn subscribe(&mut self, core: &mut SocketCore, topic: &[u8]) {
         self.greet_new_peers(core);
@@ -547,11 +773,14 @@ impl SubState {
 
     /// Receives the next message that matches a subscription.
     pub(crate) fn recv(&mut self, core: &mut SocketCore, wait: Wait) -> Result<Message> {
+        if let Some(msg) = self.polled.take() {
+            return Ok(msg);
+        }
         loop {
             self.greet_new_peers(core);
             match core.recv_fair(Wait::Never) {
                 Ok((_, msg)) => {
-                    if self.subscriptions.matches(topic(&msg)) {
+                    if self.unfiltered || self.subscriptions.matches(topic(&msg)) {
                         return Ok(msg);
                     }
                     // Not ours: drop it, but keep to the deadline even if such messages
@@ -583,12 +812,14 @@ impl SubState {
         }
     }
 
-    /// Sends one subscription change to every peer, dropping it for peers that are full.
-    /// A closed pipe is left for `recv` to notice.
-    fn tell_peers(core: &SocketCore, msg: &Message) {
-        for peer in &core.peers {
-            let _ = peer.tx.try_write(msg.clone());
-        }
+    /// Sends one message (a subscription change, or what an XSUB forwards) to every peer,
+    /// dropping it for peers that are full; returns how many took it. A closed pipe is left
+    /// for `recv` to notice.
+    fn tell_peers(core: &SocketCore, msg: &Message) -> usize {
+        core.peers
+            .iter()
+            .filter(|peer| peer.tx.try_write(msg.clone()).is_ok())
+            .count()
     }
 }
 
@@ -619,7 +850,7 @@ impl crate::poll::sealed::Sealed for Pub {
 
     /// A PUB never blocks on send, so it is always writable, and never readable.
     fn poll_ready(&mut self, interest: Interest) -> Interest {
-        Interest::from_flags(false, interest.is_writable())
+        self.state.poll_ready(&mut self.core, interest)
     }
 
     fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
@@ -630,10 +861,29 @@ impl crate::poll::sealed::Sealed for Pub {
 
 impl SubState {
     /// Poll readiness: sends the subscriptions to new peers first (a SUB that is only
-    /// polled must still subscribe), then readable when a message is queued.
+    /// polled must still subscribe), then readable when a *matching* message is there. To
+    /// know, it takes messages in, drops those that do not match (as a receive would) and
+    /// keeps the first that does for the next receive, as libzmq's SUB does; a pipe found
+    /// empty is parked, so the next message rings the socket.
     pub(crate) fn poll_ready(&mut self, core: &mut SocketCore, interest: Interest) -> Interest {
         self.greet_new_peers(core);
-        Interest::from_flags(interest.is_readable() && core.poll_readable(), false)
+        if !interest.is_readable() {
+            return Interest::NONE;
+        }
+        if self.polled.is_none() {
+            // Bounded, so a flood of unmatched messages cannot keep a poll here.
+            for _ in 0..1024 {
+                match core.recv_fair(Wait::Never) {
+                    Ok((_, msg)) if self.unfiltered || self.subscriptions.matches(topic(&msg)) => {
+                        self.polled = Some(msg);
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        Interest::from_flags(self.polled.is_some(), false)
     }
 }
 

@@ -68,3 +68,55 @@ pub fn zmq_socket(ctx: &zmq::Context, kind: zmq::SocketType) -> zmq::Socket {
     s.set_linger(0).unwrap();
     s
 }
+
+/// One side of a proxy: the typed XPUB or XSUB, or a dynamic `Socket` of either type.
+pub trait Hop: Send + 'static {
+    fn bind_fresh(&mut self, t: Transport) -> String;
+    fn connect_to(&mut self, ep: &str);
+    /// A message if one is there, without blocking.
+    fn take(&mut self) -> Option<ferromq::Message>;
+    /// Sends without blocking (these types never block on send).
+    fn give(&mut self, m: ferromq::Message);
+}
+
+macro_rules! hop {
+    ($($ty:ty),*) => {$(
+        impl Hop for $ty {
+            fn bind_fresh(&mut self, t: Transport) -> String {
+                self.bind(&t.fresh_endpoint("proxy")).unwrap();
+                self.last_endpoint().unwrap().to_owned()
+            }
+            fn connect_to(&mut self, ep: &str) {
+                self.connect(ep).unwrap();
+            }
+            fn take(&mut self) -> Option<ferromq::Message> {
+                self.try_recv().ok()
+            }
+            fn give(&mut self, m: ferromq::Message) {
+                self.try_send(m).unwrap();
+            }
+        }
+    )*};
+}
+hop!(ferromq::XPub, ferromq::XSub, ferromq::Socket);
+
+/// Runs a forwarding loop between the proxy's two sockets until `stop` (or a minute),
+/// with every call non-blocking: subscriptions (and anything else) from the front (XPUB)
+/// go to the back (XSUB), messages from the back to the front.
+pub fn forward(mut front: impl Hop, mut back: impl Hop, stop: &std::sync::atomic::AtomicBool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < deadline {
+        let mut idle = true;
+        if let Some(m) = front.take() {
+            back.give(m);
+            idle = false;
+        }
+        if let Some(m) = back.take() {
+            front.give(m);
+            idle = false;
+        }
+        if idle {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}

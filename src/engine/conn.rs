@@ -1,5 +1,6 @@
 //! One tcp or ipc connection: a stream, its sans-IO ZMTP state, and its two pipes.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use crate::message::{Message, Metadata};
 use crate::monitor::MonitorEvent;
 use crate::options::Options;
 use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError, WriteError};
-use crate::socket::{next_id, Peer, SocketEvent, SocketShared};
+use crate::socket::{next_id, Peer, PeerId, Requeue, SocketEvent, SocketShared};
 use crate::transport::{ConnAddrs, Stream};
 use crate::zmtp::{Connection, ConnectionConfig, Event};
 
@@ -86,6 +87,18 @@ pub(super) struct Conn {
     inp: Option<PipeWriter>,
     /// A message decoded but refused by a full inbound pipe.
     stalled: Option<Message>,
+    /// The socket's id for the peer, once attached.
+    peer_id: Option<PeerId>,
+    /// Whether the socket takes back what a broken connection did not deliver (see
+    /// [`Conn::take_back`]); only then are sent messages kept in `unsent`.
+    requeue: bool,
+    /// Messages taken from `out` and encoded but not yet wholly written to the kernel,
+    /// oldest first, each with the output offset (in `written` terms) where it ends. A
+    /// message leaves only once its last byte is written: one cut off mid-frame never
+    /// reached the peer whole, and the peer discards the partial frame.
+    unsent: VecDeque<(u64, Message)>,
+    /// Bytes of output written to the kernel so far, greeting and commands included.
+    written: u64,
     /// How much the next read offers the kernel; see `read`.
     read_size: usize,
     pub(super) readable: bool,
@@ -130,6 +143,7 @@ impl Conn {
             properties: Vec::new(),
         });
         let addrs = (!connecting).then(|| stream.addrs());
+        let requeue = Requeue::for_type(socket.socket_type) != Requeue::Drop;
         Conn {
             uid: next_id(),
             stream,
@@ -145,6 +159,10 @@ impl Conn {
             out: None,
             inp: None,
             stalled: None,
+            peer_id: None,
+            requeue,
+            unsent: VecDeque::new(),
+            written: 0,
             read_size: READ_MIN,
             // Edge-triggered readiness: assume ready until the kernel says otherwise.
             readable: !connecting,
@@ -338,12 +356,15 @@ impl Conn {
         self.out = Some(out_r);
         self.inp = Some(in_w);
         self.heartbeat_timer = true;
+        let id = next_id();
+        self.peer_id = Some(id);
         self.socket.post(SocketEvent::Attach(Peer {
-            id: next_id(),
+            id,
             tx: out_w,
             rx: in_r,
             meta: Arc::new(meta),
             endpoint: self.endpoint.clone(),
+            partner: None,
         }));
     }
 
@@ -405,7 +426,13 @@ impl Conn {
         let Some(out) = &self.out else { return };
         while self.zmtp.output_len() < OUTPUT_HIGH {
             match out.try_read() {
-                Ok(msg) => self.zmtp.send_message(&msg),
+                Ok(msg) => {
+                    self.zmtp.send_message(&msg);
+                    if self.requeue {
+                        let end = self.written + self.zmtp.output_len() as u64;
+                        self.unsent.push_back((end, msg));
+                    }
+                }
                 Err(ReadError::Empty) => return,
                 Err(ReadError::Closed) => {
                     self.out = None;
@@ -436,6 +463,14 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.zmtp.advance_output(n);
+                    self.written += n as u64;
+                    while self
+                        .unsent
+                        .front()
+                        .is_some_and(|(end, _)| *end <= self.written)
+                    {
+                        self.unsent.pop_front();
+                    }
                     wrote = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
@@ -444,6 +479,24 @@ impl Conn {
             }
         }
         Ok(wrote)
+    }
+
+    /// The connection is ending without our socket asking (the peer closed or reset it, or
+    /// it timed out): hands the socket every message it queued for the peer that was not
+    /// wholly written to the kernel, in order, for its [`Requeue`] policy. Nothing when the
+    /// socket itself closed, disconnected or hung up (it lingers then), or never had the
+    /// peer.
+    pub(super) fn take_back(&mut self) -> Option<SocketEvent> {
+        if !self.requeue || self.linger_until.is_some() {
+            return None;
+        }
+        let peer = self.peer_id?;
+        let taken = self.unsent.drain(..).map(|(_, m)| m).collect();
+        Some(SocketEvent::Requeue {
+            peer,
+            taken,
+            rest: self.out.take(),
+        })
     }
 
     /// True when a lingering connection has flushed everything the socket queued.

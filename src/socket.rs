@@ -415,6 +415,18 @@ impl SocketCore {
         }
     }
 
+    /// Takes every held message (for a pattern with [`Requeue::Keep`]), after taking in
+    /// new events.
+    pub(crate) fn take_held(&mut self) -> VecDeque<(PeerId, Message)> {
+        self.process_mailbox();
+        std::mem::take(&mut self.held)
+    }
+
+    /// Holds a message again, at the front (a pattern that could not resend it yet).
+    pub(crate) fn hold_front(&mut self, peer: PeerId, msg: Message) {
+        self.held.push_front((peer, msg));
+    }
+
     fn remove_peer(&mut self, index: usize) {
         let peer = self.peers.remove(index);
         self.rejoin_inproc(&peer);

@@ -627,6 +627,9 @@ impl SocketCore {
 
 impl Drop for SocketCore {
     fn drop(&mut self) {
+        // Take in peers that attached unseen, so that their inproc partners get back what
+        // they queued for us, like the others'.
+        self.process_mailbox();
         // Messages handed back by a departed peer are queued messages like any other: they
         // get the linger time to find a peer with room (a reconnect, say), then are dropped.
         if self.requeue == Requeue::RoundRobin && !self.held.is_empty() {

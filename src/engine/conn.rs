@@ -92,13 +92,8 @@ pub(super) struct Conn {
     /// Whether the socket takes back what a broken connection did not deliver (see
     /// [`Conn::take_back`]); only then are sent messages kept in `unsent`.
     requeue: bool,
-    /// Messages taken from `out` and encoded but not yet wholly written to the kernel,
-    /// oldest first, each with the output offset (in `written` terms) where it ends. A
-    /// message leaves only once its last byte is written: one cut off mid-frame never
-    /// reached the peer whole, and the peer discards the partial frame.
-    unsent: VecDeque<(u64, Message)>,
-    /// Bytes of output written to the kernel so far, greeting and commands included.
-    written: u64,
+    /// Messages taken from `out` and encoded but not yet wholly written to the kernel.
+    unsent: Unsent,
     /// How much the next read offers the kernel; see `read`.
     read_size: usize,
     pub(super) readable: bool,
@@ -161,8 +156,7 @@ impl Conn {
             stalled: None,
             peer_id: None,
             requeue,
-            unsent: VecDeque::new(),
-            written: 0,
+            unsent: Unsent::default(),
             read_size: READ_MIN,
             // Edge-triggered readiness: assume ready until the kernel says otherwise.
             readable: !connecting,
@@ -429,8 +423,7 @@ impl Conn {
                 Ok(msg) => {
                     self.zmtp.send_message(&msg);
                     if self.requeue {
-                        let end = self.written + self.zmtp.output_len() as u64;
-                        self.unsent.push_back((end, msg));
+                        self.unsent.encoded(msg, self.zmtp.output_len());
                     }
                 }
                 Err(ReadError::Empty) => return,
@@ -463,14 +456,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.zmtp.advance_output(n);
-                    self.written += n as u64;
-                    while self
-                        .unsent
-                        .front()
-                        .is_some_and(|(end, _)| *end <= self.written)
-                    {
-                        self.unsent.pop_front();
-                    }
+                    self.unsent.wrote(n);
                     wrote = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
@@ -491,7 +477,7 @@ impl Conn {
             return None;
         }
         let peer = self.peer_id?;
-        let taken = self.unsent.drain(..).map(|(_, m)| m).collect();
+        let taken = self.unsent.take();
         Some(SocketEvent::Requeue {
             peer,
             taken,
@@ -513,5 +499,89 @@ impl Conn {
     #[allow(dead_code)]
     pub(super) fn output_len(&self) -> usize {
         self.zmtp.output_len()
+    }
+}
+
+/// The messages a connection has encoded but not yet wholly written to the kernel, oldest
+/// first, each with the output offset where its last byte lies. A message leaves only once
+/// that byte is written: one cut off mid-frame never reached the peer whole (the peer
+/// discards the partial frame), so it is handed back whole. Offsets count every byte of
+/// output, greeting and commands included, so interleaved PINGs and PONGs do not matter.
+#[derive(Debug, Default)]
+struct Unsent {
+    queue: VecDeque<(u64, Message)>,
+    /// Bytes of output written to the kernel so far.
+    written: u64,
+}
+
+impl Unsent {
+    /// `msg` was just encoded, and `pending` bytes of output now wait to be written.
+    fn encoded(&mut self, msg: Message, pending: usize) {
+        self.queue.push_back((self.written + pending as u64, msg));
+    }
+
+    /// `n` more bytes of output were written to the kernel.
+    fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        while self
+            .queue
+            .front()
+            .is_some_and(|(end, _)| *end <= self.written)
+        {
+            self.queue.pop_front();
+        }
+    }
+
+    /// Every message not wholly written, oldest first.
+    fn take(&mut self) -> Vec<Message> {
+        self.queue.drain(..).map(|(_, m)| m).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three messages of 10, 20 and 30 bytes of output behind a 64-byte greeting, written
+    /// in two pieces split at every offset: a message comes back exactly when its last
+    /// byte is not in the first piece.
+    #[test]
+    fn a_message_counts_as_sent_only_once_its_last_byte_is_written() {
+        let sizes = [10usize, 20, 30];
+        let greeting = 64;
+        let total = greeting + sizes.iter().sum::<usize>();
+        for split in 0..=total {
+            let mut unsent = Unsent::default();
+            let mut pending = greeting;
+            for (i, size) in sizes.iter().enumerate() {
+                pending += size;
+                unsent.encoded(Message::from(vec![i as u8]), pending);
+            }
+            unsent.wrote(split);
+            let back: Vec<u8> = unsent.take().iter().map(|m| m[0][0]).collect();
+            let mut end = greeting;
+            let expected: Vec<u8> = sizes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, size)| {
+                    end += size;
+                    (end > split).then_some(i as u8)
+                })
+                .collect();
+            assert_eq!(back, expected, "written {split} of {total}");
+        }
+    }
+
+    #[test]
+    fn writes_interleaved_with_encoding_keep_offsets_right() {
+        let mut unsent = Unsent::default();
+        unsent.encoded(Message::from("a"), 100);
+        unsent.wrote(60); // 40 bytes of "a" still pending
+        unsent.encoded(Message::from("b"), 40 + 50);
+        unsent.wrote(40); // "a" is out
+        assert_eq!(unsent.queue.len(), 1);
+        unsent.wrote(49);
+        assert_eq!(unsent.take(), vec![Message::from("b")], "one byte short");
+        assert!(unsent.take().is_empty());
     }
 }

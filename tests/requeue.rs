@@ -447,3 +447,52 @@ fn dealer_requeues_like_push() {
     assert_eq!(set.len(), N as usize + 1);
     assert_eq!(got.last(), Some(&N), "held messages go ahead of newer ones");
 }
+
+/// Handed-back messages count toward the send high-water mark: while any is held, a new
+/// message waits, and the held ones go out first, in their original order.
+#[test]
+fn held_messages_go_first_and_make_sends_wait() {
+    let ctx = Context::new();
+    let endpoint = format!("inproc://{}", unique("requeue-hwm"));
+    let mut push = ctx.push().unwrap();
+    push.set_send_hwm(5);
+    push.bind(&endpoint).unwrap();
+    let victim = {
+        let mut v = ctx.pull().unwrap();
+        v.set_recv_hwm(1);
+        v.connect(&endpoint).unwrap();
+        v
+    };
+    assert!(eventually(LIMIT, || push.peer_count() == 1));
+    let mut survivor = ctx.pull().unwrap();
+    // Its pipe holds 5 + 1 messages (an inproc pipe holds both high-water marks).
+    survivor.set_recv_hwm(1);
+    survivor.connect(&endpoint).unwrap();
+    assert!(eventually(LIMIT, || push.peer_count() == 2));
+    for i in 0..10 {
+        push.try_send(numbered(i)).unwrap();
+    }
+    // The victim had 0, 2, 4, 6, 8; the survivor 1, 3, 5, 7, 9 and room for one more.
+    drop(victim);
+    let refused = push.try_send(numbered(10)).unwrap_err();
+    assert!(matches!(refused.error(), ferromq::Error::WouldBlock));
+    let mut got = Vec::new();
+    for _ in 0..6 {
+        got.push(seq_of(&survivor.recv_timeout(LIMIT).unwrap()));
+    }
+    assert_eq!(
+        got,
+        [1, 3, 5, 7, 9, 0],
+        "the first held message took the free slot"
+    );
+    push.try_send(numbered(10)).unwrap();
+    let mut rest = Vec::new();
+    for _ in 0..5 {
+        rest.push(seq_of(&survivor.recv_timeout(LIMIT).unwrap()));
+    }
+    assert_eq!(
+        rest,
+        [2, 4, 6, 8, 10],
+        "held ones first, in order, then the new one"
+    );
+}

@@ -397,7 +397,7 @@ fn req_completes_every_request_across_a_killed_rep_process() {
                     if body.starts_with("stall") {
                         stalled_tx.send(()).unwrap();
                     }
-                    match pending.recv_timeout(Duration::from_secs(2)) {
+                    match pending.recv_timeout(Duration::from_secs(5)) {
                         Ok(reply) => {
                             assert_eq!(reply, body.as_str());
                             break;
@@ -422,10 +422,11 @@ fn req_completes_every_request_across_a_killed_rep_process() {
             "(2) REQ/REP {t:?}: {N} requests completed, 1 REP process killed while waiting; \
              retries after Disconnected {disconnected}, after a timeout {timed_out}"
         );
-        assert_eq!(
-            disconnected + timed_out,
-            1,
-            "exactly the stalled request is retried"
+        // The stalled request fails at least once; on a loaded machine its timeout may
+        // also expire before the kill, and its retry meet the dying process once more.
+        assert!(
+            (1..=3).contains(&(disconnected + timed_out)),
+            "retries: {disconnected} + {timed_out}"
         );
     }
 }

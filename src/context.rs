@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::message::Metadata;
 use crate::options::Options;
 use crate::pipe::{pipe, Notify};
-use crate::socket::{next_id, Peer, SocketEvent, SocketShared};
+use crate::socket::{next_id, Partner, Peer, SocketEvent, SocketShared};
 
 /// The owner of ferromq's I/O threads and of the `inproc://` namespace.
 ///
@@ -266,19 +266,30 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
             ..Metadata::default()
         })
     };
+    // Each side knows the other's id for it, so that whichever lets go first can hand
+    // back what the other queued and it never took.
+    let (c_id, b_id) = (next_id(), next_id());
     c.post(SocketEvent::Attach(Peer {
-        id: next_id(),
+        id: c_id,
         tx: c_to_b,
         rx: from_b,
         meta: meta(binder),
         endpoint: connecter.endpoint.clone(),
+        partner: Some(Partner {
+            socket: Arc::downgrade(b),
+            peer: b_id,
+        }),
     }));
     b.post(SocketEvent::Attach(Peer {
-        id: next_id(),
+        id: b_id,
         tx: b_to_c,
         rx: from_c,
         meta: meta(connecter),
         endpoint: None,
+        partner: Some(Partner {
+            socket: Arc::downgrade(c),
+            peer: c_id,
+        }),
     }));
 }
 

@@ -4,10 +4,14 @@
 //! A socket learns about peers through its mailbox: the I/O thread (tcp, ipc) or the
 //! context's inproc registry posts an [`SocketEvent::Attach`] with the socket's ends of
 //! two fresh pipes. A peer's departure needs no message: its pipes close, and the socket
-//! notices the next time it touches them.
+//! notices the next time it touches them. When a peer goes away on its own (the connection
+//! broke, or an inproc peer closed) with messages for it still unsent, a
+//! [`SocketEvent::Requeue`] hands them back, and the socket's [`Requeue`] policy says what
+//! becomes of them.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -76,6 +80,43 @@ impl SocketShared {
 pub(crate) enum SocketEvent {
     /// A peer completed its handshake; here are the socket's ends of its pipes.
     Attach(Peer),
+    /// `peer` went away without our socket asking (its connection broke or timed out, or
+    /// an inproc peer closed), and these messages for it never reached it whole: `taken`
+    /// were already out of the pipe (encoded, or partly written to the kernel), oldest
+    /// first; `rest` is the pipe itself, with whatever is still queued after them. The
+    /// socket drains `rest` on its own thread, where it is the pipe's only writer, so no
+    /// message can slip in between the drain and the close.
+    Requeue {
+        peer: PeerId,
+        taken: Vec<Message>,
+        rest: Option<PipeReader>,
+    },
+}
+
+/// What a socket does with the messages a departed peer hands back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requeue {
+    /// Drop them, as libzmq does: PUB (lossy by design), ROUTER (they were addressed to
+    /// that peer), PAIR, REP (a reply to a requester that is gone), and the receive-only
+    /// types, which send nothing.
+    Drop,
+    /// Send them again, oldest first and ahead of any newer message, to the next peers in
+    /// turn with room, holding them until one has (PUSH, DEALER).
+    RoundRobin,
+    /// Keep them for the pattern to judge (REQ resends its current request, if it came
+    /// back, and drops older ones).
+    Keep,
+}
+
+impl Requeue {
+    /// The policy for a socket type.
+    pub(crate) fn for_type(socket_type: SocketType) -> Requeue {
+        match socket_type {
+            SocketType::Push | SocketType::Dealer => Requeue::RoundRobin,
+            SocketType::Req => Requeue::Keep,
+            _ => Requeue::Drop,
+        }
+    }
 }
 
 /// A connected peer, as the socket sees it.
@@ -90,6 +131,40 @@ pub(crate) struct Peer {
     pub(crate) meta: Arc<Metadata>,
     /// The endpoint this socket connected to, when this peer came from a connect.
     pub(crate) endpoint: Option<Arc<str>>,
+    /// For an inproc peer: the other socket and its id for us, so that when we let go of
+    /// the peer, what it queued for us and we did not take goes back to it.
+    pub(crate) partner: Option<Partner>,
+}
+
+/// The other side of an inproc connection.
+#[derive(Debug)]
+pub(crate) struct Partner {
+    pub(crate) socket: Weak<SocketShared>,
+    pub(crate) peer: PeerId,
+}
+
+impl Peer {
+    /// Lets go of the peer. An inproc partner gets back the messages it queued for us that
+    /// we never took ([`SocketEvent::Requeue`]); its policy decides whether they matter.
+    fn release(self) {
+        let Peer {
+            tx, rx, partner, ..
+        } = self;
+        if let Some(partner) = partner {
+            // Posted even when the pipe looks empty: the partner may be writing to it right
+            // now, and only its own thread can close it without losing that message.
+            if let Some(socket) = partner.socket.upgrade() {
+                socket.post(SocketEvent::Requeue {
+                    peer: partner.peer,
+                    taken: Vec::new(),
+                    rest: Some(rx),
+                });
+            }
+        }
+        // Only now does the partner see our end close: its messages are already on the way
+        // back when it looks.
+        drop(tx);
+    }
 }
 
 /// When a blocking operation gives up.
@@ -122,6 +197,13 @@ pub(crate) struct SocketCore {
     bound: Vec<String>,
     /// Peers attached since the pattern last asked, when the pattern tracks them.
     attached: Option<Vec<PeerId>>,
+    /// What becomes of messages handed back by peers that went away.
+    requeue: Requeue,
+    /// Messages handed back, oldest first, with the peer they had been queued for. Under
+    /// [`Requeue::RoundRobin`] they go out before any new message, so a send waits while
+    /// any is held: they take the place they had in the dead peer's queue, and memory
+    /// never grows past what the send high-water marks already allowed.
+    held: VecDeque<(PeerId, Message)>,
 }
 
 impl SocketCore {
@@ -145,6 +227,8 @@ impl SocketCore {
             last_endpoint: None,
             bound: Vec::new(),
             attached: None,
+            requeue: Requeue::for_type(socket_type),
+            held: VecDeque::new(),
         }
     }
 
@@ -259,8 +343,13 @@ impl SocketCore {
     pub(crate) fn disconnect(&mut self, endpoint: &str) -> Result<()> {
         let before = self.peers.len();
         self.process_mailbox();
-        self.peers
-            .retain(|p| p.endpoint.as_deref() != Some(endpoint));
+        let (gone, kept) = std::mem::take(&mut self.peers)
+            .into_iter()
+            .partition(|p| p.endpoint.as_deref() == Some(endpoint));
+        self.peers = kept;
+        for peer in gone {
+            peer.release();
+        }
         self.send_cursor = 0;
         self.recv_cursor = 0;
         let found_inproc = self.ctx.inproc_cancel_pending(endpoint, self.shared.id);
@@ -278,7 +367,8 @@ impl SocketCore {
         Ok(())
     }
 
-    /// Takes in peers that attached since the last look.
+    /// Takes in peers that attached and messages handed back since the last look; held
+    /// messages move on to peers with room.
     pub(crate) fn process_mailbox(&mut self) -> bool {
         let mut any = false;
         while let Ok(event) = self.mailbox.try_recv() {
@@ -289,14 +379,58 @@ impl SocketCore {
                     }
                     self.peers.push(peer);
                 }
+                SocketEvent::Requeue { peer, taken, rest } => self.take_back(peer, taken, rest),
             }
             any = true;
+        }
+        if self.requeue == Requeue::RoundRobin && !self.held.is_empty() {
+            self.flush_held();
         }
         any
     }
 
+    /// Takes back what a departed peer never received: first the messages already out of
+    /// its pipe, then the pipe's contents. Dropping `rest` afterwards closes the pipe, so
+    /// the peer's writer end fails from now on and the peer leaves through `remove_peer`.
+    fn take_back(&mut self, peer: PeerId, taken: Vec<Message>, rest: Option<PipeReader>) {
+        if self.requeue == Requeue::Drop {
+            return;
+        }
+        self.held.extend(taken.into_iter().map(|m| (peer, m)));
+        if let Some(rest) = rest {
+            while let Ok(m) = rest.try_read() {
+                self.held.push_back((peer, m));
+            }
+        }
+    }
+
+    /// Moves held messages, oldest first, to the next peers in turn with room; stops at
+    /// the first that no peer can take.
+    fn flush_held(&mut self) {
+        while let Some((from, msg)) = self.held.pop_front() {
+            if let Err(msg) = self.try_round_robin(msg) {
+                self.held.push_front((from, msg));
+                return;
+            }
+        }
+    }
+
+    /// Takes every held message (for a pattern with [`Requeue::Keep`]), after taking in
+    /// new events.
+    pub(crate) fn take_held(&mut self) -> VecDeque<(PeerId, Message)> {
+        self.process_mailbox();
+        std::mem::take(&mut self.held)
+    }
+
+    /// Holds a message again, at the front (a pattern that could not resend it yet).
+    pub(crate) fn hold_front(&mut self, peer: PeerId, msg: Message) {
+        self.held.push_front((peer, msg));
+    }
+
     fn remove_peer(&mut self, index: usize) {
         let peer = self.peers.remove(index);
+        self.rejoin_inproc(&peer);
+        peer.release();
         if self.send_cursor > index {
             self.send_cursor -= 1;
         }
@@ -311,7 +445,6 @@ impl SocketCore {
         if self.recv_cursor >= self.peers.len() {
             self.recv_cursor = 0;
         }
-        self.rejoin_inproc(&peer);
     }
 
     /// An inproc connection made by our `connect` ended while we stay open: connect again,
@@ -356,37 +489,51 @@ impl SocketCore {
     }
 
     /// Sends to the next peer, in turn, that has room (RFC 30's round-robin). Blocks while
-    /// no peer has room, as `wait` allows. Returns the peer that took it.
+    /// no peer has room, or while messages handed back by a departed peer are still held
+    /// (they go first), as `wait` allows. Returns the peer that took it.
     pub(crate) fn send_round_robin(
         &mut self,
         mut msg: Message,
         wait: Wait,
     ) -> Result<PeerId, SendError> {
         loop {
+            // Also moves held messages on, under `Requeue::RoundRobin`.
             self.process_mailbox();
-            let mut i = 0;
-            while i < self.peers.len() {
-                let index = (self.send_cursor + i) % self.peers.len();
-                match self.peers[index].tx.try_write(msg) {
-                    Ok(()) => {
-                        let id = self.peers[index].id;
-                        self.send_cursor = index + 1;
-                        return Ok(id);
-                    }
-                    Err(WriteError::Full(m)) => {
-                        msg = m;
-                        i += 1;
-                    }
-                    Err(WriteError::Closed(m)) => {
-                        msg = m;
-                        self.remove_peer(index);
-                    }
+            if self.requeue != Requeue::RoundRobin || self.held.is_empty() {
+                match self.try_round_robin(msg) {
+                    Ok(id) => return Ok(id),
+                    Err(m) => msg = m,
                 }
             }
             if let Err(e) = self.wait(wait) {
                 return Err(SendError::new(e, msg));
             }
         }
+    }
+
+    /// One round of [`Self::send_round_robin`]: the message goes to the next peer with room,
+    /// or comes back when none has.
+    fn try_round_robin(&mut self, mut msg: Message) -> Result<PeerId, Message> {
+        let mut i = 0;
+        while i < self.peers.len() {
+            let index = (self.send_cursor + i) % self.peers.len();
+            match self.peers[index].tx.try_write(msg) {
+                Ok(()) => {
+                    let id = self.peers[index].id;
+                    self.send_cursor = index + 1;
+                    return Ok(id);
+                }
+                Err(WriteError::Full(m)) => {
+                    msg = m;
+                    i += 1;
+                }
+                Err(WriteError::Closed(m)) => {
+                    msg = m;
+                    self.remove_peer(index);
+                }
+            }
+        }
+        Err(msg)
     }
 
     /// Sends to one particular peer. Blocks while that peer is full, as `wait` allows.
@@ -514,6 +661,26 @@ impl SocketCore {
 
 impl Drop for SocketCore {
     fn drop(&mut self) {
+        // Take in peers that attached unseen, so that their inproc partners get back what
+        // they queued for us, like the others'.
+        self.process_mailbox();
+        // Messages handed back by a departed peer are queued messages like any other: they
+        // get the linger time to find a peer with room (a reconnect, say), then are dropped.
+        if self.requeue == Requeue::RoundRobin && !self.held.is_empty() {
+            let deadline = Instant::now().checked_add(self.options.linger);
+            loop {
+                self.process_mailbox();
+                if self.held.is_empty()
+                    || deadline.is_some_and(|d| Instant::now() >= d)
+                    || !self.shared.signal.wait(deadline)
+                {
+                    break;
+                }
+            }
+        }
+        for peer in std::mem::take(&mut self.peers) {
+            peer.release();
+        }
         self.ctx.socket_closed(&self.shared, self.options.linger);
     }
 }

@@ -1,5 +1,6 @@
 //! One tcp or ipc connection: a stream, its sans-IO ZMTP state, and its two pipes.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use crate::message::{Message, Metadata};
 use crate::monitor::MonitorEvent;
 use crate::options::Options;
 use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError, WriteError};
-use crate::socket::{next_id, Peer, SocketEvent, SocketShared};
+use crate::socket::{next_id, Peer, PeerId, Requeue, SocketEvent, SocketShared};
 use crate::transport::{ConnAddrs, Stream};
 use crate::zmtp::{Connection, ConnectionConfig, Event};
 
@@ -86,6 +87,13 @@ pub(super) struct Conn {
     inp: Option<PipeWriter>,
     /// A message decoded but refused by a full inbound pipe.
     stalled: Option<Message>,
+    /// The socket's id for the peer, once attached.
+    peer_id: Option<PeerId>,
+    /// Whether the socket takes back what a broken connection did not deliver (see
+    /// [`Conn::take_back`]); only then are sent messages kept in `unsent`.
+    requeue: bool,
+    /// Messages taken from `out` and encoded but not yet wholly written to the kernel.
+    unsent: Unsent,
     /// How much the next read offers the kernel; see `read`.
     read_size: usize,
     pub(super) readable: bool,
@@ -130,6 +138,7 @@ impl Conn {
             properties: Vec::new(),
         });
         let addrs = (!connecting).then(|| stream.addrs());
+        let requeue = Requeue::for_type(socket.socket_type) != Requeue::Drop;
         Conn {
             uid: next_id(),
             stream,
@@ -145,6 +154,9 @@ impl Conn {
             out: None,
             inp: None,
             stalled: None,
+            peer_id: None,
+            requeue,
+            unsent: Unsent::default(),
             read_size: READ_MIN,
             // Edge-triggered readiness: assume ready until the kernel says otherwise.
             readable: !connecting,
@@ -338,12 +350,15 @@ impl Conn {
         self.out = Some(out_r);
         self.inp = Some(in_w);
         self.heartbeat_timer = true;
+        let id = next_id();
+        self.peer_id = Some(id);
         self.socket.post(SocketEvent::Attach(Peer {
-            id: next_id(),
+            id,
             tx: out_w,
             rx: in_r,
             meta: Arc::new(meta),
             endpoint: self.endpoint.clone(),
+            partner: None,
         }));
     }
 
@@ -405,7 +420,12 @@ impl Conn {
         let Some(out) = &self.out else { return };
         while self.zmtp.output_len() < OUTPUT_HIGH {
             match out.try_read() {
-                Ok(msg) => self.zmtp.send_message(&msg),
+                Ok(msg) => {
+                    self.zmtp.send_message(&msg);
+                    if self.requeue {
+                        self.unsent.encoded(msg, self.zmtp.output_len());
+                    }
+                }
                 Err(ReadError::Empty) => return,
                 Err(ReadError::Closed) => {
                     self.out = None;
@@ -436,6 +456,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.zmtp.advance_output(n);
+                    self.unsent.wrote(n);
                     wrote = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
@@ -444,6 +465,24 @@ impl Conn {
             }
         }
         Ok(wrote)
+    }
+
+    /// The connection is ending without our socket asking (the peer closed or reset it, or
+    /// it timed out): hands the socket every message it queued for the peer that was not
+    /// wholly written to the kernel, in order, for its [`Requeue`] policy. Nothing when the
+    /// socket itself closed, disconnected or hung up (it lingers then), or never had the
+    /// peer.
+    pub(super) fn take_back(&mut self) -> Option<SocketEvent> {
+        if !self.requeue || self.linger_until.is_some() {
+            return None;
+        }
+        let peer = self.peer_id?;
+        let taken = self.unsent.take();
+        Some(SocketEvent::Requeue {
+            peer,
+            taken,
+            rest: self.out.take(),
+        })
     }
 
     /// True when a lingering connection has flushed everything the socket queued.
@@ -460,5 +499,89 @@ impl Conn {
     #[allow(dead_code)]
     pub(super) fn output_len(&self) -> usize {
         self.zmtp.output_len()
+    }
+}
+
+/// The messages a connection has encoded but not yet wholly written to the kernel, oldest
+/// first, each with the output offset where its last byte lies. A message leaves only once
+/// that byte is written: one cut off mid-frame never reached the peer whole (the peer
+/// discards the partial frame), so it is handed back whole. Offsets count every byte of
+/// output, greeting and commands included, so interleaved PINGs and PONGs do not matter.
+#[derive(Debug, Default)]
+struct Unsent {
+    queue: VecDeque<(u64, Message)>,
+    /// Bytes of output written to the kernel so far.
+    written: u64,
+}
+
+impl Unsent {
+    /// `msg` was just encoded, and `pending` bytes of output now wait to be written.
+    fn encoded(&mut self, msg: Message, pending: usize) {
+        self.queue.push_back((self.written + pending as u64, msg));
+    }
+
+    /// `n` more bytes of output were written to the kernel.
+    fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        while self
+            .queue
+            .front()
+            .is_some_and(|(end, _)| *end <= self.written)
+        {
+            self.queue.pop_front();
+        }
+    }
+
+    /// Every message not wholly written, oldest first.
+    fn take(&mut self) -> Vec<Message> {
+        self.queue.drain(..).map(|(_, m)| m).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three messages of 10, 20 and 30 bytes of output behind a 64-byte greeting, written
+    /// in two pieces split at every offset: a message comes back exactly when its last
+    /// byte is not in the first piece.
+    #[test]
+    fn a_message_counts_as_sent_only_once_its_last_byte_is_written() {
+        let sizes = [10usize, 20, 30];
+        let greeting = 64;
+        let total = greeting + sizes.iter().sum::<usize>();
+        for split in 0..=total {
+            let mut unsent = Unsent::default();
+            let mut pending = greeting;
+            for (i, size) in sizes.iter().enumerate() {
+                pending += size;
+                unsent.encoded(Message::from(vec![i as u8]), pending);
+            }
+            unsent.wrote(split);
+            let back: Vec<u8> = unsent.take().iter().map(|m| m[0][0]).collect();
+            let mut end = greeting;
+            let expected: Vec<u8> = sizes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, size)| {
+                    end += size;
+                    (end > split).then_some(i as u8)
+                })
+                .collect();
+            assert_eq!(back, expected, "written {split} of {total}");
+        }
+    }
+
+    #[test]
+    fn writes_interleaved_with_encoding_keep_offsets_right() {
+        let mut unsent = Unsent::default();
+        unsent.encoded(Message::from("a"), 100);
+        unsent.wrote(60); // 40 bytes of "a" still pending
+        unsent.encoded(Message::from("b"), 40 + 50);
+        unsent.wrote(40); // "a" is out
+        assert_eq!(unsent.queue.len(), 1);
+        unsent.wrote(49);
+        assert_eq!(unsent.take(), vec![Message::from("b")], "one byte short");
+        assert!(unsent.take().is_empty());
     }
 }

@@ -543,9 +543,14 @@ impl Loop {
 
     /// Closes a connection; a connecting side schedules its reconnect.
     fn end_conn(&mut self, token: Token, why: End) {
-        let Some(Entry::Conn(conn)) = self.remove_entry(token) else {
+        let Some(Entry::Conn(mut conn)) = self.remove_entry(token) else {
             return;
         };
+        // Before the connection (and with it the inbound pipe's writer) is dropped: a socket
+        // that sees the peer gone then already has its messages back in the mailbox.
+        if let Some(requeue) = conn.take_back() {
+            conn.socket.post(requeue);
+        }
         if conn.handshaken {
             conn.socket.emit(|| MonitorEvent::Disconnected {
                 endpoint: conn.label.to_string(),

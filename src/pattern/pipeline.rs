@@ -23,6 +23,13 @@ use crate::socket_type::SocketType;
 /// [`Error::WouldBlock`](crate::Error::WouldBlock) instead, and a send timeout
 /// ([`Push::set_send_timeout`]) bounds the wait. A failed send hands the message back.
 ///
+/// When a peer goes away on its own (its connection breaks or times out, or an inproc peer
+/// closes), the messages queued for it that it never received whole come back and go out
+/// again first, in order, to the other peers or to the reconnection; sends wait meanwhile.
+/// They move on with the socket's next call, or within the linger time at close. Only what
+/// was already in the dead connection's kernel buffers, or in the dead peer, is lost; see
+/// RELIABILITY.md.
+///
 /// # Examples
 ///
 /// ```

@@ -339,7 +339,9 @@ impl PubState {
             if departed {
                 self.forget_departed(core);
             }
-            self.upstream.as_ref().is_some_and(|up| !up.queue.is_empty())
+            self.upstream
+                .as_ref()
+                .is_some_and(|up| !up.queue.is_empty())
         };
         Interest::from_flags(readable, interest.is_writable())
     }

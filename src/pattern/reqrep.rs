@@ -45,6 +45,9 @@ pub(crate) struct ReqMachine {
     /// Prefix each request with a 4-byte id and accept only the reply that echoes it.
     pub(crate) correlate: bool,
     next_id: u32,
+    /// The outstanding request as it went on the wire, to recognise it should a broken
+    /// connection hand it back unsent.
+    request: Option<Message>,
 }
 
 impl ReqMachine {
@@ -59,6 +62,7 @@ impl ReqMachine {
             state: ReqState::Idle,
             correlate: false,
             next_id: seed ^ (crate::socket::next_id() as u32).rotate_left(16),
+            request: None,
         }
     }
 
@@ -83,9 +87,30 @@ impl ReqMachine {
         Ok((wire, id))
     }
 
-    /// The request went out to `peer`.
-    pub(crate) fn sent(&mut self, peer: PeerId, id: Option<u32>) {
+    /// The request `wire` went out to `peer`.
+    pub(crate) fn sent(&mut self, peer: PeerId, id: Option<u32>, wire: Message) {
         self.state = ReqState::Waiting { peer, id };
+        self.request = Some(wire);
+    }
+
+    /// True when `msg`, handed back unsent by `from`'s broken connection, is the
+    /// outstanding request: it never reached that peer, so it may go to another.
+    pub(crate) fn came_back(&self, from: PeerId, msg: &Message) -> bool {
+        matches!(self.state, ReqState::Waiting { peer, .. } if peer == from)
+            && self.request.as_ref() == Some(msg)
+    }
+
+    /// The outstanding request, handed back unsent, went out again to `peer`: only its
+    /// reply counts now.
+    pub(crate) fn resent(&mut self, to: PeerId) {
+        if let ReqState::Waiting { peer, .. } = &mut self.state {
+            *peer = to;
+        }
+    }
+
+    /// The outstanding request as it went on the wire.
+    pub(crate) fn request(&self) -> Option<&Message> {
+        self.request.as_ref()
     }
 
     /// Judges a message from `from`.
@@ -108,6 +133,7 @@ impl ReqMachine {
             _ => return ReqVerdict::Discard,
         }
         self.state = ReqState::Idle;
+        self.request = None;
         ReqVerdict::Deliver(frames.collect())
     }
 
@@ -115,6 +141,7 @@ impl ReqMachine {
     /// peer to hang up on, so its late reply cannot surface; none when correlating, since
     /// the ids already tell a late reply apart.
     pub(crate) fn abandon(&mut self) -> Option<PeerId> {
+        self.request = None;
         let ReqState::Waiting { peer, .. } = std::mem::replace(&mut self.state, ReqState::Idle)
         else {
             return None;
@@ -199,14 +226,44 @@ pub(crate) fn req_send(
     body: Message,
     wait: Wait,
 ) -> Result<(), SendError> {
-    // Frames are reference-counted, so keeping the body to hand back on failure is cheap.
+    // Frames are reference-counted, so keeping the body to hand back on failure, and the
+    // wire form to recognise the request if it comes back unsent, is cheap.
     let (wire, id) = machine.wrap(body.clone())?;
-    match core.send_round_robin(wire, wait) {
+    // Whatever a broken connection handed back belongs to requests given up already.
+    drop(core.take_held());
+    match core.send_round_robin(wire.clone(), wait) {
         Ok(peer) => {
-            machine.sent(peer, id);
+            machine.sent(peer, id, wire);
             Ok(())
         }
         Err(e) => Err(SendError::new(e.into_parts().0, body)),
+    }
+}
+
+/// If the connection to the peer asked broke before the request was wholly written to the
+/// kernel, the request never reached it: send it to the next peer in turn (waiting for
+/// room as `wait` allows) and wait on that one instead. Returns whether it was resent;
+/// other handed-back messages (requests given up earlier) are dropped.
+fn resend_returned(core: &mut SocketCore, machine: &mut ReqMachine, wait: Wait) -> Result<bool> {
+    let held = core.take_held();
+    let Some((from, _)) = held.iter().find(|(from, m)| machine.came_back(*from, m)) else {
+        return Ok(false);
+    };
+    let from = *from;
+    let Some(request) = machine.request().cloned() else {
+        return Ok(false);
+    };
+    match core.send_round_robin(request, wait) {
+        Ok(peer) => {
+            machine.resent(peer);
+            Ok(true)
+        }
+        Err(e) => {
+            let (error, request) = e.into_parts();
+            // Not sent yet: keep it for the next look (a non-blocking receive comes back).
+            core.hold_front(from, request);
+            Err(error)
+        }
     }
 }
 
@@ -218,11 +275,11 @@ pub(crate) fn req_recv(
     machine: &mut ReqMachine,
     wait: Wait,
 ) -> Result<Message> {
-    let Some(asked) = machine.waiting_on() else {
+    if machine.waiting_on().is_none() {
         return Err(Error::WrongState(
             "REQ must send a request before receiving",
         ));
-    };
+    }
     loop {
         match core.recv_fair(Wait::Never) {
             Ok((from, msg)) => {
@@ -231,6 +288,20 @@ pub(crate) fn req_recv(
                 }
             }
             Err(Error::WouldBlock) => {
+                match resend_returned(core, machine, wait) {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(Error::WouldBlock) => return Err(Error::WouldBlock),
+                    Err(e) => {
+                        req_abandon(core, machine);
+                        return Err(e);
+                    }
+                }
+                let Some(asked) = machine.waiting_on() else {
+                    return Err(Error::WrongState(
+                        "REQ must send a request before receiving",
+                    ));
+                };
                 if core.peer(asked).is_none() {
                     machine.abandon();
                     return Err(Error::Disconnected);
@@ -417,7 +488,11 @@ impl Pending<'_> {
     /// # Errors
     ///
     /// [`Error::TimedOut`] when no reply came in time, [`Error::Disconnected`] when the peer
-    /// went away first. Either way the request is given up and the socket can send again.
+    /// went away after the request reached it (was wholly written to its connection). Either
+    /// way the request is given up and the socket can send again. A request that the peer
+    /// never got whole, because its connection broke first (or, inproc, it closed without
+    /// taking it), is not an error: it goes to the next peer, or to the reconnection, and
+    /// the wait goes on for that one's reply.
     pub fn recv(self) -> Result<Message> {
         let wait = Wait::from_timeout(self.req.core.options.recv_timeout);
         self.recv_with(wait)
@@ -605,7 +680,7 @@ impl crate::poll::sealed::Sealed for Req {
     /// A `Req` that can be polled has no request outstanding (a [`Pending`] borrows it):
     /// writable when a peer has room, never readable.
     fn poll_ready(&mut self, interest: Interest) -> Interest {
-        req_poll_ready(&mut self.core, &self.machine, interest)
+        req_poll_ready(&mut self.core, &mut self.machine, interest)
     }
 }
 
@@ -616,7 +691,7 @@ impl crate::poll::sealed::Sealed for Pending<'_> {
 
     /// Readable when the peer asked has sent something (the reply, normally).
     fn poll_ready(&mut self, interest: Interest) -> Interest {
-        req_poll_ready(&mut self.req.core, &self.req.machine, interest)
+        req_poll_ready(&mut self.req.core, &mut self.req.machine, interest)
     }
 }
 
@@ -646,12 +721,21 @@ impl crate::poll::sealed::Sealed for Request<'_> {
 /// when idle and a peer has room.
 pub(crate) fn req_poll_ready(
     core: &mut SocketCore,
-    machine: &ReqMachine,
+    machine: &mut ReqMachine,
     interest: Interest,
 ) -> Interest {
+    if machine.waiting_on().is_some() && interest.is_readable() {
+        // A request handed back by a broken connection goes out again now, as a receive
+        // would send it, or a REQ that is only polled would wait forever.
+        let _ = resend_returned(core, machine, Wait::Never);
+    }
     match machine.waiting_on() {
+        // Readable when the reply is there, or when the peer asked has gone (a receive
+        // then returns `Disconnected` at once rather than blocking).
         Some(peer) => Interest::from_flags(
-            interest.is_readable() && core.poll_readable_from(peer),
+            interest.is_readable()
+                && (core.poll_readable_from(peer)
+                    || core.peer(peer).is_none_or(|p| p.rx.is_writer_closed())),
             false,
         ),
         None => Interest::from_flags(false, interest.is_writable() && core.poll_writable()),
@@ -710,7 +794,7 @@ mod tests {
         let (wire, id) = m.wrap(msg(&["Hi"])).unwrap();
         assert_eq!(wire, msg(&["", "Hi"]));
         assert_eq!(id, None);
-        m.sent(7, id);
+        m.sent(7, id, wire);
         assert!(
             m.wrap(msg(&["again"])).is_err(),
             "second send while waiting"
@@ -734,11 +818,11 @@ mod tests {
         m.correlate = true;
         let (wire1, id1) = m.wrap(msg(&["one"])).unwrap();
         assert_eq!(wire1.len(), 3);
-        m.sent(1, id1);
+        m.sent(1, id1, wire1.clone());
         assert_eq!(m.abandon(), None, "correlating needs no hang-up");
-        let (_, id2) = m.wrap(msg(&["two"])).unwrap();
+        let (wire2, id2) = m.wrap(msg(&["two"])).unwrap();
         assert_ne!(id1, id2);
-        m.sent(1, id2);
+        m.sent(1, id2, wire2);
         let late = Message::multipart([wire1[0].clone(), Bytes::new(), Bytes::from_static(b"r1")]);
         assert_eq!(m.on_message(1, late), ReqVerdict::Discard);
         let id2 = id2.unwrap().to_ne_bytes().to_vec();
@@ -747,10 +831,38 @@ mod tests {
     }
 
     #[test]
+    fn req_recognises_its_request_handed_back_and_follows_it() {
+        let mut m = ReqMachine::new();
+        m.correlate = true;
+        let (old, id) = m.wrap(msg(&["old"])).unwrap();
+        m.sent(4, id, old.clone());
+        m.abandon();
+        let (wire, id) = m.wrap(msg(&["new"])).unwrap();
+        m.sent(4, id, wire.clone());
+        assert!(!m.came_back(4, &old), "a request given up is not resent");
+        assert!(!m.came_back(5, &wire), "only from the peer asked");
+        assert!(m.came_back(4, &wire));
+        m.resent(9);
+        assert_eq!(m.waiting_on(), Some(9));
+        let reply = Message::multipart(
+            wire.clone()
+                .into_frames()
+                .into_iter()
+                .chain([Bytes::from_static(b"r")]),
+        );
+        assert_eq!(m.on_message(4, reply.clone()), ReqVerdict::Discard);
+        assert_eq!(
+            m.on_message(9, reply),
+            ReqVerdict::Deliver(msg(&["new", "r"]))
+        );
+        assert!(!m.came_back(9, &wire), "answered: nothing outstanding");
+    }
+
+    #[test]
     fn req_abandon_names_the_peer_to_hang_up_on() {
         let mut m = ReqMachine::new();
-        let (_, id) = m.wrap(msg(&["x"])).unwrap();
-        m.sent(3, id);
+        let (wire, id) = m.wrap(msg(&["x"])).unwrap();
+        m.sent(3, id, wire);
         assert_eq!(m.abandon(), Some(3));
         assert_eq!(m.abandon(), None);
         assert!(m.wrap(msg(&["y"])).is_ok());

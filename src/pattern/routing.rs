@@ -51,6 +51,9 @@ pub(crate) fn dealer_recv(core: &mut SocketCore, wait: Wait) -> Result<Message> 
 /// [`Error::WouldBlock`] instead. Talking to a REP, put the empty delimiter frame in front
 /// yourself: `["", "body"]`.
 ///
+/// Like a PUSH, a DEALER sends again, first and in order, what it had queued for a peer that
+/// went away without receiving it (see [`Push`](crate::Push)).
+///
 /// # Examples
 ///
 /// ```

@@ -111,14 +111,16 @@ fn main() -> ferromq::Result<()> {
     let back = "ipc://backend.ipc".to_owned();
     frontend.bind(&front)?;
     backend.bind(&back)?;
-    for n in 0..NBR_CLIENTS {
-        let (ctx, front) = (ctx.clone(), front.clone());
-        std::thread::spawn(move || {
-            if let Err(e) = client_task(ctx, front, n) {
-                eprintln!("client {n}: {e}");
-            }
-        });
-    }
+    let clients: Vec<_> = (0..NBR_CLIENTS)
+        .map(|n| {
+            let (ctx, front) = (ctx.clone(), front.clone());
+            std::thread::spawn(move || {
+                if let Err(e) = client_task(ctx, front, n) {
+                    eprintln!("client {n}: {e}");
+                }
+            })
+        })
+        .collect();
     for n in 0..NBR_WORKERS {
         let (ctx, back) = (ctx.clone(), back.clone());
         // Workers serve until the process ends.
@@ -128,5 +130,10 @@ fn main() -> ferromq::Result<()> {
             }
         });
     }
-    broker(&mut frontend, &mut backend, NBR_CLIENTS)
+    broker(&mut frontend, &mut backend, NBR_CLIENTS)?;
+    // Every reply is on its way; let the clients print theirs before the process ends.
+    for client in clients {
+        let _ = client.join();
+    }
+    Ok(())
 }

@@ -25,7 +25,14 @@ fn example(name: &str) -> PathBuf {
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let target = profile_dir.join("broker-examples");
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", name, "--manifest-path", manifest])
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            name,
+            "--manifest-path",
+            manifest,
+        ])
         .arg("--target-dir")
         .arg(&target)
         .status()
@@ -44,7 +51,9 @@ impl Proc {
 
     fn start_in(name: &str, args: &[&str], dir: Option<&std::path::Path>) -> Proc {
         let mut cmd = Command::new(example(name));
-        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         if let Some(dir) = dir {
             cmd.current_dir(dir);
         }
@@ -164,7 +173,9 @@ fn rrclient_and_rrworker_work_through_a_libzmq_broker() {
     });
     let _worker = Proc::start("rrworker", &[&back, "0"]);
     let lines = Proc::start("rrclient", &[&front, "5"]).finish();
-    let expected: Vec<String> = (0..5).map(|i| format!("Received reply {i} [World]")).collect();
+    let expected: Vec<String> = (0..5)
+        .map(|i| format!("Received reply {i} [World]"))
+        .collect();
     assert_eq!(lines, expected);
 }
 
@@ -183,7 +194,9 @@ fn lbbroker_balances_libzmq_clients_over_libzmq_workers() {
             .map(|w| {
                 let worker = util::zmq_socket(&zctx, zmq::REQ);
                 worker.set_rcvtimeo(1500).unwrap();
-                worker.set_identity(format!("worker-{w}").as_bytes()).unwrap();
+                worker
+                    .set_identity(format!("worker-{w}").as_bytes())
+                    .unwrap();
                 worker.connect(&back).unwrap();
                 s.spawn(move || {
                     worker.send("READY", 0).unwrap();
@@ -203,7 +216,9 @@ fn lbbroker_balances_libzmq_clients_over_libzmq_workers() {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 let client = util::zmq_socket(&zctx, zmq::REQ);
-                client.set_identity(format!("client-{c}").as_bytes()).unwrap();
+                client
+                    .set_identity(format!("client-{c}").as_bytes())
+                    .unwrap();
                 client.connect(&front).unwrap();
                 s.spawn(move || {
                     client.send("HELLO", 0).unwrap();

@@ -353,3 +353,88 @@ fn interop_libzmq_clients_and_workers_through_a_ferromq_broker() {
         assert_eq!((stats.to_backend, stats.to_frontend), (60, 60));
     }
 }
+
+#[test]
+fn an_xsub_xpub_proxy_forwards_subscriptions_up_and_messages_down() {
+    for transport in Transport::ALL {
+        let ctx = Context::new();
+        let mut publisher = ctx.publisher().unwrap();
+        publisher.bind(&transport.fresh_endpoint("pub")).unwrap();
+        let mut frontend = ctx.xsubscriber().unwrap();
+        frontend
+            .connect(publisher.last_endpoint().unwrap())
+            .unwrap();
+        let mut backend = ctx.xpublisher().unwrap();
+        backend.bind(&transport.fresh_endpoint("xpub")).unwrap();
+        let mut subscriber = ctx.subscriber().unwrap();
+        subscriber.set_recv_timeout(Some(WAIT));
+        subscriber.subscribe("weather.");
+        subscriber
+            .connect(backend.last_endpoint().unwrap())
+            .unwrap();
+
+        let mut kept = None;
+        let stats = with_proxy(&mut frontend, &mut backend, None, |control| {
+            // The subscriber waits in recv, as subscribers do: that is also when a SUB
+            // tells a newly connected publisher its subscriptions.
+            // (It comes back with the message, so its leaving sends no cancel up.)
+            let listener = std::thread::spawn(move || {
+                let msg = subscriber.recv();
+                (subscriber, msg)
+            });
+            // The subscription travels SUB -> XPUB -> proxy -> XSUB -> PUB.
+            let subscribed = publisher.wait_for_subscribers(1, WAIT);
+            assert!(
+                subscribed.is_ok(),
+                "{transport:?}: {subscribed:?} {:?}",
+                control.stats()
+            );
+            publisher.send(["sport.tennis", "6-4"]).unwrap();
+            publisher.send(["weather.oslo", "-3C"]).unwrap();
+            let (subscriber, msg) = listener.join().unwrap();
+            let msg = msg.unwrap();
+            assert_eq!(&msg[0][..], b"weather.oslo", "{transport:?}");
+            assert_eq!(&msg[1][..], b"-3C");
+            kept = Some(subscriber);
+        });
+        assert_eq!(stats.to_frontend, 1, "one subscription went up");
+        assert_eq!(stats.to_backend, 1, "only the matching message came down");
+        drop(kept);
+    }
+}
+
+#[test]
+fn interop_libzmq_pub_and_sub_through_a_ferromq_xsub_xpub_proxy() {
+    let zctx = zmq::Context::new();
+    let ctx = Context::new();
+    let publisher = util::zmq_socket(&zctx, zmq::PUB);
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let mut frontend = ctx.xsubscriber().unwrap();
+    frontend
+        .connect(&publisher.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    let mut backend = ctx.xpublisher().unwrap();
+    backend.bind(&util::ipc_endpoint("zxpub")).unwrap();
+    let back_ep = backend.last_endpoint().unwrap().to_owned();
+    let subscriber = util::zmq_socket(&zctx, zmq::SUB);
+    subscriber.set_subscribe(b"weather.").unwrap();
+    subscriber.connect(&back_ep).unwrap();
+    with_proxy(&mut frontend, &mut backend, None, |_| {
+        // libzmq's PUB says nothing of its subscribers: publish until one arrives.
+        let deadline = Instant::now() + WAIT;
+        subscriber.set_rcvtimeo(50).unwrap();
+        loop {
+            publisher
+                .send_multipart(["sport.tennis", "6-4"], 0)
+                .unwrap();
+            publisher
+                .send_multipart(["weather.oslo", "-3C"], 0)
+                .unwrap();
+            if let Ok(parts) = subscriber.recv_multipart(0) {
+                assert_eq!(parts, vec![b"weather.oslo".to_vec(), b"-3C".to_vec()]);
+                break;
+            }
+            assert!(Instant::now() < deadline, "nothing came through the proxy");
+        }
+    });
+}

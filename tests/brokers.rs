@@ -168,8 +168,7 @@ fn rrclient_and_rrworker_work_through_a_libzmq_broker() {
     let backend = zctx.socket(zmq::DEALER).unwrap();
     backend.bind(&back).unwrap();
     std::thread::spawn(move || {
-        let (mut frontend, mut backend) = (frontend, backend);
-        let _ = zmq::proxy(&mut frontend, &mut backend);
+        let _ = zmq::proxy(&frontend, &backend);
     });
     let _worker = Proc::start("rrworker", &[&back, "0"]);
     let lines = Proc::start("rrclient", &[&front, "5"]).finish();

@@ -155,9 +155,11 @@ fn verboser_xpub_passes_up_every_subscription_and_every_cancel() {
 
         // set_verbose turns verboser off, as ZMQ_XPUB_VERBOSE does in libzmq.
         up.set_verbose(true);
+        // One peer at a time: what two peers send has no order between them, so b's
+        // subscription could otherwise arrive before a's marker.
         a.subscribe("x");
-        b.subscribe("x");
         assert_eq!(up_until_marker(&mut up, &mut a), ["+x"], "{t:?}");
+        b.subscribe("x");
         assert_eq!(up_until_marker(&mut up, &mut b), ["+x"], "{t:?}");
         a.unsubscribe("x");
         assert!(up_until_marker(&mut up, &mut a).is_empty(), "{t:?}");
@@ -183,11 +185,13 @@ fn xpub_cancels_the_topics_nobody_holds_when_a_peer_leaves() {
             let ep = bind_fresh!(up, t);
             let mut stays = joined_sub(&ctx, &ep, &mut up);
             let mut leaves = joined_sub(&ctx, &ep, &mut up);
+            // One peer at a time: two peers' messages have no order between them, so a
+            // marker of one could otherwise overtake the other's.
             stays.subscribe("shared");
+            let mut seen = up_until_marker(&mut up, &mut stays);
             leaves.subscribe("shared");
             leaves.subscribe("own.a");
             leaves.subscribe("own.b");
-            let mut seen = up_until_marker(&mut up, &mut stays);
             seen.extend(up_until_marker(&mut up, &mut leaves));
             seen.sort();
             let expected_subs: &[&str] = if verboser {

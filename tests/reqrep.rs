@@ -107,25 +107,30 @@ fn rep_serves_three_reqs_fairly() {
     for t in ALL {
         let ctx = Context::new();
         let (mut rep, ep) = rep_on(&ctx, t);
-        let clients: Vec<_> = (0..3)
+        // Three requesters that each queue all their requests at once (DEALERs with the
+        // REQ envelope), so every peer always has one waiting: the order the REP serves
+        // them in is then its fair queue alone, not the clients' scheduling. (With REQs,
+        // one request in flight each, a client the scheduler runs late misses turns.)
+        let mut clients: Vec<_> = (0..3)
             .map(|n| {
-                let mut req = req_to(&ctx, &ep);
-                thread::spawn(move || {
-                    for _ in 0..40 {
-                        req.request(n.to_string()).unwrap();
-                    }
-                })
+                let mut dealer = ctx.dealer().unwrap();
+                dealer.set_recv_timeout(Some(WAIT));
+                dealer.connect(&ep).unwrap();
+                (n, dealer)
             })
             .collect();
         assert!(eventually(WAIT, || rep.peer_count() == 3), "{t:?}");
-        // Each REQ has one request in flight at most. A short service time lets every
-        // client's next request be queued again before its turn comes round, so the order
-        // shows the fair queue rather than the clients' round-trip latencies.
+        for (n, dealer) in &mut clients {
+            for _ in 0..40 {
+                dealer.send(vec![String::new(), n.to_string()]).unwrap();
+            }
+        }
+        // Let every request reach the REP's queues before the first is served.
+        thread::sleep(Duration::from_millis(300));
         let mut order = Vec::new();
         for _ in 0..120 {
             let request = rep.recv().unwrap();
             order.push(request.body()[0].to_vec());
-            thread::sleep(Duration::from_millis(5));
             request.reply("ok").unwrap();
         }
         let mut shares: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -134,13 +139,18 @@ fn rep_serves_three_reqs_fairly() {
         }
         for n in 0..3 {
             let got = shares.get(n.to_string().as_bytes()).copied().unwrap_or(0);
-            // Even shares are 20 each. The bound leaves room for a scheduler that runs a
-            // client late on a loaded machine, yet fails if one client is starved, which is
-            // what taking the first non-empty pipe instead of the next in turn would do.
-            assert!(got >= 12, "{t:?}: client {n} got {got} of 60: {shares:?}");
+            assert!(
+                (19..=21).contains(&got),
+                "{t:?}: client {n} got {got} of the first 60: {shares:?}"
+            );
         }
-        for c in clients {
-            c.join().unwrap();
+        // Every request was answered, to the right requester.
+        for (n, dealer) in &mut clients {
+            for _ in 0..40 {
+                let reply = dealer.recv().unwrap();
+                assert_eq!(reply.frames().len(), 2, "{t:?} client {n}");
+                assert_eq!(&reply[1][..], b"ok");
+            }
         }
     }
 }

@@ -172,7 +172,9 @@ fn publisher(ctx: &zmq::Context, ep: &str, cap: &mut Capture) -> Result<(), Stri
     let mut subscribe = vec![0x04, 18, 9];
     subscribe.extend_from_slice(b"SUBSCRIBEweather.");
     cap.send(&subscribe)?;
-    // The subscription reaches the PUB asynchronously; publish until the first one arrives.
+    // The subscription reaches the PUB asynchronously: give it time, then publish; publish
+    // again only if nothing came within 2 s (which would record a second copy).
+    cap.read_for(Duration::from_millis(300))?;
     let deadline = Instant::now() + STEP;
     while cap.parse().messages == 0 {
         if Instant::now() > deadline {
@@ -180,7 +182,10 @@ fn publisher(ctx: &zmq::Context, ep: &str, cap: &mut Capture) -> Result<(), Stri
         }
         z(s.send("sports.football 2-1", 0), "send")?;
         z(s.send("weather.paris 12C", 0), "send")?;
-        cap.read_for(Duration::from_millis(50))?;
+        let wait = Instant::now() + Duration::from_secs(2);
+        while cap.parse().messages == 0 && Instant::now() < wait {
+            cap.read_for(Duration::from_millis(20))?;
+        }
     }
     z(s.send_multipart(["weather.oslo", "-3C"], 0), "send")?;
     let first = cap.parse().messages;

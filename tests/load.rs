@@ -1,6 +1,6 @@
 //! Load: 1,000 concurrent tcp peers on one PULL and on one PUB socket, every one of them
-//! delivering or receiving. (Memory per connection is measured by `examples/memory.rs`; see
-//! BENCHMARKS.md.)
+//! delivering or receiving. (Memory per connection is measured by `examples/memory.rs`, and
+//! up to 10,000 peers in two processes by `examples/load_curve.rs`; see BENCHMARKS.md.)
 
 mod util;
 

@@ -551,17 +551,61 @@ mod tests {
     #[test]
     fn the_handshake_corpus_holds_real_handshakes() {
         // Seeds that do not complete a handshake teach the fuzzer little: check that the
-        // ones meant to do so still do.
+        // ones meant to do so still do: `ok-*` (written from the notes) and `live-*`
+        // (libzmq's traffic captured by `examples/capture_zmtp.rs`).
+        let mut live = 0;
         for (name, data) in corpus("handshake") {
-            if !name.starts_with("ok-") {
+            if !(name.starts_with("ok-") || name.starts_with("live-")) {
                 continue;
             }
+            live += usize::from(name.starts_with("live-"));
             let ours = SocketType::ALL[usize::from(data[0]) % SocketType::ALL.len()];
             let mut conn = Connection::new(ConnectionConfig::new(ours));
             conn.feed(&data[1..]);
             let (events, err) = drain(&mut conn);
             assert!(err.is_none(), "{name}: {err:?}");
             assert!(matches!(events.first(), Some(Event::Ready(_))), "{name}");
+        }
+        assert!(live >= 7, "the live libzmq captures are in the corpus");
+    }
+
+    #[test]
+    fn the_live_libzmq_captures_decode_to_what_libzmq_sent() {
+        // (seed, messages, SUBSCRIBE commands, CANCEL commands), as recorded by
+        // `examples/capture_zmtp.rs`; PINGs and the PONG never surface as events.
+        let expected = [
+            ("live-libzmq-push-to-pull", 4, 0, 0),
+            ("live-libzmq-req-to-rep", 2, 0, 0),
+            ("live-libzmq-dealer-identity-to-router", 3, 0, 0),
+            ("live-libzmq-sub-to-pub", 0, 3, 1),
+            ("live-libzmq-sub-to-zmtp30-pub", 4, 0, 0),
+            ("live-libzmq-pub-to-sub", 2, 0, 0),
+            ("live-libzmq-router-to-dealer", 2, 0, 0),
+            ("live-libzmq-push-heartbeat-to-pull", 1, 0, 0),
+        ];
+        let seeds = corpus("handshake");
+        for (seed, messages, subscribes, cancels) in expected {
+            let (_, data) = seeds
+                .iter()
+                .find(|(name, _)| name == seed)
+                .unwrap_or_else(|| panic!("{seed} missing"));
+            let ours = SocketType::ALL[usize::from(data[0]) % SocketType::ALL.len()];
+            let mut conn = Connection::new(ConnectionConfig::new(ours));
+            conn.feed(&data[1..]);
+            let (events, err) = drain(&mut conn);
+            assert!(err.is_none(), "{seed}: {err:?}");
+            let count = |f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+            assert_eq!(
+                count(|e| matches!(e, Event::Message(_))),
+                messages,
+                "{seed}"
+            );
+            assert_eq!(
+                count(|e| matches!(e, Event::Subscribe(_))),
+                subscribes,
+                "{seed}"
+            );
+            assert_eq!(count(|e| matches!(e, Event::Cancel(_))), cancels, "{seed}");
         }
     }
     use proptest::prelude::*;

@@ -45,6 +45,9 @@ struct Connecter {
     next_addr: usize,
 }
 
+/// How long to wait before accepting again when the process is out of descriptors.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     /// Attempt the connecter (key, uid) again.
@@ -59,6 +62,8 @@ enum Timer {
     HeartbeatTimeout(usize, u64),
     /// End the connection (token, uid) if nothing came within the TTL the peer announced.
     Ttl(usize, u64),
+    /// Try the listener (token) again after `accept` failed for lack of resources.
+    Accept(usize),
 }
 
 pub(super) struct Loop {
@@ -322,10 +327,25 @@ impl Loop {
             let (stream, addrs) = match l.listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Out of descriptors or a connection reset before accept: the listener
-                // itself is fine; try again on its next readiness event.
-                Err(_) => return,
+                // A connection that died in the backlog: take the next one.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    continue
+                }
+                // Out of descriptors or memory: the listener is fine, but its readiness is
+                // edge-triggered, so connections already waiting would not be announced
+                // again until a new one arrived. Look again a little later.
+                Err(_) => {
+                    let at = Instant::now() + ACCEPT_RETRY;
+                    self.timers.push(Reverse((at, Timer::Accept(token.0))));
+                    return;
+                }
             };
             let (socket, options) = (l.socket.clone(), l.options.clone());
             let label: Arc<str> = Arc::from(l.endpoint.as_str());
@@ -459,6 +479,8 @@ impl Loop {
                     }
                 }
                 Timer::Heartbeat(k, uid) => self.heartbeat(k, uid, now),
+                // A listener unbound since is skipped by `accept` itself.
+                Timer::Accept(k) => self.accept(Token(k)),
                 Timer::HeartbeatTimeout(k, uid) => {
                     if let Some(Entry::Conn(c)) = self.entries.get_mut(k) {
                         if c.uid == uid && c.ping_unanswered() {

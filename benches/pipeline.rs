@@ -16,10 +16,11 @@
 //! `cargo bench --bench pipeline`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::Sender;
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
@@ -27,54 +28,6 @@ use criterion::{
 
 const SIZES: [usize; 4] = [16, 256, 4096, 65536];
 const TRANSPORTS: [&str; 3] = ["tcp", "ipc", "inproc"];
-
-/// A sender thread that sends `n` messages whenever asked, and is joined when dropped.
-struct Sender {
-    ask: Option<mpsc::Sender<u64>>,
-    done: mpsc::Receiver<()>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Sender {
-    fn spawn(mut send: impl FnMut() + Send + 'static) -> Sender {
-        let (ask, asked) = mpsc::channel::<u64>();
-        let (finished, done) = mpsc::channel();
-        let thread = thread::spawn(move || {
-            for n in asked {
-                for _ in 0..n {
-                    send();
-                }
-                let _ = finished.send(());
-            }
-        });
-        Sender {
-            ask: Some(ask),
-            done,
-            thread: Some(thread),
-        }
-    }
-
-    /// Has the sender send `n` messages, calls `recv` `n` times, and returns how long that took.
-    fn run(&self, n: u64, mut recv: impl FnMut()) -> Duration {
-        let start = Instant::now();
-        self.ask.as_ref().unwrap().send(n).unwrap();
-        for _ in 0..n {
-            recv();
-        }
-        let elapsed = start.elapsed();
-        self.done.recv().unwrap();
-        elapsed
-    }
-}
-
-impl Drop for Sender {
-    fn drop(&mut self) {
-        self.ask = None; // ends the thread's loop, which drops the sending socket
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 /// A fresh endpoint of `transport` for the receiver to bind.
 fn endpoint(transport: &str) -> String {

@@ -10,58 +10,14 @@
 
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::Sender;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const SIZES: [usize; 2] = [64, 1024];
-
-/// A producer thread that sends `n` messages whenever asked.
-struct Producer {
-    ask: Option<mpsc::Sender<u64>>,
-    done: mpsc::Receiver<()>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Producer {
-    fn spawn(mut send: impl FnMut() + Send + 'static) -> Producer {
-        let (ask, asked) = mpsc::channel::<u64>();
-        let (finished, done) = mpsc::channel();
-        let thread = thread::spawn(move || {
-            for n in asked {
-                for _ in 0..n {
-                    send();
-                }
-                let _ = finished.send(());
-            }
-        });
-        Producer {
-            ask: Some(ask),
-            done,
-            thread: Some(thread),
-        }
-    }
-
-    fn run(&self, n: u64, mut recv: impl FnMut()) -> Duration {
-        let start = Instant::now();
-        self.ask.as_ref().unwrap().send(n).unwrap();
-        for _ in 0..n {
-            recv();
-        }
-        let elapsed = start.elapsed();
-        self.done.recv().unwrap();
-        elapsed
-    }
-}
-
-impl Drop for Producer {
-    fn drop(&mut self) {
-        self.ask = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
@@ -88,7 +44,7 @@ fn bench_ferromq(group: &mut Group<'_>, size: usize) {
     let mut pull = ctx.pull().unwrap();
     pull.connect(&back).unwrap();
     let payload = vec![0u8; size];
-    let producer = Producer::spawn(move || push.send(payload.to_vec()).unwrap());
+    let producer = Sender::spawn(move || push.send(payload.to_vec()).unwrap());
     group.bench_function(BenchmarkId::new("ferromq", size), |b| {
         b.iter_custom(|n| {
             producer.run(n, || {
@@ -123,7 +79,7 @@ fn bench_libzmq(group: &mut Group<'_>, size: usize) {
     let pull = ctx.socket(zmq::PULL).unwrap();
     pull.connect(&back).unwrap();
     let payload = vec![0u8; size];
-    let producer = Producer::spawn(move || push.send(&payload[..], 0).unwrap());
+    let producer = Sender::spawn(move || push.send(&payload[..], 0).unwrap());
     let mut buf = zmq::Message::new();
     group.bench_function(BenchmarkId::new("libzmq", size), |b| {
         b.iter_custom(|n| producer.run(n, || pull.recv(&mut buf, 0).unwrap()))

@@ -108,6 +108,23 @@ struct ControlShared {
     capture_dropped: AtomicU64,
 }
 
+impl ControlShared {
+    /// Adds one batch to the counters; true when it moved anything.
+    fn record(&self, moved: &Moved, to_backend: bool) -> bool {
+        let (messages, bytes) = if to_backend {
+            (&self.to_backend, &self.bytes_to_backend)
+        } else {
+            (&self.to_frontend, &self.bytes_to_frontend)
+        };
+        messages.fetch_add(moved.messages, Relaxed);
+        bytes.fetch_add(moved.bytes, Relaxed);
+        self.dropped.fetch_add(moved.dropped, Relaxed);
+        self.capture_dropped
+            .fetch_add(moved.capture_dropped, Relaxed);
+        moved.messages + moved.dropped > 0
+    }
+}
+
 /// What a proxy has forwarded (libzmq's `STATISTICS` reply, in messages and bytes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -265,13 +282,7 @@ impl<'a> Proxy<'a> {
                     self.capture.as_deref_mut(),
                     &mut forward.held,
                 )?;
-                progress |= moved.messages + moved.dropped > 0;
-                shared.to_backend.fetch_add(moved.messages, Relaxed);
-                shared.bytes_to_backend.fetch_add(moved.bytes, Relaxed);
-                shared.dropped.fetch_add(moved.dropped, Relaxed);
-                shared
-                    .capture_dropped
-                    .fetch_add(moved.capture_dropped, Relaxed);
+                progress |= shared.record(&moved, true);
             }
             if backward.enabled {
                 let moved = pump(
@@ -280,13 +291,7 @@ impl<'a> Proxy<'a> {
                     self.capture.as_deref_mut(),
                     &mut backward.held,
                 )?;
-                progress |= moved.messages + moved.dropped > 0;
-                shared.to_frontend.fetch_add(moved.messages, Relaxed);
-                shared.bytes_to_frontend.fetch_add(moved.bytes, Relaxed);
-                shared.dropped.fetch_add(moved.dropped, Relaxed);
-                shared
-                    .capture_dropped
-                    .fetch_add(moved.capture_dropped, Relaxed);
+                progress |= shared.record(&moved, false);
             }
             if progress {
                 continue;

@@ -14,30 +14,12 @@ use util::eventually;
 /// Longest any single wait in this file may take.
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A NULL-mechanism ZMTP 3.1 greeting, as libzmq sends it (padding aside).
-fn greeting() -> Vec<u8> {
-    let mut g = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 1];
-    g.extend_from_slice(b"NULL");
-    g.resize(64, 0);
-    g
-}
-
-/// A READY command announcing `socket_type`.
-fn ready(socket_type: &str) -> Vec<u8> {
-    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
-    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-    body.extend_from_slice(socket_type.as_bytes());
-    let mut frame = vec![0x04, body.len() as u8];
-    frame.extend_from_slice(&body);
-    frame
-}
-
 /// Does a NULL handshake by hand as `socket_type`, then reads until the peer closes.
 /// Returns how long after the handshake the peer closed and everything read after it.
 fn handshake_then_go_silent(mut stream: TcpStream, socket_type: &str) -> (Duration, Vec<u8>) {
     stream.set_read_timeout(Some(LIMIT)).unwrap();
-    let mut out = greeting();
-    out.extend_from_slice(&ready(socket_type));
+    let mut out = util::zmtp_greeting();
+    out.extend_from_slice(&util::zmtp_ready(socket_type));
     stream.write_all(&out).unwrap();
     // The peer's greeting (64 bytes) and READY (at least 27 bytes).
     let mut head = [0u8; 64 + 27];
@@ -111,8 +93,8 @@ fn a_peer_that_announced_a_ttl_and_went_silent_is_dropped() {
     let addr = pull.last_endpoint().unwrap().trim_start_matches("tcp://");
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(LIMIT)).unwrap();
-    let mut out = greeting();
-    out.extend_from_slice(&ready("PUSH"));
+    let mut out = util::zmtp_greeting();
+    out.extend_from_slice(&util::zmtp_ready("PUSH"));
     // A PING with TTL 0.3 s, then silence.
     out.extend_from_slice(b"\x04\x07\x04PING\x00\x03");
     stream.write_all(&out).unwrap();

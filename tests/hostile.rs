@@ -3,6 +3,8 @@
 //! and a well-behaved PUSH peer of the same PULL keeps delivering throughout. Every wait
 //! is bounded.
 
+mod util;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,24 +17,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(300);
 const MAX_MSG: usize = 1024;
 /// Longest any single wait in this file may take.
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// A NULL-mechanism ZMTP 3.1 greeting, as libzmq sends it (padding aside).
-fn greeting() -> Vec<u8> {
-    let mut g = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 1];
-    g.extend_from_slice(b"NULL");
-    g.resize(64, 0);
-    g
-}
-
-/// A READY command announcing `socket_type`.
-fn ready(socket_type: &str) -> Vec<u8> {
-    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
-    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-    body.extend_from_slice(socket_type.as_bytes());
-    let mut frame = vec![0x04, body.len() as u8];
-    frame.extend_from_slice(&body);
-    frame
-}
 
 fn connect(addr: &str) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
@@ -59,8 +43,8 @@ fn dropped_after(stream: &mut TcpStream, since: Instant, what: &str) -> Duration
 /// Completes a NULL handshake by hand as a PUSH.
 fn handshaken(addr: &str) -> TcpStream {
     let mut s = connect(addr);
-    let mut out = greeting();
-    out.extend_from_slice(&ready("PUSH"));
+    let mut out = util::zmtp_greeting();
+    out.extend_from_slice(&util::zmtp_ready("PUSH"));
     s.write_all(&out).unwrap();
     // The PULL's greeting and its 28-byte READY (Socket-Type PULL).
     let mut head = [0u8; 64 + 28];
@@ -127,7 +111,7 @@ fn hostile_peers_are_dropped_while_a_good_peer_keeps_delivering() {
     // (b) Half a greeting, then nothing.
     let start = Instant::now();
     let mut b = connect(&addr);
-    b.write_all(&greeting()[..20]).unwrap();
+    b.write_all(&util::zmtp_greeting()[..20]).unwrap();
     let t = dropped_after(&mut b, start, "half greeting");
     assert!(t < upper, "half greeting dropped after {t:?}");
 
@@ -166,8 +150,8 @@ fn hostile_peers_are_dropped_while_a_good_peer_keeps_delivering() {
     // (f) The wrong socket type: refused after its READY.
     let start = Instant::now();
     let mut f = connect(&addr);
-    let mut out = greeting();
-    out.extend_from_slice(&ready("PUB"));
+    let mut out = util::zmtp_greeting();
+    out.extend_from_slice(&util::zmtp_ready("PUB"));
     f.write_all(&out).unwrap();
     let t = dropped_after(&mut f, start, "wrong socket type");
     assert!(

@@ -404,14 +404,6 @@ fn ferromq_proxy_between_libzmq_sub_and_pub() {
     }
 }
 
-/// A NULL-mechanism ZMTP 3.1 greeting.
-fn greeting() -> Vec<u8> {
-    let mut g = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 1];
-    g.extend_from_slice(b"NULL");
-    g.resize(64, 0);
-    g
-}
-
 /// A short command frame: `name` (length-prefixed) then `data`.
 fn command(name: &str, data: &[u8]) -> Vec<u8> {
     let mut body = vec![name.len() as u8];
@@ -427,7 +419,7 @@ fn hello(socket_type: &str) -> Vec<u8> {
     let mut data = b"\x0bSocket-Type".to_vec();
     data.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
     data.extend_from_slice(socket_type.as_bytes());
-    let mut out = greeting();
+    let mut out = util::zmtp_greeting();
     out.extend(command("READY", &data));
     out
 }

@@ -30,24 +30,6 @@ const SIZE: usize = 4096;
 /// The receive buffer asked for on the raw peer (Linux doubles it).
 const RAW_RCVBUF: usize = 64 * 1024;
 
-/// A NULL-mechanism ZMTP 3.1 greeting.
-fn greeting() -> Vec<u8> {
-    let mut g = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 1];
-    g.extend_from_slice(b"NULL");
-    g.resize(64, 0);
-    g
-}
-
-/// A READY command announcing `socket_type`.
-fn ready(socket_type: &str) -> Vec<u8> {
-    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
-    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-    body.extend_from_slice(socket_type.as_bytes());
-    let mut frame = vec![0x04, body.len() as u8];
-    frame.extend_from_slice(&body);
-    frame
-}
-
 /// The socket address and domain of a tcp or ipc endpoint.
 fn sock_addr(endpoint: &str) -> (Domain, SockAddr) {
     if let Some(addr) = endpoint.strip_prefix("tcp://") {
@@ -77,8 +59,8 @@ impl Raw {
 
     fn handshake(mut socket: Socket, socket_type: &str) -> Raw {
         socket.set_write_timeout(Some(LIMIT)).unwrap();
-        let mut out = greeting();
-        out.extend_from_slice(&ready(socket_type));
+        let mut out = util::zmtp_greeting();
+        out.extend_from_slice(&util::zmtp_ready(socket_type));
         socket.write_all(&out).unwrap();
         Raw { socket }
     }

@@ -120,3 +120,22 @@ pub fn forward(mut front: impl Hop, mut back: impl Hop, stop: &std::sync::atomic
         }
     }
 }
+
+/// A NULL-mechanism ZMTP 3.1 greeting, as libzmq sends it (padding aside), for tests that
+/// play a peer by hand.
+pub fn zmtp_greeting() -> Vec<u8> {
+    let mut g = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 1];
+    g.extend_from_slice(b"NULL");
+    g.resize(64, 0);
+    g
+}
+
+/// A READY command announcing `socket_type`, as a short command frame.
+pub fn zmtp_ready(socket_type: &str) -> Vec<u8> {
+    let mut body = b"\x05READY\x0bSocket-Type".to_vec();
+    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+    body.extend_from_slice(socket_type.as_bytes());
+    let mut frame = vec![0x04, body.len() as u8];
+    frame.extend_from_slice(&body);
+    frame
+}

@@ -68,6 +68,10 @@ pub(crate) struct Options {
     /// `TCP_KEEPCNT`: unanswered probes before the connection drops; `None` leaves the OS
     /// default.
     pub(crate) tcp_keepalive_count: Option<u32>,
+    /// `SO_SNDBUF` of tcp and ipc streams; `None` leaves the OS default.
+    pub(crate) send_buffer: Option<usize>,
+    /// `SO_RCVBUF` of tcp and ipc streams; `None` leaves the OS default.
+    pub(crate) recv_buffer: Option<usize>,
 }
 
 /// Largest TTL announced in a PING, in tenths of a second. libzmq multiplies the received
@@ -113,6 +117,8 @@ impl Default for Options {
             tcp_keepalive_idle: None,
             tcp_keepalive_interval: None,
             tcp_keepalive_count: None,
+            send_buffer: None,
+            recv_buffer: None,
         }
     }
 }

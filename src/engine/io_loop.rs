@@ -377,9 +377,10 @@ impl Loop {
         {
             return false;
         }
-        // Keepalive is a best effort, as in libzmq: a kernel that refuses an option still
-        // carries the connection, and heartbeats are the portable way to find dead peers.
-        let _ = stream.apply_tcp_options(&options);
+        // Buffer sizes and keepalive are a best effort, as in libzmq: a kernel that refuses
+        // an option still carries the connection (heartbeats are the portable way to find
+        // dead peers).
+        let _ = stream.apply_options(&options);
         let handshake = options.handshake_timeout;
         let conn = Conn::new(stream, socket, options, origin, endpoint, label, connecting);
         let uid = conn.uid;

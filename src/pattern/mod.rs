@@ -223,6 +223,21 @@ macro_rules! socket_common {
                 self.core.options.tcp_keepalive_count = count;
             }
 
+            /// Sets the kernel send buffer of later tcp and ipc connections, in bytes
+            /// (`SO_SNDBUF`, libzmq's `ZMQ_SNDBUF`; default `None`, the OS default, which
+            /// for tcp on Linux grows by autotuning). Linux doubles the value for its own
+            /// bookkeeping. A small buffer bounds what a dead connection can take with it.
+            pub fn set_send_buffer_size(&mut self, bytes: Option<usize>) {
+                self.core.options.send_buffer = bytes;
+            }
+
+            /// Sets the kernel receive buffer of later tcp and ipc connections, in bytes
+            /// (`SO_RCVBUF`, libzmq's `ZMQ_RCVBUF`; default `None`, the OS default, which
+            /// for tcp on Linux grows by autotuning).
+            pub fn set_recv_buffer_size(&mut self, bytes: Option<usize>) {
+                self.core.options.recv_buffer = bytes;
+            }
+
             /// Sets the identity announced to peers (libzmq's `ZMQ_ROUTING_ID`), used by a
             /// ROUTER peer to address this socket. Applies to later connections.
             ///

@@ -176,19 +176,31 @@ impl Stream {
         }
     }
 
-    /// Applies the tcp keepalive options (libzmq's `tune_tcp_keepalives`): `SO_KEEPALIVE`
-    /// when [`Options::tcp_keepalive`] is set, and, only when it is `Some(true)`, the idle
-    /// time, probe interval and probe count that are set (whole seconds). Whatever is unset
-    /// keeps the OS default. Does nothing for ipc streams.
+    /// Applies the stream options that are set: the kernel buffer sizes (`SO_SNDBUF`,
+    /// `SO_RCVBUF`) on tcp and ipc streams, and on tcp the keepalive options (libzmq's
+    /// `tune_tcp_keepalives`): `SO_KEEPALIVE` when [`Options::tcp_keepalive`] is set, and,
+    /// only when it is `Some(true)`, the idle time, probe interval and probe count that are
+    /// set (whole seconds). Whatever is unset keeps the OS default.
     ///
     /// # Errors
     ///
-    /// The OS refused an option.
-    pub(crate) fn apply_tcp_options(&self, options: &Options) -> io::Result<()> {
-        let Stream::Tcp(stream) = self else {
-            return Ok(());
+    /// The OS refused an option (the others are still tried).
+    pub(crate) fn apply_options(&self, options: &Options) -> io::Result<()> {
+        let sock = match self {
+            Stream::Tcp(stream) => socket2::SockRef::from(stream),
+            Stream::Ipc(stream) => socket2::SockRef::from(stream),
         };
-        tcp::apply_keepalive(stream, options)
+        let send = options
+            .send_buffer
+            .map_or(Ok(()), |n| sock.set_send_buffer_size(n));
+        let recv = options
+            .recv_buffer
+            .map_or(Ok(()), |n| sock.set_recv_buffer_size(n));
+        let keepalive = match self {
+            Stream::Tcp(stream) => tcp::apply_keepalive(stream, options),
+            Stream::Ipc(_) => Ok(()),
+        };
+        send.and(recv).and(keepalive)
     }
 
     /// The addresses of this connection; fields the OS cannot report are `None`.

@@ -22,6 +22,14 @@ pub(super) fn bind(endpoint: &TcpEndpoint, options: &Options) -> Result<(TcpList
     socket
         .bind(&addr.into())
         .map_err(|e| bind_error(e, &endpoint.to_string()))?;
+    // Set before listening, so accepted connections start with them (the window scale of
+    // a tcp connection is fixed by its handshake).
+    if let Some(n) = options.send_buffer {
+        socket.set_send_buffer_size(n)?;
+    }
+    if let Some(n) = options.recv_buffer {
+        socket.set_recv_buffer_size(n)?;
+    }
     socket.listen(options.backlog)?;
     socket.set_nonblocking(true)?;
     let listener = std::net::TcpListener::from(socket);

@@ -427,8 +427,8 @@ fn tcp_keepalive_options_reach_accepted_and_connected_streams() {
 
     // Nothing set: the OS defaults stay (Linux: off, 2 h idle, 75 s interval, 9 probes).
     let defaults = keepalive(&client);
-    client.apply_tcp_options(&Options::default()).unwrap();
-    server.apply_tcp_options(&Options::default()).unwrap();
+    client.apply_options(&Options::default()).unwrap();
+    server.apply_options(&Options::default()).unwrap();
     assert_eq!(keepalive(&client), defaults);
     assert_eq!(keepalive(&server), defaults);
     assert!(!defaults.0, "SO_KEEPALIVE is off by default");
@@ -441,7 +441,7 @@ fn tcp_keepalive_options_reach_accepted_and_connected_streams() {
         ..Options::default()
     };
     for stream in [&client, &server] {
-        stream.apply_tcp_options(&options).unwrap();
+        stream.apply_options(&options).unwrap();
         assert_eq!(
             keepalive(stream),
             (true, Duration::from_secs(30), Duration::from_secs(7), 4)
@@ -454,7 +454,7 @@ fn tcp_keepalive_options_reach_accepted_and_connected_streams() {
         ..Options::default()
     };
     server
-        .apply_tcp_options(&Options {
+        .apply_options(&Options {
             tcp_keepalive: Some(false),
             ..Options::default()
         })
@@ -466,8 +466,8 @@ fn tcp_keepalive_options_reach_accepted_and_connected_streams() {
         let (s, _) = h.accept(&listener, &c);
         (c, s)
     };
-    fresh_client.apply_tcp_options(&on).unwrap();
-    fresh_server.apply_tcp_options(&on).unwrap();
+    fresh_client.apply_options(&on).unwrap();
+    fresh_server.apply_options(&on).unwrap();
     for stream in [&fresh_client, &fresh_server] {
         let (enabled, idle, interval, count) = keepalive(stream);
         assert!(enabled);
@@ -703,4 +703,53 @@ fn ipc_connect_to_missing_path_fails() {
         h.finish(&client)
     });
     assert!(result.is_err());
+}
+
+fn buffer_sizes(stream: &Stream) -> (usize, usize) {
+    let s = match stream {
+        Stream::Tcp(s) => SockRef::from(s),
+        Stream::Ipc(s) => SockRef::from(s),
+    };
+    (s.send_buffer_size().unwrap(), s.recv_buffer_size().unwrap())
+}
+
+#[test]
+fn buffer_sizes_reach_tcp_listeners_and_tcp_and_ipc_streams() {
+    let options = Options {
+        send_buffer: Some(16 * 1024),
+        recv_buffer: Some(24 * 1024),
+        ..Options::default()
+    };
+    // Linux doubles what is asked (for its bookkeeping) and reports the doubled value.
+    let expected = (2 * 16 * 1024, 2 * 24 * 1024);
+    let mut h = Harness::new();
+
+    // tcp: the listener has them before listening, so the accepted stream starts with them.
+    let (mut listener, _) = bind(&Endpoint::parse("tcp://127.0.0.1:*").unwrap(), &options).unwrap();
+    h.add(&mut listener);
+    let addr = tcp_listener(&listener).local_addr().unwrap();
+    let mut client = connect_tcp(addr).unwrap();
+    h.add(&mut client);
+    let (mut server, _) = h.accept(&listener, &client);
+    assert_eq!(buffer_sizes(&server), expected);
+    client.apply_options(&options).unwrap();
+    assert_eq!(buffer_sizes(&client), expected);
+    h.exchange(&mut client, &mut server);
+
+    // ipc: set on each stream.
+    let path = temp_sock();
+    let endpoint = ipc_ep(&path);
+    let (mut listener, _) = bind(&endpoint, &Options::default()).unwrap();
+    h.add(&mut listener);
+    let Endpoint::Ipc(ipc) = &endpoint else {
+        unreachable!()
+    };
+    let mut client = connect_ipc(ipc).unwrap();
+    h.add(&mut client);
+    let (mut server, _) = h.accept(&listener, &client);
+    for stream in [&client, &server] {
+        stream.apply_options(&options).unwrap();
+        assert_eq!(buffer_sizes(stream), expected);
+    }
+    h.exchange(&mut client, &mut server);
 }

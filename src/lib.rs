@@ -25,6 +25,7 @@
 //! # Layers
 //!
 //! ```text
+//!   brokers          poll / Poller (wait on several sockets), Proxy (forward between two)
 //!   typed API        Push, Pull, Pub, Sub, XPub, XSub, Req, Rep, Dealer, Router, Pair,
 //!                    Context; Socket (any type at run time)
 //!   pattern          routing rules and state machines (round-robin, fair queue, ...)

@@ -159,8 +159,21 @@ pub(crate) fn pipe(
 }
 
 impl Shared {
+    /// Messages in the pipe. The writer counts a message just after queueing it, so the
+    /// reader can take it (and subtract it) first: for that moment the count is one below
+    /// zero, wrapped. Whoever looks then sees an empty pipe, which it is about to stop
+    /// being.
+    fn queued(&self) -> usize {
+        let n = self.count.load(SeqCst);
+        if n > usize::MAX / 2 {
+            0
+        } else {
+            n
+        }
+    }
+
     fn is_full(&self) -> bool {
-        self.capacity != 0 && self.count.load(SeqCst) >= self.capacity
+        self.capacity != 0 && self.queued() >= self.capacity
     }
 }
 
@@ -241,17 +254,17 @@ impl PipeReader {
     /// write rings the reader's signal (what a poller needs before it waits).
     pub(crate) fn poll_readable(&self) -> bool {
         let s = &*self.shared;
-        if s.count.load(SeqCst) > 0 {
+        if s.queued() > 0 {
             return true;
         }
         s.reader_parked.store(true, SeqCst);
         fence(SeqCst);
-        s.count.load(SeqCst) > 0
+        s.queued() > 0
     }
 
     /// How many messages are queued.
     pub(crate) fn len(&self) -> usize {
-        self.shared.count.load(SeqCst)
+        self.shared.queued()
     }
 
     /// True when the writer has gone away (messages may still be queued).
@@ -277,7 +290,7 @@ impl Drop for PipeReader {
 impl std::fmt::Debug for PipeWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipeWriter")
-            .field("queued", &self.shared.count.load(SeqCst))
+            .field("queued", &self.shared.queued())
             .field("capacity", &self.shared.capacity)
             .finish()
     }
@@ -286,7 +299,7 @@ impl std::fmt::Debug for PipeWriter {
 impl std::fmt::Debug for PipeReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipeReader")
-            .field("queued", &self.shared.count.load(SeqCst))
+            .field("queued", &self.shared.queued())
             .field("capacity", &self.shared.capacity)
             .finish()
     }
@@ -394,6 +407,28 @@ mod tests {
             Err(WriteError::Closed(_))
         ));
         let _ = writer_sig;
+    }
+
+    #[test]
+    fn the_reader_never_sees_a_negative_count() {
+        // The writer counts just after queueing, so a fast reader can subtract first.
+        const N: u32 = 200_000;
+        let (w, r) = pipe(0, Notify::Nobody, Notify::Nobody);
+        let producer = std::thread::spawn(move || {
+            for i in 0..N {
+                w.try_write(Message::from(i.to_be_bytes().to_vec()))
+                    .unwrap();
+            }
+        });
+        let mut got = 0;
+        while got < N {
+            // Wrapped below zero, this would be near usize::MAX (and `+ 1` would overflow).
+            assert!(r.len() <= N as usize + 1);
+            if r.try_read().is_ok() {
+                got += 1;
+            }
+        }
+        producer.join().unwrap();
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::engine::IoThread;
 use crate::error::{Error, Result};
 use crate::message::Metadata;
 use crate::options::Options;
-use crate::pipe::{pipe, Notify};
+use crate::pipe::{pipe, write_probe, Notify};
 use crate::socket::{next_id, Partner, Peer, SocketEvent, SocketShared};
 
 /// The owner of ferromq's I/O threads and of the `inproc://` namespace.
@@ -56,6 +56,8 @@ struct InprocSide {
     send_hwm: usize,
     recv_hwm: usize,
     identity: Bytes,
+    /// `ZMQ_PROBE_ROUTER`: starts its pipe toward the other side with an empty message.
+    probe_router: bool,
     /// For a connecting side: the endpoint string it connected with.
     endpoint: Option<Arc<str>>,
 }
@@ -231,6 +233,7 @@ impl InprocSide {
             send_hwm: options.send_hwm,
             recv_hwm: options.recv_hwm,
             identity: options.identity.clone(),
+            probe_router: options.probe_router,
             endpoint,
         }
     }
@@ -259,6 +262,12 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
         Notify::Signal(c.signal.clone()),
         Notify::Signal(b.signal.clone()),
     );
+    if connecter.probe_router {
+        write_probe(&c_to_b);
+    }
+    if binder.probe_router {
+        write_probe(&b_to_c);
+    }
     let meta = |side: &InprocSide| {
         Arc::new(Metadata {
             socket_type: Some(side.shared.socket_type),

@@ -68,6 +68,8 @@ pub(crate) struct Options {
     /// `TCP_KEEPCNT`: unanswered probes before the connection drops; `None` leaves the OS
     /// default.
     pub(crate) tcp_keepalive_count: Option<u32>,
+    /// `ZMQ_PROBE_ROUTER`: send an empty message to every peer as it attaches.
+    pub(crate) probe_router: bool,
     /// `SO_SNDBUF` of tcp and ipc streams; `None` leaves the OS default.
     pub(crate) send_buffer: Option<usize>,
     /// `SO_RCVBUF` of tcp and ipc streams; `None` leaves the OS default.
@@ -117,6 +119,7 @@ impl Default for Options {
             tcp_keepalive_idle: None,
             tcp_keepalive_interval: None,
             tcp_keepalive_count: None,
+            probe_router: false,
             send_buffer: None,
             recv_buffer: None,
         }

@@ -96,6 +96,11 @@ struct Shared {
     capacity: usize,
     reader_parked: AtomicBool,
     writer_parked: AtomicBool,
+    /// Set by each end's `Drop` *before* it rings the other end: the channel itself only
+    /// disconnects after `Drop::drop` returns, so an end woken by the ring must learn of
+    /// the close from these, or it would look, find the channel still open, and sleep.
+    writer_gone: AtomicBool,
+    reader_gone: AtomicBool,
     wake_reader: Notify,
     wake_writer: Notify,
 }
@@ -130,6 +135,15 @@ pub(crate) enum ReadError {
     Closed,
 }
 
+/// Starts a new pipe, before its writer is handed to the socket, with the probe of
+/// libzmq's `ZMQ_PROBE_ROUTER`: one empty frame, so a ROUTER peer learns the routing id of
+/// a socket that has sent nothing yet. Written by whoever makes the pipe (the I/O thread or
+/// the inproc registry), so it goes out without waiting for the socket's next call.
+pub(crate) fn write_probe(writer: &PipeWriter) {
+    // A fresh pipe has room; a closed one has nobody to probe.
+    let _ = writer.try_write(Message::from(vec![bytes::Bytes::new()]));
+}
+
 /// Makes a pipe holding at most `capacity` messages (0: no limit). `wake_reader` is rung
 /// when a message arrives for a parked reader, `wake_writer` when room appears for a parked
 /// writer or when either end closes.
@@ -146,6 +160,8 @@ pub(crate) fn pipe(
         capacity,
         reader_parked: AtomicBool::new(false),
         writer_parked: AtomicBool::new(false),
+        writer_gone: AtomicBool::new(false),
+        reader_gone: AtomicBool::new(false),
         wake_reader,
         wake_writer,
     });
@@ -181,6 +197,9 @@ impl PipeWriter {
     /// Queues a message without blocking.
     pub(crate) fn try_write(&self, msg: Message) -> Result<(), WriteError> {
         let s = &*self.shared;
+        if s.reader_gone.load(SeqCst) {
+            return Err(WriteError::Closed(msg));
+        }
         if s.is_full() {
             s.writer_parked.store(true, SeqCst);
             fence(SeqCst);
@@ -217,9 +236,7 @@ impl PipeWriter {
 
     /// True when the reader has gone away.
     pub(crate) fn is_closed(&self) -> bool {
-        // A disconnected unbounded channel is the only way a send can fail; probing it
-        // without sending is not offered, so ask the shared count holder instead.
-        Arc::strong_count(&self.shared) == 1
+        self.shared.reader_gone.load(SeqCst)
     }
 }
 
@@ -239,7 +256,21 @@ impl PipeReader {
                         m
                     }
                     Err(TryRecvError::Disconnected) => return Err(ReadError::Closed),
-                    Err(TryRecvError::Empty) => return Err(ReadError::Empty),
+                    Err(TryRecvError::Empty) => {
+                        // The writer marks itself gone after its last message is queued,
+                        // so empty now and gone means nothing more will come.
+                        if s.writer_gone.load(SeqCst) {
+                            return match self.rx.try_recv() {
+                                Ok(m) => {
+                                    s.reader_parked.store(false, SeqCst);
+                                    s.count.fetch_sub(1, SeqCst);
+                                    Ok(m)
+                                }
+                                Err(_) => Err(ReadError::Closed),
+                            };
+                        }
+                        return Err(ReadError::Empty);
+                    }
                 }
             }
         };
@@ -269,20 +300,23 @@ impl PipeReader {
 
     /// True when the writer has gone away (messages may still be queued).
     pub(crate) fn is_writer_closed(&self) -> bool {
-        Arc::strong_count(&self.shared) == 1
+        self.shared.writer_gone.load(SeqCst)
     }
 }
 
 impl Drop for PipeWriter {
     fn drop(&mut self) {
-        // The channel disconnects when `tx` drops right after this; ring the reader so a
-        // blocked reader looks again and sees the end. A spurious ring is harmless.
+        // The channel disconnects only when `tx` drops, after this returns: mark the end
+        // first, so the reader this ring wakes sees it. A spurious ring is harmless.
+        self.shared.writer_gone.store(true, SeqCst);
         self.shared.wake_reader.notify();
     }
 }
 
 impl Drop for PipeReader {
     fn drop(&mut self) {
+        // As for the writer: mark the end before ringing, since `rx` disconnects later.
+        self.shared.reader_gone.store(true, SeqCst);
         self.shared.wake_writer.notify();
     }
 }
@@ -407,6 +441,21 @@ mod tests {
             Err(WriteError::Closed(_))
         ));
         let _ = writer_sig;
+    }
+
+    #[test]
+    fn an_end_woken_by_the_other_closing_sees_the_close() {
+        // The ring comes from inside the closing end's `Drop`, before its channel half is
+        // gone: whoever wakes must already see the pipe as closed, or it sleeps for good.
+        let (w, r, reader_sig, writer_sig) = signal_pipe(0);
+        assert_eq!(r.try_read().unwrap_err(), ReadError::Empty); // parks
+        let reader = std::thread::spawn(move || {
+            assert!(reader_sig.wait(Some(Instant::now() + Duration::from_secs(10))));
+            r.try_read()
+        });
+        drop(w);
+        assert_eq!(reader.join().unwrap().unwrap_err(), ReadError::Closed);
+        drop(writer_sig);
     }
 
     #[test]

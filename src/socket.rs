@@ -197,6 +197,8 @@ pub(crate) struct SocketCore {
     bound: Vec<String>,
     /// Peers attached since the pattern last asked, when the pattern tracks them.
     attached: Option<Vec<PeerId>>,
+    /// Peers let go of since the pattern last asked, when the pattern tracks them.
+    departed: Option<Vec<PeerId>>,
     /// What becomes of messages handed back by peers that went away.
     requeue: Requeue,
     /// Messages handed back, oldest first, with the peer they had been queued for. Under
@@ -227,6 +229,7 @@ impl SocketCore {
             last_endpoint: None,
             bound: Vec::new(),
             attached: None,
+            departed: None,
             requeue: Requeue::for_type(socket_type),
             held: VecDeque::new(),
         }
@@ -243,6 +246,21 @@ impl SocketCore {
     pub(crate) fn take_attached(&mut self) -> Vec<PeerId> {
         self.process_mailbox();
         self.attached
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Makes the core remember peers as it lets go of them, for [`Self::take_departed`]
+    /// (a ROUTER with disconnect notifications).
+    pub(crate) fn track_departed(&mut self) {
+        self.departed.get_or_insert_with(Vec::new);
+    }
+
+    /// The peers let go of since the last call, oldest first. Empty unless
+    /// [`Self::track_departed`] was called.
+    pub(crate) fn take_departed(&mut self) -> Vec<PeerId> {
+        self.departed
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
@@ -348,6 +366,9 @@ impl SocketCore {
             .partition(|p| p.endpoint.as_deref() == Some(endpoint));
         self.peers = kept;
         for peer in gone {
+            if let Some(departed) = &mut self.departed {
+                departed.push(peer.id);
+            }
             peer.release();
         }
         self.send_cursor = 0;
@@ -429,6 +450,9 @@ impl SocketCore {
 
     fn remove_peer(&mut self, index: usize) {
         let peer = self.peers.remove(index);
+        if let Some(departed) = &mut self.departed {
+            departed.push(peer.id);
+        }
         self.rejoin_inproc(&peer);
         peer.release();
         if self.send_cursor > index {

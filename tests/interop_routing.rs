@@ -161,3 +161,67 @@ fn ferromq_pair_with_libzmq_pair() {
         }
     }
 }
+
+#[test]
+fn ferromq_router_notifies_of_libzmq_peers_and_sees_their_probes() {
+    for transport in ["tcp", "ipc"] {
+        let zctx = zmq::Context::new();
+        let ctx = Context::new();
+        let mut router = ctx.router().unwrap();
+        router.set_router_notify(true, true);
+        router.bind(&fresh(transport)).unwrap();
+        let ep = router.last_endpoint().unwrap().to_owned();
+
+        // Connect and disconnect notifications for a libzmq DEALER.
+        let dealer = zmq_socket(&zctx, zmq::DEALER);
+        dealer.set_identity(b"lz-dealer").unwrap();
+        dealer.connect(&ep).unwrap();
+        let hello = router.recv_timeout(WAIT).unwrap();
+        assert_eq!(hello, Message::from(vec!["lz-dealer", ""]), "{transport}");
+        drop(dealer);
+        let bye = router.recv_timeout(WAIT).unwrap();
+        assert_eq!(bye, Message::from(vec!["lz-dealer", ""]), "{transport}");
+
+        // A libzmq DEALER with ZMQ_PROBE_ROUTER: its probe arrives as [id, ""] too.
+        router.set_router_notify(false, false);
+        let prober = zmq_socket(&zctx, zmq::DEALER);
+        prober.set_identity(b"lz-prober").unwrap();
+        prober.set_probe_router(true).unwrap();
+        prober.connect(&ep).unwrap();
+        let probe = router.recv_timeout(WAIT).unwrap();
+        assert_eq!(probe, Message::from(vec!["lz-prober", ""]), "{transport}");
+    }
+}
+
+#[test]
+fn ferromq_probes_reach_a_libzmq_router_before_anything_is_sent() {
+    for transport in ["tcp", "ipc"] {
+        let zctx = zmq::Context::new();
+        let router = zmq_socket(&zctx, zmq::ROUTER);
+        let ep = match transport {
+            "tcp" => "tcp://127.0.0.1:*".to_owned(),
+            _ => ipc_endpoint("probe"),
+        };
+        router.bind(&ep).unwrap();
+        let ep = router.get_last_endpoint().unwrap().unwrap();
+        let ctx = Context::new();
+        let mut dealer = ctx.dealer().unwrap();
+        dealer.set_identity("fm-dealer").unwrap();
+        dealer.set_probe_router(true);
+        dealer.connect(&ep).unwrap();
+        // The dealer is never called again: the probe goes out on its own.
+        let probe = router.recv_multipart(0).unwrap();
+        assert_eq!(
+            probe,
+            vec![b"fm-dealer".to_vec(), Vec::new()],
+            "{transport}"
+        );
+        let mut req = ctx.req().unwrap();
+        req.set_identity("fm-req").unwrap();
+        req.set_probe_router(true);
+        req.connect(&ep).unwrap();
+        let probe = router.recv_multipart(0).unwrap();
+        assert_eq!(probe, vec![b"fm-req".to_vec(), Vec::new()], "{transport}");
+        drop(dealer);
+    }
+}

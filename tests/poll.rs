@@ -361,3 +361,29 @@ fn interop_a_poll_wakes_for_libzmq_peers() {
     assert_eq!(got, vec![b"to router".to_vec(), b"to pull".to_vec()]);
     drop(t.join().unwrap());
 }
+
+#[test]
+fn a_polled_router_sees_its_peers_come_and_go_with_notifications_on() {
+    for transport in Transport::ALL {
+        let ctx = Context::new();
+        let mut router = ctx.router().unwrap();
+        router.set_router_notify(true, true);
+        router.bind(&transport.fresh_endpoint("notify")).unwrap();
+        let mut dealer = ctx.dealer().unwrap();
+        dealer.set_identity("w1").unwrap();
+        dealer.connect(router.last_endpoint().unwrap()).unwrap();
+        for what in ["connect", "disconnect"] {
+            let ready = poll(&mut [PollItem::readable(&mut router)], Some(WAIT));
+            assert!(ready.is_readable(0), "{transport:?}: no {what} notice");
+            let notice = router.try_recv().unwrap();
+            assert_eq!(
+                notice,
+                ferromq::Message::from(vec!["w1", ""]),
+                "{transport:?}"
+            );
+            if what == "connect" {
+                drop(std::mem::replace(&mut dealer, ctx.dealer().unwrap()));
+            }
+        }
+    }
+}

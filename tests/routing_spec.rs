@@ -527,3 +527,60 @@ fn compatible_peers_tables_match_the_code() {
     check_compatible_peers("dealer-router.md");
     check_compatible_peers("pair.md");
 }
+
+/// What the ROUTER receives within a short wait: `id-and-empty` or `nothing`.
+fn router_sees(router: &mut Router) -> &'static str {
+    match router.recv_timeout(SHORT) {
+        Ok(msg) => {
+            assert_eq!(msg.len(), 2, "{msg:?}");
+            assert_eq!(&msg[0][..], b"peer");
+            assert!(msg[1].is_empty(), "{msg:?}");
+            "id-and-empty"
+        }
+        Err(Error::TimedOut) => "nothing",
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn router_notifications_and_probes_follow_every_row_of_their_table() {
+    let rows = table("dealer-router.md", "ROUTER notifications and probes");
+    let mut covered = Vec::new();
+    for row in &rows {
+        let (option, event) = (row["option"].as_str(), row["event"].as_str());
+        let ctx = Context::new();
+        let name = format!("inproc://{}", unique("notify-spec"));
+        let mut router = ctx.router().unwrap();
+        match option {
+            "none" | "peer-probes" => {}
+            "notify-connect" => router.set_router_notify(true, false),
+            "notify-disconnect" => router.set_router_notify(false, true),
+            other => panic!("notification harness does not know option `{other}`"),
+        }
+        router.bind(&name).unwrap();
+        let mut dealer = ctx.dealer().unwrap();
+        dealer.set_identity("peer").unwrap();
+        dealer.set_probe_router(option == "peer-probes");
+        dealer.connect(&name).unwrap();
+        let got = match event {
+            "peer-attaches" => router_sees(&mut router),
+            "peer-detaches" => {
+                // Whatever the attach brought is not this row's business.
+                let _ = router_sees(&mut router);
+                drop(dealer);
+                router_sees(&mut router)
+            }
+            other => panic!("notification harness does not know event `{other}`"),
+        };
+        assert_eq!(got, row["the ROUTER receives"], "row {row:?}");
+        covered.push((option.to_owned(), event.to_owned()));
+    }
+    for option in ["none", "notify-connect", "notify-disconnect"] {
+        for event in ["peer-attaches", "peer-detaches"] {
+            assert!(
+                covered.contains(&(option.to_owned(), event.to_owned())),
+                "no row for {option} / {event}"
+            );
+        }
+    }
+}

@@ -338,6 +338,9 @@ impl Conn {
             Notify::Signal(signal.clone()),
             Notify::Io(wake),
         );
+        if self.options.probe_router {
+            crate::pipe::write_probe(&out_w);
+        }
         let addrs = self.addrs.clone().unwrap_or_default();
         let meta = Metadata {
             socket_type: Some(info.socket_type),

@@ -92,6 +92,9 @@ impl Socket {
         ) {
             core.track_attached();
         }
+        if matches!(machine, Machine::Router(_)) {
+            core.track_departed();
+        }
         Ok(Socket { core, machine })
     }
 
@@ -222,6 +225,36 @@ impl Socket {
     pub fn set_router_handover(&mut self, handover: bool) -> Result<()> {
         self.router_state()?.handover = handover;
         Ok(())
+    }
+
+    /// For ROUTER: see [`Router::set_router_notify`](crate::Router::set_router_notify).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_router_notify(&mut self, connect: bool, disconnect: bool) -> Result<()> {
+        let st = self.router_state()?;
+        st.notify_connect = connect;
+        st.notify_disconnect = disconnect;
+        Ok(())
+    }
+
+    /// For REQ, DEALER and ROUTER: see
+    /// [`Dealer::set_probe_router`](crate::Dealer::set_probe_router).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types, as in libzmq.
+    pub fn set_probe_router(&mut self, probe: bool) -> Result<()> {
+        match self.machine {
+            Machine::Req(_) | Machine::Dealer | Machine::Router(_) => {
+                self.core.options.probe_router = probe;
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "probe_router applies to REQ, DEALER and ROUTER sockets only".into(),
+            )),
+        }
     }
 
     /// For ROUTER: see [`Router::dropped`](crate::Router::dropped); for PUB and XPUB: see

@@ -469,6 +469,14 @@ impl Req {
     pub fn set_correlate(&mut self, correlate: bool) {
         self.machine.correlate = correlate;
     }
+
+    /// Sends an empty message to every peer as it connects (libzmq's
+    /// `ZMQ_PROBE_ROUTER`), so a ROUTER on the other end learns this socket's routing id
+    /// before the first request. The ROUTER's application must expect it. Applies to peers
+    /// that attach after the call.
+    pub fn set_probe_router(&mut self, probe: bool) {
+        self.core.options.probe_router = probe;
+    }
 }
 
 /// A request that has been sent and awaits its reply. It borrows its [`Req`], so no other

@@ -10,7 +10,7 @@
 //! [`SocketCore`], so the typed sockets and the dynamic [`Socket`](crate::Socket) share it.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
@@ -169,6 +169,31 @@ impl Dealer {
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
         dealer_recv(&mut self.core, Wait::from_timeout(Some(timeout)))
     }
+
+    /// Sends an empty message to every peer as it connects (libzmq's
+    /// `ZMQ_PROBE_ROUTER`), so a ROUTER on the other end learns this socket's routing id
+    /// before it sends anything. Applies to peers that attach after the call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ctx = ferromq::Context::new();
+    /// let mut router = ctx.router()?;
+    /// router.bind("inproc://probe-doc")?;
+    /// let mut dealer = ctx.dealer()?;
+    /// dealer.set_identity("d1")?;
+    /// dealer.set_probe_router(true);
+    /// dealer.connect("inproc://probe-doc")?;
+    /// let probe = router.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(probe.len(), 2);
+    /// assert_eq!(&probe[0][..], b"d1");
+    /// assert!(probe[1].is_empty());
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_probe_router(&mut self, probe: bool) {
+        self.core.options.probe_router = probe;
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -183,11 +208,17 @@ pub(crate) struct RouterState {
     next_generated: u32,
     pub(crate) mandatory: bool,
     pub(crate) handover: bool,
+    /// `ZMQ_ROUTER_NOTIFY`: tell the application of peers arriving / leaving.
+    pub(crate) notify_connect: bool,
+    pub(crate) notify_disconnect: bool,
+    /// Notifications waiting for the application: `[routing id, ""]`.
+    notices: VecDeque<Message>,
     dropped: u64,
 }
 
 impl RouterState {
-    /// A fresh state; call [`SocketCore::track_attached`] on the socket's core too.
+    /// A fresh state; call [`SocketCore::track_attached`] and
+    /// [`SocketCore::track_departed`] on the socket's core too.
     pub(crate) fn new() -> RouterState {
         let mut h = RandomState::new().build_hasher();
         h.write_u64(crate::socket::next_id());
@@ -197,6 +228,9 @@ impl RouterState {
             next_generated: h.finish() as u32,
             mandatory: false,
             handover: false,
+            notify_connect: false,
+            notify_disconnect: false,
+            notices: VecDeque::new(),
             dropped: 0,
         }
     }
@@ -227,8 +261,15 @@ impl RouterState {
                 core.hang_up(holder);
                 self.ids.remove(&holder);
             }
+            if self.notify_connect {
+                self.notices
+                    .push_back(Message::from(vec![routing_id.clone(), Bytes::new()]));
+            }
             self.by_id.insert(routing_id.clone(), id);
             self.ids.insert(id, routing_id);
+        }
+        for id in core.take_departed() {
+            self.forget(id);
         }
         // Forget departed peers now and then, so ids of peers long gone do not pile up.
         if self.ids.len() > 2 * core.peers.len() + 16 {
@@ -247,9 +288,17 @@ impl RouterState {
         Bytes::from(id)
     }
 
+    /// Forgets a peer that has gone (telling the application, with disconnect
+    /// notifications on). Does nothing for a peer already forgotten or never admitted.
     fn forget(&mut self, peer: PeerId) {
         if let Some(rid) = self.ids.remove(&peer) {
-            self.by_id.remove(&rid);
+            if self.by_id.get(&rid) == Some(&peer) {
+                self.by_id.remove(&rid);
+            }
+            if self.notify_disconnect {
+                self.notices
+                    .push_back(Message::from(vec![rid, Bytes::new()]));
+            }
         }
     }
 }
@@ -262,7 +311,24 @@ pub(crate) fn router_recv(
 ) -> Result<Message> {
     loop {
         st.admit(core);
-        let (peer, mut msg) = core.recv_fair(wait)?;
+        if let Some(notice) = st.notices.pop_front() {
+            return Ok(notice);
+        }
+        // Looks without blocking and waits here, so that a peer arriving or leaving while
+        // we wait (a notification to give) ends the wait too.
+        let (peer, mut msg) = match core.recv_fair(Wait::Never) {
+            Ok(got) => got,
+            Err(Error::WouldBlock) => {
+                // Looking may have let go of a peer whose connection is gone.
+                st.admit(core);
+                if let Some(notice) = st.notices.pop_front() {
+                    return Ok(notice);
+                }
+                core.wait(wait)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if !st.ids.contains_key(&peer) {
             // Attached while we waited: name it now (or refuse it, dropping this).
             st.admit(core);
@@ -379,6 +445,7 @@ impl Router {
     pub fn new(ctx: &Context) -> Result<Router> {
         let mut core = SocketCore::new(ctx, SocketType::Router);
         core.track_attached();
+        core.track_departed();
         Ok(Router {
             core,
             state: RouterState::new(),
@@ -493,6 +560,43 @@ impl Router {
     /// ```
     pub fn set_router_handover(&mut self, handover: bool) {
         self.state.handover = handover;
+    }
+
+    /// Makes the ROUTER tell its application when a peer connects and/or disconnects
+    /// (libzmq's `ZMQ_ROUTER_NOTIFY` with `ZMQ_NOTIFY_CONNECT` / `ZMQ_NOTIFY_DISCONNECT`):
+    /// a receive then also returns `[routing id, ""]`, a message of the peer's routing id
+    /// and one empty frame, once when the peer is admitted and once when its connection is
+    /// seen to be gone. Off by default. A broker uses it to learn of workers without a
+    /// protocol of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ctx = ferromq::Context::new();
+    /// let mut router = ctx.router()?;
+    /// router.set_router_notify(true, true);
+    /// router.bind("inproc://router-notify")?;
+    /// let mut dealer = ctx.dealer()?;
+    /// dealer.set_identity("w1")?;
+    /// dealer.connect("inproc://router-notify")?;
+    /// let hello = router.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!((&hello[0][..], hello[1].is_empty()), (&b"w1"[..], true));
+    /// drop(dealer);
+    /// let bye = router.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(&bye[0][..], b"w1");
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_router_notify(&mut self, connect: bool, disconnect: bool) {
+        self.state.notify_connect = connect;
+        self.state.notify_disconnect = disconnect;
+    }
+
+    /// Sends an empty message to every peer as it connects (libzmq's
+    /// `ZMQ_PROBE_ROUTER`), so a ROUTER on the other end learns this socket's routing id
+    /// at once. Applies to peers that attach after the call.
+    pub fn set_probe_router(&mut self, probe: bool) {
+        self.core.options.probe_router = probe;
     }
 
     /// How many messages were dropped since this socket was made because their peer was
@@ -758,9 +862,14 @@ impl RouterState {
     /// Poll readiness: readable when any peer has a message; always writable unless
     /// mandatory routing is on (a ROUTER drops instead of blocking), as libzmq's.
     pub(crate) fn poll_ready(&mut self, core: &mut SocketCore, interest: Interest) -> Interest {
+        if self.notify_disconnect {
+            // Let go of peers whose connection is seen to be gone, so their notices are
+            // there to be read (a receive would find them the same way).
+            core.peer_count();
+        }
         self.admit(core);
         Interest::from_flags(
-            interest.is_readable() && core.poll_readable(),
+            interest.is_readable() && (!self.notices.is_empty() || core.poll_readable()),
             interest.is_writable() && (!self.mandatory || core.poll_writable()),
         )
     }

@@ -5,18 +5,32 @@
 //! messages, as libzmq's does. Each end belongs to one thread at a time: the socket's
 //! caller, or an I/O thread.
 //!
+//! The queue is a `VecDeque` behind a mutex that the two ends take briefly. The writer
+//! takes it once per message; the reader takes it only when its own batch runs out, and
+//! then swaps the whole queue for its empty batch, so a burst of messages costs the reader
+//! one lock, and the two deques trade places without allocating. Nothing is preallocated:
+//! an idle pipe is two empty deques.
+//!
+//! The high-water mark counts the messages in the queue plus those the reader took in its
+//! batch and has not yet given back. The reader gives them back (credits the writer) when
+//! it has read its whole batch, or after every read while the writer is parked on a full
+//! pipe; so a writer never waits for room the reader has made, and a reader that keeps up
+//! takes the lock about once per batch.
+//!
 //! Waking is the costly part of a queue, so a pipe wakes the other end only on the two
-//! transitions that matter: an empty pipe receiving a message while its reader is parked,
-//! and a full pipe losing one while its writer is parked. An end "parks" when an operation
-//! fails (empty or full); it then re-checks once, so a wake-up is never lost between the
-//! check and the park (a Dekker-style handshake over two SeqCst atomics). A steady stream
-//! of messages therefore costs no wake-ups at all.
+//! transitions that matter: a message arriving while the reader is parked on an empty
+//! pipe, and room appearing while the writer is parked on a full one. An end parks, under
+//! the lock, when an operation fails; the other end checks the flag under the same lock,
+//! so no wake-up can be lost between the check and the park. A steady stream of messages
+//! costs no wake-ups at all.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::Arc;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::message::Message;
 
@@ -89,32 +103,42 @@ impl Signal {
     }
 }
 
+/// What both ends change, under the pipe's lock.
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Message>,
+    /// Messages the reader took in its last batch and has not yet given back.
+    held: usize,
+    reader_parked: bool,
+    writer_parked: bool,
+    writer_gone: bool,
+    reader_gone: bool,
+}
+
 struct Shared {
-    /// Messages in the pipe, counted by the writer on push and the reader on pop.
-    count: AtomicUsize,
+    state: Mutex<State>,
     /// Most messages the pipe holds; 0 means no limit.
     capacity: usize,
-    reader_parked: AtomicBool,
-    writer_parked: AtomicBool,
-    /// Set by each end's `Drop` *before* it rings the other end: the channel itself only
-    /// disconnects after `Drop::drop` returns, so an end woken by the ring must learn of
-    /// the close from these, or it would look, find the channel still open, and sleep.
-    writer_gone: AtomicBool,
-    reader_gone: AtomicBool,
+    /// A copy of `State::writer_parked`, so the reader learns without the lock that the
+    /// writer waits for room. Written only under the lock; a stale read only delays the
+    /// credit until the reader's next batch, it never loses it.
+    writer_waits: AtomicBool,
     wake_reader: Notify,
     wake_writer: Notify,
 }
 
 /// The writing end of a pipe.
 pub(crate) struct PipeWriter {
-    tx: Sender<Message>,
     shared: Arc<Shared>,
 }
 
-/// The reading end of a pipe.
+/// The reading end of a pipe. It keeps the batch it took from the queue; the cells make
+/// it usable through `&self` by the one thread that owns it (it is `Send`, not `Sync`).
 pub(crate) struct PipeReader {
-    rx: Receiver<Message>,
     shared: Arc<Shared>,
+    batch: Cell<VecDeque<Message>>,
+    /// Messages of the batch read since the last credit.
+    consumed: Cell<usize>,
 }
 
 /// Why a message could not be written; the message comes back.
@@ -152,44 +176,58 @@ pub(crate) fn pipe(
     wake_reader: Notify,
     wake_writer: Notify,
 ) -> (PipeWriter, PipeReader) {
-    // The queue itself is unbounded and grows in small blocks: the high-water mark is kept by
-    // the count, so an idle pipe costs no preallocated slots.
-    let (tx, rx) = crossbeam_channel::unbounded();
     let shared = Arc::new(Shared {
-        count: AtomicUsize::new(0),
+        state: Mutex::new(State::default()),
         capacity,
-        reader_parked: AtomicBool::new(false),
-        writer_parked: AtomicBool::new(false),
-        writer_gone: AtomicBool::new(false),
-        reader_gone: AtomicBool::new(false),
+        writer_waits: AtomicBool::new(false),
         wake_reader,
         wake_writer,
     });
     (
         PipeWriter {
-            tx,
             shared: shared.clone(),
         },
-        PipeReader { rx, shared },
+        PipeReader {
+            shared,
+            batch: Cell::new(VecDeque::new()),
+            consumed: Cell::new(0),
+        },
     )
 }
 
 impl Shared {
-    /// Messages in the pipe. The writer counts a message just after queueing it, so the
-    /// reader can take it (and subtract it) first: for that moment the count is one below
-    /// zero, wrapped. Whoever looks then sees an empty pipe, which it is about to stop
-    /// being.
-    fn queued(&self) -> usize {
-        let n = self.count.load(SeqCst);
-        if n > usize::MAX / 2 {
-            0
+    /// Takes the lock. Nothing that holds it can panic (it only moves messages and flags),
+    /// but should a poisoned lock ever be seen, its state is still consistent: use it.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_full(&self, st: &State) -> bool {
+        self.capacity != 0 && st.queue.len() + st.held >= self.capacity
+    }
+
+    /// Parks the writer when the pipe is full; true when it is.
+    fn park_writer_if_full(&self, st: &mut State) -> bool {
+        if self.is_full(st) {
+            st.writer_parked = true;
+            self.writer_waits.store(true, SeqCst);
+            true
         } else {
-            n
+            false
         }
     }
 
-    fn is_full(&self) -> bool {
-        self.capacity != 0 && self.queued() >= self.capacity
+    /// Gives back `n` messages the reader has consumed. True when the parked writer must
+    /// be woken, after the lock is released.
+    fn credit(&self, st: &mut State, n: usize) -> bool {
+        st.held = st.held.saturating_sub(n);
+        if st.writer_parked && !self.is_full(st) {
+            st.writer_parked = false;
+            self.writer_waits.store(false, SeqCst);
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -197,28 +235,48 @@ impl PipeWriter {
     /// Queues a message without blocking.
     pub(crate) fn try_write(&self, msg: Message) -> Result<(), WriteError> {
         let s = &*self.shared;
-        if s.reader_gone.load(SeqCst) {
+        let mut st = s.lock();
+        if st.reader_gone {
             return Err(WriteError::Closed(msg));
         }
-        if s.is_full() {
-            s.writer_parked.store(true, SeqCst);
-            fence(SeqCst);
-            if s.is_full() {
-                return Err(WriteError::Full(msg));
-            }
-            s.writer_parked.store(false, SeqCst);
+        if s.park_writer_if_full(&mut st) {
+            return Err(WriteError::Full(msg));
         }
-        match self.tx.try_send(msg) {
-            Ok(()) => {
-                s.count.fetch_add(1, SeqCst);
-                if s.reader_parked.load(SeqCst) && s.reader_parked.swap(false, SeqCst) {
-                    s.wake_reader.notify();
-                }
-                Ok(())
-            }
-            Err(TrySendError::Disconnected(m)) | Err(TrySendError::Full(m)) => {
-                Err(WriteError::Closed(m))
-            }
+        st.queue.push_back(msg);
+        let wake = std::mem::take(&mut st.reader_parked);
+        drop(st);
+        if wake {
+            s.wake_reader.notify();
+        }
+        Ok(())
+    }
+
+    /// Queues messages from the front of `batch` under one lock, as many as there is room
+    /// for; those that do not fit stay in `batch`, and the writer parks (`Full`, with an
+    /// empty message standing in for them). `Closed` when the reader is gone.
+    pub(crate) fn write_batch(&self, batch: &mut VecDeque<Message>) -> Result<(), WriteError> {
+        let s = &*self.shared;
+        let mut st = s.lock();
+        if st.reader_gone {
+            return Err(WriteError::Closed(Message::new()));
+        }
+        let room = if s.capacity == 0 {
+            batch.len()
+        } else {
+            s.capacity.saturating_sub(st.queue.len() + st.held)
+        };
+        let n = room.min(batch.len());
+        st.queue.extend(batch.drain(..n));
+        let full = !batch.is_empty() && s.park_writer_if_full(&mut st);
+        let wake = n > 0 && std::mem::take(&mut st.reader_parked);
+        drop(st);
+        if wake {
+            s.wake_reader.notify();
+        }
+        if full {
+            Err(WriteError::Full(Message::new()))
+        } else {
+            Ok(())
         }
     }
 
@@ -226,57 +284,68 @@ impl PipeWriter {
     /// the reader's next read wakes it (what a poller needs before it waits).
     pub(crate) fn is_full(&self) -> bool {
         let s = &*self.shared;
-        if !s.is_full() {
-            return false;
-        }
-        s.writer_parked.store(true, SeqCst);
-        fence(SeqCst);
-        s.is_full()
+        s.park_writer_if_full(&mut s.lock())
     }
 
     /// True when the reader has gone away.
     pub(crate) fn is_closed(&self) -> bool {
-        self.shared.reader_gone.load(SeqCst)
+        self.shared.lock().reader_gone
     }
 }
 
 impl PipeReader {
     /// Takes the next message without blocking.
     pub(crate) fn try_read(&self) -> Result<Message, ReadError> {
+        let mut batch = self.batch.take();
+        let result = self.read_from(&mut batch);
+        self.batch.set(batch);
+        result
+    }
+
+    fn read_from(&self, batch: &mut VecDeque<Message>) -> Result<Message, ReadError> {
         let s = &*self.shared;
-        let msg = match self.rx.try_recv() {
-            Ok(m) => m,
-            Err(TryRecvError::Disconnected) => return Err(ReadError::Closed),
-            Err(TryRecvError::Empty) => {
-                s.reader_parked.store(true, SeqCst);
-                fence(SeqCst);
-                match self.rx.try_recv() {
-                    Ok(m) => {
-                        s.reader_parked.store(false, SeqCst);
-                        m
-                    }
-                    Err(TryRecvError::Disconnected) => return Err(ReadError::Closed),
-                    Err(TryRecvError::Empty) => {
-                        // The writer marks itself gone after its last message is queued,
-                        // so empty now and gone means nothing more will come.
-                        if s.writer_gone.load(SeqCst) {
-                            return match self.rx.try_recv() {
-                                Ok(m) => {
-                                    s.reader_parked.store(false, SeqCst);
-                                    s.count.fetch_sub(1, SeqCst);
-                                    Ok(m)
-                                }
-                                Err(_) => Err(ReadError::Closed),
-                            };
-                        }
-                        return Err(ReadError::Empty);
-                    }
+        if batch.is_empty() {
+            let mut st = s.lock();
+            let wake_writer = s.credit(&mut st, self.consumed.replace(0));
+            if st.queue.is_empty() {
+                // Empty now and the writer gone means nothing more will come: the writer
+                // marks itself gone, under the lock, after its last message is queued.
+                let result = if st.writer_gone {
+                    Err(ReadError::Closed)
+                } else {
+                    st.reader_parked = true;
+                    Err(ReadError::Empty)
+                };
+                drop(st);
+                if wake_writer {
+                    s.wake_writer.notify();
                 }
+                return result;
             }
+            std::mem::swap(&mut st.queue, batch);
+            st.held += batch.len();
+            drop(st);
+            if wake_writer {
+                s.wake_writer.notify();
+            }
+        }
+        let Some(msg) = batch.pop_front() else {
+            return Err(ReadError::Empty);
         };
-        s.count.fetch_sub(1, SeqCst);
-        if s.writer_parked.load(SeqCst) && s.writer_parked.swap(false, SeqCst) {
-            s.wake_writer.notify();
+        self.consumed.set(self.consumed.get() + 1);
+        // Give the consumed messages back when the batch is done (taking the next one in
+        // the same lock), or at once when the writer waits for room.
+        if batch.is_empty() || s.writer_waits.load(SeqCst) {
+            let mut st = s.lock();
+            let wake = s.credit(&mut st, self.consumed.replace(0));
+            if batch.is_empty() && !st.queue.is_empty() {
+                std::mem::swap(&mut st.queue, batch);
+                st.held += batch.len();
+            }
+            drop(st);
+            if wake {
+                s.wake_writer.notify();
+            }
         }
         Ok(msg)
     }
@@ -284,47 +353,54 @@ impl PipeReader {
     /// True when a message is queued. When none is, parks the reader first, so the next
     /// write rings the reader's signal (what a poller needs before it waits).
     pub(crate) fn poll_readable(&self) -> bool {
-        let s = &*self.shared;
-        if s.queued() > 0 {
-            return true;
-        }
-        s.reader_parked.store(true, SeqCst);
-        fence(SeqCst);
-        s.queued() > 0
+        let batch = self.batch.take();
+        let ready = !batch.is_empty() || {
+            let mut st = self.shared.lock();
+            if st.queue.is_empty() {
+                st.reader_parked = true;
+                false
+            } else {
+                true
+            }
+        };
+        self.batch.set(batch);
+        ready
     }
 
     /// How many messages are queued.
     pub(crate) fn len(&self) -> usize {
-        self.shared.queued()
+        let batch = self.batch.take();
+        let n = batch.len() + self.shared.lock().queue.len();
+        self.batch.set(batch);
+        n
     }
 
     /// True when the writer has gone away (messages may still be queued).
     pub(crate) fn is_writer_closed(&self) -> bool {
-        self.shared.writer_gone.load(SeqCst)
+        self.shared.lock().writer_gone
     }
 }
 
 impl Drop for PipeWriter {
     fn drop(&mut self) {
-        // The channel disconnects only when `tx` drops, after this returns: mark the end
-        // first, so the reader this ring wakes sees it. A spurious ring is harmless.
-        self.shared.writer_gone.store(true, SeqCst);
+        self.shared.lock().writer_gone = true;
+        // A spurious ring (the reader was not parked) is harmless.
         self.shared.wake_reader.notify();
     }
 }
 
 impl Drop for PipeReader {
     fn drop(&mut self) {
-        // As for the writer: mark the end before ringing, since `rx` disconnects later.
-        self.shared.reader_gone.store(true, SeqCst);
+        self.shared.lock().reader_gone = true;
         self.shared.wake_writer.notify();
     }
 }
 
 impl std::fmt::Debug for PipeWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.shared.lock();
         f.debug_struct("PipeWriter")
-            .field("queued", &self.shared.queued())
+            .field("queued", &(st.queue.len() + st.held))
             .field("capacity", &self.shared.capacity)
             .finish()
     }
@@ -333,7 +409,7 @@ impl std::fmt::Debug for PipeWriter {
 impl std::fmt::Debug for PipeReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipeReader")
-            .field("queued", &self.shared.queued())
+            .field("queued", &self.len())
             .field("capacity", &self.shared.capacity)
             .finish()
     }

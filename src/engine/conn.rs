@@ -17,7 +17,10 @@ use crate::zmtp::{Connection, ConnectionConfig, Event};
 
 use super::IoWake;
 
-/// Bytes read from one connection before others get a turn.
+/// Most messages decoded before they are handed to the socket's pipe in one go (and so
+/// most held back here, beyond the pipe's high-water mark, while the pipe is full).
+const DECODE_BATCH: usize = 64;
+/// Most bytes read from one connection before others get a turn.
 const READ_BUDGET: usize = 256 * 1024;
 /// Smallest read: what an idle or quiet connection's buffer holds (libzmq reads 8 KiB).
 const READ_MIN: usize = 8 * 1024;
@@ -85,8 +88,12 @@ pub(super) struct Conn {
     out: Option<PipeReader>,
     /// The pipe this connection writes received messages into.
     inp: Option<PipeWriter>,
-    /// A message decoded but refused by a full inbound pipe.
-    stalled: Option<Message>,
+    /// Messages decoded but not yet in the inbound pipe: collected while decoding so a
+    /// read's worth of messages goes in under one lock, and kept here while the pipe is
+    /// full. Decoding stops while any are left over from a full pipe.
+    decoded: VecDeque<Message>,
+    /// True when the inbound pipe refused some of `decoded` for lack of room.
+    stalled: bool,
     /// The socket's id for the peer, once attached.
     peer_id: Option<PeerId>,
     /// Whether the socket takes back what a broken connection did not deliver (see
@@ -153,7 +160,8 @@ impl Conn {
             addrs,
             out: None,
             inp: None,
-            stalled: None,
+            decoded: VecDeque::new(),
+            stalled: false,
             peer_id: None,
             requeue,
             unsent: Unsent::default(),
@@ -195,13 +203,13 @@ impl Conn {
     /// because the socket's inbound queue is full is not judged: its silence is ours.
     pub(super) fn ping_unanswered(&mut self) -> bool {
         let sent = self.ping_sent.take();
-        self.stalled.is_none() && matches!(sent, Some(sent) if self.last_recv < sent)
+        !self.stalled && matches!(sent, Some(sent) if self.last_recv < sent)
     }
 
     /// True if the peer announced a TTL and nothing arrived for that long (not judged
     /// while we are not reading, as for [`Conn::ping_unanswered`]).
     pub(super) fn ttl_expired(&self, now: Instant) -> bool {
-        self.stalled.is_none()
+        !self.stalled
             && !self.peer_ttl.is_zero()
             && now.saturating_duration_since(self.last_recv) >= self.peer_ttl
     }
@@ -210,7 +218,8 @@ impl Conn {
     pub(super) fn start_linger(&mut self, deadline: Instant) {
         self.linger_until = Some(deadline);
         self.inp = None;
-        self.stalled = None;
+        self.decoded.clear();
+        self.stalled = false;
     }
 
     /// Does all the work the connection can do now.
@@ -263,30 +272,45 @@ impl Conn {
         }
     }
 
-    /// Hands a held-back message to the socket; false while it is still refused.
+    /// Hands decoded messages to the socket, as many as its pipe has room for; false while
+    /// some are still refused.
     fn deliver_stalled(&mut self) -> bool {
-        let Some(msg) = self.stalled.take() else {
+        if self.decoded.is_empty() {
+            self.stalled = false;
             return true;
-        };
+        }
         match &self.inp {
-            Some(inp) => match inp.try_write(msg) {
-                Ok(()) => true,
-                Err(WriteError::Full(m)) => {
-                    self.stalled = Some(m);
-                    false
-                }
+            Some(inp) => match inp.write_batch(&mut self.decoded) {
+                Ok(()) => {}
                 Err(WriteError::Closed(_)) => {
                     self.inp = None;
-                    true
+                    self.decoded.clear();
                 }
+                Err(WriteError::Full(_)) => {}
             },
-            None => true,
+            None => self.decoded.clear(),
         }
+        self.stalled = !self.decoded.is_empty();
+        !self.stalled
     }
 
     /// Turns buffered input into events until it runs dry or the socket's pipe is full.
     fn decode(&mut self, wake: &dyn Fn() -> IoWake) -> Result<(), End> {
-        while self.stalled.is_none() {
+        loop {
+            let result = self.decode_batch(wake);
+            let delivered = self.deliver_stalled();
+            match result {
+                Ok(true) if delivered => continue,
+                Ok(_) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Decodes up to [`DECODE_BATCH`] messages into `decoded`; true when it stopped at
+    /// the limit (more input may be buffered), false when the input ran dry.
+    fn decode_batch(&mut self, wake: &dyn Fn() -> IoWake) -> Result<bool, End> {
+        while self.decoded.len() < DECODE_BATCH {
             let polled = self.zmtp.poll_event();
             if let Some(ttl) = self.zmtp.take_peer_ttl() {
                 self.peer_ttl = Duration::from_millis(u64::from(ttl) * 100);
@@ -294,12 +318,13 @@ impl Conn {
             }
             let event = match polled {
                 Ok(Some(e)) => e,
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(false),
                 Err(e) => return Err(End::Failed(e)),
             };
             let msg = match event {
                 Event::Ready(info) => {
                     self.handshaken = true;
+                    // (Nothing is decoded before the handshake, so `decoded` is empty.)
                     self.socket.emit(|| MonitorEvent::HandshakeSucceeded {
                         endpoint: self.label.to_string(),
                         peer_type: info.socket_type,
@@ -311,15 +336,11 @@ impl Conn {
                 Event::Subscribe(topic) => Message::subscription(true, &topic),
                 Event::Cancel(topic) => Message::subscription(false, &topic),
             };
-            if let Some(inp) = &self.inp {
-                match inp.try_write(msg) {
-                    Ok(()) => {}
-                    Err(WriteError::Full(m)) => self.stalled = Some(m),
-                    Err(WriteError::Closed(_)) => self.inp = None,
-                }
+            if self.inp.is_some() {
+                self.decoded.push_back(msg);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The handshake is done: make the pipes and hand the socket its ends.
@@ -368,7 +389,7 @@ impl Conn {
     /// Reads once if the stream may have bytes and the socket can take them.
     /// Returns true when bytes were read.
     fn read(&mut self, budget: &mut usize) -> Result<bool, End> {
-        if !self.readable || self.stalled.is_some() || self.eof || *budget == 0 {
+        if !self.readable || self.stalled || self.eof || *budget == 0 {
             return Ok(false);
         }
         // Offer the kernel `read_size` bytes, zeroed first (no unsafe, so no uninitialised

@@ -26,9 +26,9 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -75,12 +75,25 @@ impl std::fmt::Debug for Notify {
 pub(crate) struct Signal {
     tx: Sender<()>,
     rx: Receiver<()>,
+    /// How many times the next wait yields and looks before it blocks (see
+    /// [`Signal::wait`]); adapted by what the last waits saw.
+    spins: AtomicUsize,
 }
+
+/// Most times [`Signal::wait`] yields and looks again before it blocks.
+const SPIN_MAX: usize = 20;
+
+/// A blocked wait that ended sooner than this would probably have been caught by a spin.
+const SPIN_WORTH: Duration = Duration::from_micros(50);
 
 impl Signal {
     pub(crate) fn new() -> Self {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        Signal { tx, rx }
+        Signal {
+            tx,
+            rx,
+            spins: AtomicUsize::new(SPIN_MAX),
+        }
     }
 
     /// Rings the bell. Never blocks.
@@ -96,22 +109,32 @@ impl Signal {
 
     /// Waits for a ring until `deadline` (`None`: forever). Returns false on timeout.
     ///
-    /// Looks for the ring a bounded number of times, yielding the CPU in between, before
-    /// it blocks: a reply or the next message often comes within microseconds, and being
-    /// woken from a blocked wait costs the ringing thread a futex call and this one a trip
-    /// through the scheduler. The spin lasts a few microseconds at most and then blocks,
-    /// so an idle socket costs no CPU.
+    /// Being woken from a blocked wait costs the ringing thread a futex call and this one
+    /// a trip through the scheduler, and a reply often comes within microseconds. So the
+    /// wait first yields the CPU and looks again, up to [`SPIN_MAX`] times, and blocks
+    /// only then. The count adapts, so threads that wait long (an idle socket, or more
+    /// busy threads than cores) stop spending time in it: a spin that missed halves it,
+    /// and a blocked wait that ended within [`SPIN_WORTH`] puts it back to the most.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
-        for _ in 0..SPIN_YIELDS {
+        let spins = self.spins.load(Relaxed);
+        for _ in 0..spins {
             if self.rx.try_recv().is_ok() {
                 return true;
             }
             std::thread::yield_now();
         }
-        match deadline {
+        if spins > 0 {
+            self.spins.store(spins / 2, Relaxed);
+        }
+        let blocked = Instant::now();
+        let rung = match deadline {
             None => self.rx.recv().is_ok(),
             Some(d) => self.rx.recv_deadline(d).is_ok(),
+        };
+        if rung && blocked.elapsed() < SPIN_WORTH {
+            self.spins.store(SPIN_MAX, Relaxed);
         }
+        rung
     }
 }
 
@@ -126,9 +149,6 @@ struct State {
     writer_gone: bool,
     reader_gone: bool,
 }
-
-/// How many times [`Signal::wait`] yields and looks again before it blocks.
-const SPIN_YIELDS: usize = 20;
 
 struct Shared {
     state: Mutex<State>,

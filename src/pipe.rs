@@ -158,6 +158,11 @@ struct Shared {
     /// writer waits for room. Written only under the lock; a stale read only delays the
     /// credit until the reader's next batch, it never loses it.
     writer_waits: AtomicBool,
+    /// A copy of `!State::queue.is_empty()`, kept under the lock, for a reader that wants
+    /// to skip an empty pipe without taking the lock.
+    has_queued: AtomicBool,
+    /// A copy of `State::writer_gone`, for the same reason.
+    writer_closed: AtomicBool,
     wake_reader: Notify,
     wake_writer: Notify,
 }
@@ -215,6 +220,8 @@ pub(crate) fn pipe(
         state: Mutex::new(State::default()),
         capacity,
         writer_waits: AtomicBool::new(false),
+        has_queued: AtomicBool::new(false),
+        writer_closed: AtomicBool::new(false),
         wake_reader,
         wake_writer,
     });
@@ -277,6 +284,9 @@ impl PipeWriter {
         if s.park_writer_if_full(&mut st) {
             return Err(WriteError::Full(msg));
         }
+        if st.queue.is_empty() {
+            s.has_queued.store(true, Relaxed);
+        }
         st.queue.push_back(msg);
         let wake = std::mem::take(&mut st.reader_parked);
         drop(st);
@@ -301,6 +311,9 @@ impl PipeWriter {
             s.capacity.saturating_sub(st.queue.len() + st.held)
         };
         let n = room.min(batch.len());
+        if n > 0 && st.queue.is_empty() {
+            s.has_queued.store(true, Relaxed);
+        }
         st.queue.extend(batch.drain(..n));
         let full = !batch.is_empty() && s.park_writer_if_full(&mut st);
         let wake = n > 0 && std::mem::take(&mut st.reader_parked);
@@ -359,6 +372,7 @@ impl PipeReader {
             }
             std::mem::swap(&mut st.queue, batch);
             st.held += batch.len();
+            s.has_queued.store(false, Relaxed);
             drop(st);
             if wake_writer {
                 s.wake_writer.notify();
@@ -376,6 +390,7 @@ impl PipeReader {
             if batch.is_empty() && !st.queue.is_empty() {
                 std::mem::swap(&mut st.queue, batch);
                 st.held += batch.len();
+                s.has_queued.store(false, Relaxed);
             }
             drop(st);
             if wake {
@@ -410,15 +425,26 @@ impl PipeReader {
         n
     }
 
+    /// True when no message is queued, judged without the lock: for skipping an empty
+    /// pipe cheaply. A message written at this moment may not be seen; a caller about to
+    /// wait must use [`PipeReader::try_read`] or [`PipeReader::poll_readable`], which park.
+    pub(crate) fn seems_empty(&self) -> bool {
+        let batch = self.batch.take();
+        let empty = batch.is_empty() && !self.shared.has_queued.load(Relaxed);
+        self.batch.set(batch);
+        empty
+    }
+
     /// True when the writer has gone away (messages may still be queued).
     pub(crate) fn is_writer_closed(&self) -> bool {
-        self.shared.lock().writer_gone
+        self.shared.writer_closed.load(SeqCst)
     }
 }
 
 impl Drop for PipeWriter {
     fn drop(&mut self) {
         self.shared.lock().writer_gone = true;
+        self.shared.writer_closed.store(true, SeqCst);
         // A spurious ring (the reader was not parked) is harmless.
         self.shared.wake_reader.notify();
     }

@@ -419,14 +419,14 @@ impl PubState {
     ///
     /// With `park`, every pipe is read until it says empty, which parks its reader so the
     /// next message rings the socket's signal (for a caller about to wait). Without it, an
-    /// empty pipe costs one atomic load, which keeps `send` cheap with many quiet peers.
+    /// empty pipe costs two atomic loads, which keeps `send` cheap with many quiet peers.
     fn take_subscriptions(&mut self, core: &mut SocketCore, park: bool) -> (bool, bool) {
         core.process_mailbox();
         let limit = core.options.recv_hwm;
         let mut departed = false;
         let mut drained = true;
         'peers: for peer in &core.peers {
-            if !park && peer.rx.len() == 0 {
+            if !park && peer.rx.seems_empty() {
                 departed |= peer.rx.is_writer_closed();
                 continue;
             }

@@ -557,6 +557,81 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_write_moves_what_fits_and_parks_the_writer() {
+        let (w, r, _, writer_sig) = signal_pipe(3);
+        let mut batch: VecDeque<Message> = (0..5u8).map(|i| Message::from(vec![i])).collect();
+        assert!(matches!(
+            w.write_batch(&mut batch),
+            Err(WriteError::Full(_))
+        ));
+        assert_eq!(
+            batch.len(),
+            2,
+            "the two that did not fit stay with the writer"
+        );
+        assert_eq!(r.len(), 3);
+        assert_eq!(&r.try_read().unwrap()[0][..], &[0]);
+        assert!(writer_sig.wait(no_wait()), "the parked writer must be rung");
+        w.write_batch(&mut batch).unwrap_err();
+        assert_eq!(batch.len(), 1, "one slot was freed, one message moved");
+        for i in 1..4u8 {
+            assert_eq!(&r.try_read().unwrap()[0][..], &[i]);
+        }
+        w.write_batch(&mut batch).unwrap();
+        assert!(batch.is_empty());
+        assert_eq!(&r.try_read().unwrap()[0][..], &[4]);
+    }
+
+    #[test]
+    fn a_reader_that_read_its_whole_batch_gives_the_room_back() {
+        // The writer never parked, so the credit must come from the batch running out.
+        let (w, r) = pipe(2, Notify::Nobody, Notify::Nobody);
+        w.try_write(Message::from("a")).unwrap();
+        w.try_write(Message::from("b")).unwrap();
+        r.try_read().unwrap();
+        r.try_read().unwrap();
+        w.try_write(Message::from("c")).unwrap();
+        w.try_write(Message::from("d")).unwrap();
+        assert!(w.is_full());
+    }
+
+    #[test]
+    fn seems_empty_follows_writes_and_reads() {
+        let (w, r) = pipe(0, Notify::Nobody, Notify::Nobody);
+        assert!(r.seems_empty());
+        w.try_write(Message::from("a")).unwrap();
+        w.try_write(Message::from("b")).unwrap();
+        assert!(!r.seems_empty());
+        r.try_read().unwrap();
+        assert!(!r.seems_empty(), "one is still in the reader's batch");
+        r.try_read().unwrap();
+        assert!(r.seems_empty());
+        assert!(!r.is_writer_closed());
+        drop(w);
+        assert!(r.is_writer_closed());
+    }
+
+    #[test]
+    fn a_wait_that_spins_in_vain_spins_less_next_time() {
+        let sig = Signal::new();
+        assert_eq!(sig.spins.load(Relaxed), SPIN_MAX);
+        assert!(!sig.wait(no_wait()));
+        assert_eq!(sig.spins.load(Relaxed), SPIN_MAX / 2);
+        // A ring that came while nobody waited is found by the spin at once.
+        sig.notify();
+        assert!(sig.wait(no_wait()));
+        assert_eq!(sig.spins.load(Relaxed), SPIN_MAX / 2);
+        for _ in 0..8 {
+            assert!(!sig.wait(no_wait()));
+        }
+        assert_eq!(
+            sig.spins.load(Relaxed),
+            0,
+            "an idle wait ends up not spinning"
+        );
+    }
+
+    #[test]
     fn closing_either_end_is_seen_by_the_other() {
         let (w, r, reader_sig, writer_sig) = signal_pipe(0);
         w.try_write(Message::from("last")).unwrap();

@@ -351,31 +351,16 @@ impl PipeReader {
     }
 
     fn read_from(&self, batch: &mut VecDeque<Message>) -> Result<Message, ReadError> {
-        let s = &*self.shared;
         if batch.is_empty() {
-            let mut st = s.lock();
-            let wake_writer = s.credit(&mut st, self.consumed.replace(0));
-            if st.queue.is_empty() {
+            let writer_gone = self.refill(batch, true);
+            if batch.is_empty() {
                 // Empty now and the writer gone means nothing more will come: the writer
                 // marks itself gone, under the lock, after its last message is queued.
-                let result = if st.writer_gone {
-                    Err(ReadError::Closed)
+                return Err(if writer_gone {
+                    ReadError::Closed
                 } else {
-                    st.reader_parked = true;
-                    Err(ReadError::Empty)
-                };
-                drop(st);
-                if wake_writer {
-                    s.wake_writer.notify();
-                }
-                return result;
-            }
-            std::mem::swap(&mut st.queue, batch);
-            st.held += batch.len();
-            s.has_queued.store(false, Relaxed);
-            drop(st);
-            if wake_writer {
-                s.wake_writer.notify();
+                    ReadError::Empty
+                });
             }
         }
         let Some(msg) = batch.pop_front() else {
@@ -384,20 +369,35 @@ impl PipeReader {
         self.consumed.set(self.consumed.get() + 1);
         // Give the consumed messages back when the batch is done (taking the next one in
         // the same lock), or at once when the writer waits for room.
-        if batch.is_empty() || s.writer_waits.load(SeqCst) {
-            let mut st = s.lock();
-            let wake = s.credit(&mut st, self.consumed.replace(0));
-            if batch.is_empty() && !st.queue.is_empty() {
+        if batch.is_empty() || self.shared.writer_waits.load(SeqCst) {
+            self.refill(batch, false);
+        }
+        Ok(msg)
+    }
+
+    /// Under one lock: gives the consumed messages back to the writer (waking it if it
+    /// waits for room), and, when `batch` is empty, takes the whole queue into it; when
+    /// there is nothing to take and `park` is set, parks the reader, so the next write
+    /// rings it. Returns whether the writer is gone.
+    fn refill(&self, batch: &mut VecDeque<Message>, park: bool) -> bool {
+        let s = &*self.shared;
+        let mut st = s.lock();
+        let wake_writer = s.credit(&mut st, self.consumed.replace(0));
+        if batch.is_empty() {
+            if !st.queue.is_empty() {
                 std::mem::swap(&mut st.queue, batch);
                 st.held += batch.len();
                 s.has_queued.store(false, Relaxed);
-            }
-            drop(st);
-            if wake {
-                s.wake_writer.notify();
+            } else if park && !st.writer_gone {
+                st.reader_parked = true;
             }
         }
-        Ok(msg)
+        let writer_gone = st.writer_gone;
+        drop(st);
+        if wake_writer {
+            s.wake_writer.notify();
+        }
+        writer_gone
     }
 
     /// True when a message is queued. When none is, parks the reader first, so the next

@@ -10,16 +10,6 @@ use ferromq::{Context, Error};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// CPU time the whole process has used, from /proc (user + system, in 10 ms ticks).
-fn process_cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
 #[test]
 fn an_idle_context_and_a_blocked_receive_use_no_cpu() {
     let ctx = Context::new();
@@ -38,12 +28,12 @@ fn an_idle_context_and_a_blocked_receive_use_no_cpu() {
         );
     }
 
-    let before = process_cpu_ticks();
+    let before = util::cpu_ticks("/proc/self/stat");
     // Two threads of this process wait here: the I/O thread in its loop, and this one in
     // a receive that can only time out.
     let err = pull.recv_timeout(Duration::from_millis(600)).unwrap_err();
     assert!(matches!(err, Error::TimedOut), "{err:?}");
-    let used = process_cpu_ticks() - before;
+    let used = util::cpu_ticks("/proc/self/stat") - before;
     // A loop that kept spinning would use about 60 ticks per spinning thread here.
     assert!(used <= 10, "waiting used {used} ticks of CPU");
 }

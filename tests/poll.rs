@@ -22,26 +22,16 @@ fn pipeline(ctx: &Context, transport: Transport) -> (Pull, Push) {
     (pull, push)
 }
 
-/// CPU time this thread has used, from /proc (user + system, in clock ticks of 10 ms).
-fn thread_cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
 #[test]
 fn a_poll_with_nothing_ready_waits_out_its_timeout_without_spinning() {
     let ctx = Context::new();
     let (mut pull, _push) = pipeline(&ctx, Transport::Inproc);
     let timeout = Duration::from_millis(400);
-    let cpu_before = thread_cpu_ticks();
+    let cpu_before = util::cpu_ticks("/proc/thread-self/stat");
     let start = Instant::now();
     let ready = poll(&mut [PollItem::readable(&mut pull)], Some(timeout));
     let waited = start.elapsed();
-    let cpu = thread_cpu_ticks() - cpu_before;
+    let cpu = util::cpu_ticks("/proc/thread-self/stat") - cpu_before;
     assert!(ready.is_empty() && !ready.woken());
     assert!(waited >= timeout, "returned after {waited:?}");
     // A spinning poll would use about 40 ticks here; a sleeping one uses none.

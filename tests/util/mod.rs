@@ -19,6 +19,18 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// CPU time used so far (user + system, in clock ticks of 10 ms), read from a `stat` file
+/// of /proc: `/proc/self/stat` for the whole process, `/proc/thread-self/stat` for the
+/// calling thread.
+pub fn cpu_ticks(stat_file: &str) -> u64 {
+    let stat = std::fs::read_to_string(stat_file).unwrap();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
 /// A name unique within this test process, for inproc names and ipc paths.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -64,6 +64,7 @@ mod poll;
 mod proxy;
 mod socket;
 mod socket_type;
+mod spin;
 mod transport;
 mod zmtp;
 

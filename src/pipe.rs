@@ -26,13 +26,14 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::message::Message;
+use crate::spin::Spin;
 
 /// Who to wake when the other end of a pipe changes state.
 #[derive(Clone)]
@@ -75,16 +76,9 @@ impl std::fmt::Debug for Notify {
 pub(crate) struct Signal {
     tx: Sender<()>,
     rx: Receiver<()>,
-    /// How many times the next wait yields and looks before it blocks (see
-    /// [`Signal::wait`]); adapted by what the last waits saw.
-    spins: AtomicUsize,
+    /// How long [`Signal::wait`] spins before it blocks.
+    spin: Spin,
 }
-
-/// Most times [`Signal::wait`] yields and looks again before it blocks.
-const SPIN_MAX: usize = 20;
-
-/// A blocked wait that ended sooner than this would probably have been caught by a spin.
-const SPIN_WORTH: Duration = Duration::from_micros(50);
 
 impl Signal {
     pub(crate) fn new() -> Self {
@@ -92,7 +86,7 @@ impl Signal {
         Signal {
             tx,
             rx,
-            spins: AtomicUsize::new(SPIN_MAX),
+            spin: Spin::new(),
         }
     }
 
@@ -109,30 +103,24 @@ impl Signal {
 
     /// Waits for a ring until `deadline` (`None`: forever). Returns false on timeout.
     ///
-    /// Being woken from a blocked wait costs the ringing thread a futex call and this one
-    /// a trip through the scheduler, and a reply often comes within microseconds. So the
-    /// wait first yields the CPU and looks again, up to [`SPIN_MAX`] times, and blocks
-    /// only then. The count adapts, so threads that wait long (an idle socket, or more
-    /// busy threads than cores) stop spending time in it: a spin that missed halves it,
-    /// and a blocked wait that ended within [`SPIN_WORTH`] puts it back to the most.
+    /// Looks for the ring a few times, yielding the CPU in between, before it blocks:
+    /// the adaptive spin of [`crate::spin`], so a reply that comes within microseconds
+    /// costs neither thread a futex call.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
-        let spins = self.spins.load(Relaxed);
-        for _ in 0..spins {
+        for _ in 0..self.spin.rounds() {
             if self.rx.try_recv().is_ok() {
                 return true;
             }
             std::thread::yield_now();
         }
-        if spins > 0 {
-            self.spins.store(spins / 2, Relaxed);
-        }
+        self.spin.missed();
         let blocked = Instant::now();
         let rung = match deadline {
             None => self.rx.recv().is_ok(),
             Some(d) => self.rx.recv_deadline(d).is_ok(),
         };
-        if rung && blocked.elapsed() < SPIN_WORTH {
-            self.spins.store(SPIN_MAX, Relaxed);
+        if rung {
+            self.spin.woke_with_work(blocked);
         }
         rung
     }
@@ -613,22 +601,19 @@ mod tests {
 
     #[test]
     fn a_wait_that_spins_in_vain_spins_less_next_time() {
+        use crate::spin::SPIN_MAX;
         let sig = Signal::new();
-        assert_eq!(sig.spins.load(Relaxed), SPIN_MAX);
+        assert_eq!(sig.spin.rounds(), SPIN_MAX);
         assert!(!sig.wait(no_wait()));
-        assert_eq!(sig.spins.load(Relaxed), SPIN_MAX / 2);
+        assert_eq!(sig.spin.rounds(), SPIN_MAX / 2);
         // A ring that came while nobody waited is found by the spin at once.
         sig.notify();
         assert!(sig.wait(no_wait()));
-        assert_eq!(sig.spins.load(Relaxed), SPIN_MAX / 2);
+        assert_eq!(sig.spin.rounds(), SPIN_MAX / 2);
         for _ in 0..8 {
             assert!(!sig.wait(no_wait()));
         }
-        assert_eq!(
-            sig.spins.load(Relaxed),
-            0,
-            "an idle wait ends up not spinning"
-        );
+        assert_eq!(sig.spin.rounds(), 0, "an idle wait ends up not spinning");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use slab::Slab;
 use crate::monitor::MonitorEvent;
 use crate::options::Options;
 use crate::socket::{next_id, SocketShared};
+use crate::spin::Spin;
 use crate::transport::{self, Listener, Stream};
 
 use super::conn::{Conn, Drive, End, Origin};
@@ -78,16 +79,10 @@ pub(super) struct Loop {
     /// Sockets that have closed; late commands for them are ignored.
     closed_sockets: Vec<u64>,
     shutting_down: bool,
-    /// How many times the loop yields and looks again before it sleeps in `epoll_wait`;
-    /// adapted as in `Signal::wait` (see [`Loop::spin_for_work`]).
-    spins: usize,
+    /// How long the loop spins before it sleeps in `epoll_wait` (see
+    /// [`Loop::spin_for_work`]).
+    spin: Spin,
 }
-
-/// Most times the loop yields and looks for work before it sleeps.
-const SPIN_MAX: usize = 20;
-
-/// A sleep that ended sooner than this would probably have been caught by a spin.
-const SPIN_WORTH: Duration = Duration::from_micros(50);
 
 /// The loop spins only when it could otherwise sleep at least this long (a timer due
 /// sooner is not delayed by a spin).
@@ -105,7 +100,7 @@ impl Loop {
             ready: VecDeque::new(),
             closed_sockets: Vec::new(),
             shutting_down: false,
-            spins: SPIN_MAX,
+            spin: Spin::new(),
         }
     }
 
@@ -157,22 +152,19 @@ impl Loop {
                     return;
                 }
             }
-            if slept.elapsed() < SPIN_WORTH && (!events.is_empty() || !self.commands.is_empty()) {
-                self.spins = SPIN_MAX;
+            if !events.is_empty() || !self.commands.is_empty() {
+                self.spin.woke_with_work(slept);
             }
             self.handle_events(&events);
         }
     }
 
     /// Before sleeping, yields and looks for work (a command, or a readiness event with a
-    /// zero-timeout poll) up to `spins` times. Being woken from `epoll_wait` costs the
-    /// waking thread a write to the waker and this one a trip through the scheduler, and in
-    /// request-reply traffic the next event often comes within microseconds. True when
-    /// work came (`events` holds what the poll saw). A spin that finds nothing halves the
-    /// count, so an idle loop soon sleeps at once; a sleep that ends within [`SPIN_WORTH`]
-    /// puts it back to the most.
+    /// zero-timeout poll): the adaptive spin of [`crate::spin`], so an event that comes
+    /// within microseconds costs no write to the waker and no trip through the scheduler.
+    /// True when work came (`events` holds what the poll saw).
     fn spin_for_work(&mut self, events: &mut Events) -> bool {
-        for _ in 0..self.spins {
+        for _ in 0..self.spin.rounds() {
             std::thread::yield_now();
             if !self.commands.is_empty() {
                 events.clear();
@@ -183,7 +175,7 @@ impl Loop {
                 _ => {}
             }
         }
-        self.spins /= 2;
+        self.spin.missed();
         false
     }
 

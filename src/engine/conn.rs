@@ -10,7 +10,7 @@ use bytes::BufMut;
 use crate::message::{Message, Metadata};
 use crate::monitor::MonitorEvent;
 use crate::options::Options;
-use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError, WriteError};
+use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError};
 use crate::socket::{next_id, Peer, PeerId, Requeue, SocketEvent, SocketShared};
 use crate::transport::{ConnAddrs, Stream};
 use crate::zmtp::{Connection, ConnectionConfig, Event};
@@ -90,10 +90,9 @@ pub(super) struct Conn {
     inp: Option<PipeWriter>,
     /// Messages decoded but not yet in the inbound pipe: collected while decoding so a
     /// read's worth of messages goes in under one lock, and kept here while the pipe is
-    /// full. Decoding stops while any are left over from a full pipe.
+    /// full. Outside `decode`, any left here were refused by a full pipe (see
+    /// [`Conn::stalled`]), and reading stops until the socket takes some.
     decoded: VecDeque<Message>,
-    /// True when the inbound pipe refused some of `decoded` for lack of room.
-    stalled: bool,
     /// The socket's id for the peer, once attached.
     peer_id: Option<PeerId>,
     /// Whether the socket takes back what a broken connection did not deliver (see
@@ -161,7 +160,6 @@ impl Conn {
             out: None,
             inp: None,
             decoded: VecDeque::new(),
-            stalled: false,
             peer_id: None,
             requeue,
             unsent: Unsent::default(),
@@ -203,13 +201,13 @@ impl Conn {
     /// because the socket's inbound queue is full is not judged: its silence is ours.
     pub(super) fn ping_unanswered(&mut self) -> bool {
         let sent = self.ping_sent.take();
-        !self.stalled && matches!(sent, Some(sent) if self.last_recv < sent)
+        !self.stalled() && matches!(sent, Some(sent) if self.last_recv < sent)
     }
 
     /// True if the peer announced a TTL and nothing arrived for that long (not judged
     /// while we are not reading, as for [`Conn::ping_unanswered`]).
     pub(super) fn ttl_expired(&self, now: Instant) -> bool {
-        !self.stalled
+        !self.stalled()
             && !self.peer_ttl.is_zero()
             && now.saturating_duration_since(self.last_recv) >= self.peer_ttl
     }
@@ -219,7 +217,6 @@ impl Conn {
         self.linger_until = Some(deadline);
         self.inp = None;
         self.decoded.clear();
-        self.stalled = false;
     }
 
     /// Does all the work the connection can do now.
@@ -272,26 +269,27 @@ impl Conn {
         }
     }
 
+    /// True while the inbound pipe is full and decoded messages wait here for room. Every
+    /// `decode` ends by handing over what fits, so outside it, anything left means that.
+    fn stalled(&self) -> bool {
+        !self.decoded.is_empty()
+    }
+
     /// Hands decoded messages to the socket, as many as its pipe has room for; false while
     /// some are still refused.
     fn deliver_stalled(&mut self) -> bool {
         if self.decoded.is_empty() {
-            self.stalled = false;
             return true;
         }
         match &self.inp {
-            Some(inp) => match inp.write_batch(&mut self.decoded) {
-                Ok(()) => {}
-                Err(WriteError::Closed(_)) => {
-                    self.inp = None;
-                    self.decoded.clear();
-                }
-                Err(WriteError::Full(_)) => {}
-            },
-            None => self.decoded.clear(),
+            Some(inp) if inp.write_batch(&mut self.decoded) => {}
+            // The socket let go of this peer (or never took it): nobody will read these.
+            _ => {
+                self.inp = None;
+                self.decoded.clear();
+            }
         }
-        self.stalled = !self.decoded.is_empty();
-        !self.stalled
+        self.decoded.is_empty()
     }
 
     /// Turns buffered input into events until it runs dry or the socket's pipe is full.
@@ -389,7 +387,7 @@ impl Conn {
     /// Reads once if the stream may have bytes and the socket can take them.
     /// Returns true when bytes were read.
     fn read(&mut self, budget: &mut usize) -> Result<bool, End> {
-        if !self.readable || self.stalled || self.eof || *budget == 0 {
+        if !self.readable || self.stalled() || self.eof || *budget == 0 {
             return Ok(false);
         }
         // Offer the kernel `read_size` bytes, zeroed first (no unsafe, so no uninitialised

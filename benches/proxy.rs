@@ -44,7 +44,7 @@ fn bench_ferromq(group: &mut Group<'_>, size: usize) {
     let mut pull = ctx.pull().unwrap();
     pull.connect(&back).unwrap();
     let payload = vec![0u8; size];
-    let producer = Sender::spawn(move || push.send(payload.to_vec()).unwrap());
+    let producer = Sender::spawn(move || push.send(&payload[..]).unwrap());
     group.bench_function(BenchmarkId::new("ferromq", size), |b| {
         b.iter_custom(|n| {
             producer.run(n, || {

@@ -112,10 +112,10 @@ fn bench_ferromq(c: &mut Criterion) {
             })
         })
         .collect();
-    let mut payload = vec![0u8; SIZE];
+    let mut payload = [0u8; SIZE];
     let mut send = |first: u8| {
         payload[0] = first;
-        publisher.send(payload.clone()).unwrap();
+        publisher.send(&payload[..]).unwrap();
     };
     warm_up(&warmed, &mut send);
     let mut group = c.benchmark_group("pub_sub_tcp_64B_10subs");

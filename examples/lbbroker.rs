@@ -44,7 +44,7 @@ fn worker_task(ctx: Context, endpoint: String, n: usize) -> Result<(), ferromq::
 /// The broker: runs until `clients` replies were relayed.
 fn broker(frontend: &mut Router, backend: &mut Router, mut clients: usize) -> ferromq::Result<()> {
     // Idle workers, oldest first.
-    let mut workers: VecDeque<bytes::Bytes> = VecDeque::new();
+    let mut workers: VecDeque<ferromq::Frame> = VecDeque::new();
     while clients > 0 {
         // Always listen to workers; listen to clients only while a worker is idle.
         let (back_ready, front_ready) = if workers.is_empty() {
@@ -74,7 +74,7 @@ fn broker(frontend: &mut Router, backend: &mut Router, mut clients: usize) -> fe
             // [client id, "", request] -> [worker id, "", client id, "", request]
             if let Some(worker) = workers.pop_front() {
                 let mut msg = frontend.recv()?;
-                msg.push_front(bytes::Bytes::new());
+                msg.push_front(ferromq::Frame::new());
                 msg.push_front(worker);
                 backend.send(msg)?;
             }

@@ -1,4 +1,4 @@
-//! Multipart messages made of [`Bytes`] frames.
+//! Multipart messages made of [`Frame`]s.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -7,15 +7,20 @@ use std::sync::Arc;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
+use crate::frame::Frame;
 use crate::socket_type::SocketType;
 
 /// Frames of one message. Two fit inline: a body, or a REQ/REP delimiter plus a body.
-pub(crate) type Frames = SmallVec<[Bytes; 2]>;
+pub(crate) type Frames = SmallVec<[Frame; 2]>;
 
 /// A message: one or more frames of bytes, delivered all together or not at all.
 ///
-/// Frames are [`Bytes`], so cloning a message copies no payload, and a received message's
-/// frames are slices of the buffer the connection decoded them from.
+/// Small frames (up to [`Frame::INLINE_CAPACITY`] bytes) are stored inside the message, so
+/// a small message costs no allocation from the sender's `send` to the receiver's drop.
+/// Larger frames share their buffer: cloning a message copies none of their payload, and a
+/// received message's large frames are slices of the buffer the connection decoded them
+/// from. Building a frame from a slice or `&str` copies it, as `zmq_send` does; from
+/// [`Bytes`] or a large `Vec` it does not.
 ///
 /// # Examples
 ///
@@ -49,7 +54,7 @@ impl Message {
     pub fn multipart<I, T>(frames: I) -> Self
     where
         I: IntoIterator<Item = T>,
-        T: Into<Bytes>,
+        T: Into<Frame>,
     {
         frames.into_iter().collect()
     }
@@ -59,17 +64,17 @@ impl Message {
     }
 
     /// Appends a frame.
-    pub fn push(&mut self, frame: impl Into<Bytes>) {
+    pub fn push(&mut self, frame: impl Into<Frame>) {
         self.frames.push(frame.into());
     }
 
     /// Puts a frame in front of the others.
-    pub fn push_front(&mut self, frame: impl Into<Bytes>) {
+    pub fn push_front(&mut self, frame: impl Into<Frame>) {
         self.frames.insert(0, frame.into());
     }
 
     /// Removes and returns the first frame.
-    pub fn pop_front(&mut self) -> Option<Bytes> {
+    pub fn pop_front(&mut self) -> Option<Frame> {
         if self.frames.is_empty() {
             None
         } else {
@@ -88,27 +93,27 @@ impl Message {
     }
 
     /// The frames, in order.
-    pub fn frames(&self) -> &[Bytes] {
+    pub fn frames(&self) -> &[Frame] {
         &self.frames
     }
 
     /// An iterator over the frames.
-    pub fn iter(&self) -> std::slice::Iter<'_, Bytes> {
+    pub fn iter(&self) -> std::slice::Iter<'_, Frame> {
         self.frames.iter()
     }
 
     /// The first frame, if any.
-    pub fn first(&self) -> Option<&Bytes> {
+    pub fn first(&self) -> Option<&Frame> {
         self.frames.first()
     }
 
     /// The total payload size in bytes, over all frames.
     pub fn byte_len(&self) -> usize {
-        self.frames.iter().map(Bytes::len).sum()
+        self.frames.iter().map(|f| f.len()).sum()
     }
 
     /// Takes the frames out as a `Vec`.
-    pub fn into_frames(self) -> Vec<Bytes> {
+    pub fn into_frames(self) -> Vec<Frame> {
         self.frames.into_vec()
     }
 
@@ -141,35 +146,35 @@ impl Message {
 }
 
 impl std::ops::Index<usize> for Message {
-    type Output = Bytes;
-    fn index(&self, i: usize) -> &Bytes {
+    type Output = Frame;
+    fn index(&self, i: usize) -> &Frame {
         &self.frames[i]
     }
 }
 
 impl<'a> IntoIterator for &'a Message {
-    type Item = &'a Bytes;
-    type IntoIter = std::slice::Iter<'a, Bytes>;
+    type Item = &'a Frame;
+    type IntoIter = std::slice::Iter<'a, Frame>;
     fn into_iter(self) -> Self::IntoIter {
         self.frames.iter()
     }
 }
 
 impl IntoIterator for Message {
-    type Item = Bytes;
-    type IntoIter = smallvec::IntoIter<[Bytes; 2]>;
+    type Item = Frame;
+    type IntoIter = smallvec::IntoIter<[Frame; 2]>;
     fn into_iter(self) -> Self::IntoIter {
         self.frames.into_iter()
     }
 }
 
-impl<T: Into<Bytes>> FromIterator<T> for Message {
+impl<T: Into<Frame>> FromIterator<T> for Message {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
         Message::from_frames(iter.into_iter().map(Into::into).collect())
     }
 }
 
-impl<T: Into<Bytes>> Extend<T> for Message {
+impl<T: Into<Frame>> Extend<T> for Message {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
         self.frames.extend(iter.into_iter().map(Into::into));
     }
@@ -180,23 +185,17 @@ macro_rules! single_frame_from {
         impl From<$t> for Message {
             fn from(frame: $t) -> Self {
                 let mut frames = Frames::new();
-                frames.push(Bytes::from(frame));
+                frames.push(Frame::from(frame));
                 Message::from_frames(frames)
             }
         }
     )*};
 }
-single_frame_from!(Bytes, Vec<u8>, String, &'static str, &'static [u8]);
+single_frame_from!(Frame, Bytes, Vec<u8>, String, &String, &str, &[u8]);
 
-impl<const N: usize> From<&'static [u8; N]> for Message {
-    fn from(frame: &'static [u8; N]) -> Self {
+impl<const N: usize> From<&[u8; N]> for Message {
+    fn from(frame: &[u8; N]) -> Self {
         Message::from(&frame[..])
-    }
-}
-
-impl From<&String> for Message {
-    fn from(frame: &String) -> Self {
-        Message::from(frame.clone())
     }
 }
 
@@ -209,9 +208,9 @@ macro_rules! multi_frame_from {
         }
     )*};
 }
-multi_frame_from!(Bytes, Vec<u8>, String, &'static str, &'static [u8]);
+multi_frame_from!(Frame, Bytes, Vec<u8>, String, &str, &[u8]);
 
-impl<T: Into<Bytes>, const N: usize> From<[T; N]> for Message {
+impl<T: Into<Frame>, const N: usize> From<[T; N]> for Message {
     fn from(frames: [T; N]) -> Self {
         frames.into_iter().collect()
     }
@@ -229,7 +228,7 @@ impl Eq for Message {}
 impl PartialEq<[u8]> for Message {
     /// True for a one-frame message with exactly these bytes.
     fn eq(&self, other: &[u8]) -> bool {
-        self.frames.len() == 1 && self.frames[0] == other
+        self.frames.len() == 1 && self.frames[0] == *other
     }
 }
 

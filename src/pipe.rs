@@ -193,7 +193,7 @@ pub(crate) enum ReadError {
 /// the inproc registry), so it goes out without waiting for the socket's next call.
 pub(crate) fn write_probe(writer: &PipeWriter) {
     // A fresh pipe has room; a closed one has nobody to probe.
-    let _ = writer.try_write(Message::from(vec![bytes::Bytes::new()]));
+    let _ = writer.try_write(Message::from(vec![crate::Frame::new()]));
 }
 
 /// Makes a pipe holding at most `capacity` messages (0: no limit). `wake_reader` is rung

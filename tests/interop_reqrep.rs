@@ -88,7 +88,7 @@ fn libzmq_req_with_ferromq_rep() {
                     Some(ferromq::SocketType::Req)
                 );
                 request
-                    .reply(Message::multipart([bytes::Bytes::from_static(b"World"), n]))
+                    .reply(Message::multipart([ferromq::Frame::from("World"), n]))
                     .unwrap();
             }
             client.join().unwrap();

@@ -106,7 +106,7 @@ fn scene(ctx: &Context, kind: SocketType, situation: &str) -> Scene {
             let (mut s, mut p) = with_peer();
             s.send("hello").unwrap();
             let hello = p.recv().unwrap();
-            p.send(vec![hello[0].clone(), bytes::Bytes::from_static(b"m")])
+            p.send(vec![hello[0].clone(), ferromq::Frame::from("m")])
                 .unwrap();
             scene(s, p)
         }

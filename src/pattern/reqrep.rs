@@ -9,10 +9,9 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
+use crate::frame::Frame;
 use crate::message::{Frames, Message};
 use crate::pattern::socket_common;
 use crate::poll::sealed::CoreRef;
@@ -75,13 +74,13 @@ impl ReqMachine {
             ));
         }
         let mut wire = body;
-        wire.push_front(Bytes::new());
+        wire.push_front(Frame::new());
         let id = self.correlate.then(|| {
             let id = self.next_id;
             self.next_id = self.next_id.wrapping_add(1);
             // libzmq copies the id in host byte order; both ends are ours or libzmq on
             // little-endian hosts in practice, and the REP side never looks inside it.
-            wire.push_front(Bytes::copy_from_slice(&id.to_ne_bytes()));
+            wire.push_front(Frame::copy_from_slice(&id.to_ne_bytes()));
             id
         });
         Ok((wire, id))
@@ -190,7 +189,7 @@ impl RepMachine {
         }
         let mut frames = msg.into_frames();
         let split = frames.iter().position(|f| f.is_empty())? + 1;
-        let body: Vec<Bytes> = frames.split_off(split);
+        let body = frames.split_off(split);
         self.state = RepState::Replying {
             peer: from,
             envelope: Frames::from_vec(frames),
@@ -831,7 +830,7 @@ mod tests {
         let (wire2, id2) = m.wrap(msg(&["two"])).unwrap();
         assert_ne!(id1, id2);
         m.sent(1, id2, wire2);
-        let late = Message::multipart([wire1[0].clone(), Bytes::new(), Bytes::from_static(b"r1")]);
+        let late = Message::multipart([wire1[0].clone(), Frame::new(), Frame::from("r1")]);
         assert_eq!(m.on_message(1, late), ReqVerdict::Discard);
         let id2 = id2.unwrap().to_ne_bytes().to_vec();
         let good = Message::multipart([id2, Vec::new(), b"r2".to_vec()]);
@@ -856,7 +855,7 @@ mod tests {
             wire.clone()
                 .into_frames()
                 .into_iter()
-                .chain([Bytes::from_static(b"r")]),
+                .chain([Frame::from("r")]),
         );
         assert_eq!(m.on_message(4, reply.clone()), ReqVerdict::Discard);
         assert_eq!(

@@ -14,10 +14,9 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use bytes::Bytes;
-
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
+use crate::frame::Frame;
 use crate::message::Message;
 use crate::pattern::socket_common;
 use crate::pipe::ReadError;
@@ -202,8 +201,8 @@ impl Dealer {
 /// What a ROUTER knows beyond its peers: their routing ids, its options, its losses.
 #[derive(Debug)]
 pub(crate) struct RouterState {
-    by_id: HashMap<Bytes, PeerId>,
-    ids: HashMap<PeerId, Bytes>,
+    by_id: HashMap<Frame, PeerId>,
+    ids: HashMap<PeerId, Frame>,
     /// The next generated id's counter (starts at a random value, as libzmq's).
     next_generated: u32,
     pub(crate) mandatory: bool,
@@ -248,7 +247,7 @@ impl RouterState {
             };
             let announced = peer.meta.identity();
             let routing_id = if announced.first().is_some_and(|&b| b != 0) {
-                Bytes::copy_from_slice(announced)
+                Frame::copy_from_slice(announced)
             } else {
                 self.generate()
             };
@@ -263,7 +262,7 @@ impl RouterState {
             }
             if self.notify_connect {
                 self.notices
-                    .push_back(Message::from(vec![routing_id.clone(), Bytes::new()]));
+                    .push_back(Message::from(vec![routing_id.clone(), Frame::new()]));
             }
             self.by_id.insert(routing_id.clone(), id);
             self.ids.insert(id, routing_id);
@@ -279,13 +278,11 @@ impl RouterState {
         }
     }
 
-    fn generate(&mut self) -> Bytes {
+    fn generate(&mut self) -> Frame {
         let n = self.next_generated;
         self.next_generated = n.wrapping_add(1);
-        let mut id = Vec::with_capacity(5);
-        id.push(0);
-        id.extend_from_slice(&n.to_be_bytes());
-        Bytes::from(id)
+        let [a, b, c, d] = n.to_be_bytes();
+        Frame::copy_from_slice(&[0, a, b, c, d])
     }
 
     /// Forgets a peer that has gone (telling the application, with disconnect
@@ -297,7 +294,7 @@ impl RouterState {
             }
             if self.notify_disconnect {
                 self.notices
-                    .push_back(Message::from(vec![rid, Bytes::new()]));
+                    .push_back(Message::from(vec![rid, Frame::new()]));
             }
         }
     }
@@ -356,7 +353,7 @@ pub(crate) fn router_send(
     let Some(rid) = msg.pop_front() else {
         return Ok(());
     };
-    let unroutable = |st: &mut RouterState, msg: Message, rid: Bytes| {
+    let unroutable = |st: &mut RouterState, msg: Message, rid: Frame| {
         if st.mandatory {
             let mut msg = msg;
             msg.push_front(rid);
@@ -936,7 +933,7 @@ mod tests {
         let b = st.generate();
         assert_eq!(a.len(), 5);
         assert_eq!(a[0], 0);
-        let n = |id: &Bytes| u32::from_be_bytes([id[1], id[2], id[3], id[4]]);
+        let n = |id: &Frame| u32::from_be_bytes([id[1], id[2], id[3], id[4]]);
         assert_eq!(n(&b), n(&a).wrapping_add(1));
     }
 }

@@ -1069,15 +1069,19 @@ mod tests {
     }
 
     #[test]
-    fn received_frames_share_the_input_buffer() {
+    fn received_frames_share_the_input_buffer_unless_small() {
         let mut conn = handshaken(SocketType::Pull, SocketType::Push);
-        conn.feed(b"\x00\x03abc");
+        let mut wire = b"\x01\x03abc\x00\x64".to_vec();
+        wire.extend_from_slice(&[7; 100]);
+        conn.feed(&wire);
         let base = conn.input().as_ptr() as usize;
         let (events, _) = drain(&mut conn);
         let [Event::Message(m)] = events.as_slice() else {
             panic!("{events:?}")
         };
-        assert_eq!(m[0].as_ptr() as usize, base + 2);
+        assert!(m[0].is_inline(), "3 bytes are copied into the frame");
+        assert_eq!(m[0], "abc");
+        assert_eq!(m[1].as_ptr() as usize, base + 7, "100 bytes are not copied");
     }
 
     #[test]

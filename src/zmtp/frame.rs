@@ -17,6 +17,7 @@ use std::io::IoSlice;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
+use crate::frame::Frame;
 use crate::message::Frames;
 use crate::options::MAX_FRAMES_PER_MESSAGE;
 
@@ -211,10 +212,11 @@ impl FrameDecoder {
                     )));
                 }
             }
-            let Some(body) = take_body(buf, &header) else {
+            if buf.len() < header.total_len() {
                 return Ok(None);
-            };
-            self.partial.push(body);
+            }
+            buf.advance(header.header_len);
+            self.partial.push(Frame::split_from(buf, header.size));
             self.partial_size = total;
             if !header.more() {
                 self.partial_size = 0;
@@ -263,10 +265,13 @@ impl FrameEncoder {
 
     /// Queues one message frame: its header, then its body (copied when small, shared when
     /// at least [`ZERO_COPY_THRESHOLD`] bytes).
-    pub(crate) fn push_frame(&mut self, more: bool, body: &Bytes) {
+    pub(crate) fn push_frame(&mut self, more: bool, body: &Frame) {
         let flags = if more { FLAG_MORE } else { 0 };
         encode_header(&mut self.staging, flags, body.len());
-        self.push_body(body);
+        match body.shared() {
+            Some(shared) => self.push_body(shared),
+            None => self.staging.extend_from_slice(body),
+        }
     }
 
     /// Queues body bytes after a header already staged.
@@ -394,7 +399,7 @@ mod tests {
     }
 
     fn msg(frames: &[&'static [u8]]) -> Decoded {
-        Decoded::Message(frames.iter().map(|f| Bytes::from_static(f)).collect())
+        Decoded::Message(frames.iter().map(|f| Frame::from_static(f)).collect())
     }
 
     #[test]
@@ -428,14 +433,19 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_split_from_the_input_buffer() {
+    fn large_bodies_are_split_from_the_input_buffer_and_small_ones_copied() {
         let mut dec = FrameDecoder::new(None);
-        let mut buf = BytesMut::from(&[0x00, 3, b'x', b'y', b'z'][..]);
+        let mut wire = vec![0x01, 3, b'x', b'y', b'z', 0x00, 100];
+        wire.extend_from_slice(&[7; 100]);
+        let mut buf = BytesMut::from(&wire[..]);
         let base = buf.as_ptr() as usize;
         let Some(Decoded::Message(frames)) = dec.decode(&mut buf).unwrap() else {
             panic!("expected a message");
         };
-        assert_eq!(frames[0].as_ptr() as usize, base + 2);
+        assert!(frames[0].is_inline());
+        assert_eq!(frames[0], "xyz");
+        assert_eq!(frames[1].as_ptr() as usize, base + 7);
+        assert!(buf.is_empty());
     }
 
     #[test]
@@ -500,8 +510,8 @@ mod tests {
     fn encoder_stages_small_frames_and_shares_large_bodies() {
         let mut enc = FrameEncoder::new();
         assert!(enc.is_empty());
-        let small = Bytes::from_static(b"hello");
-        let large = Bytes::from(vec![7u8; ZERO_COPY_THRESHOLD]);
+        let small = Frame::from("hello");
+        let large = Frame::from(vec![7u8; ZERO_COPY_THRESHOLD]);
         enc.push_frame(true, &small);
         enc.push_frame(true, &large);
         enc.push_frame(false, &small);
@@ -523,10 +533,10 @@ mod tests {
     #[test]
     fn partial_writes_inside_chunks_are_handled() {
         let mut enc = FrameEncoder::new();
-        let large = Bytes::from((0..20_000u32).map(|i| i as u8).collect::<Vec<_>>());
-        enc.push_frame(true, &Bytes::from_static(b"head"));
+        let large = Frame::from((0..20_000u32).map(|i| i as u8).collect::<Vec<_>>());
+        enc.push_frame(true, &Frame::from("head"));
         enc.push_frame(false, &large);
-        enc.push_frame(false, &Bytes::from_static(b"tail"));
+        enc.push_frame(false, &Frame::from("tail"));
         let all = pending(&enc);
         assert_eq!(all.len(), enc.len());
 

@@ -1,0 +1,350 @@
+//! One frame of a message: its bytes kept inline when small, shared when not.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+
+use bytes::Bytes;
+
+/// The most bytes a frame keeps inline; see [`Frame::INLINE_CAPACITY`].
+const INLINE_CAPACITY: usize = 23;
+
+impl Frame {
+    /// The most bytes a frame keeps inline, without an allocation of its own.
+    ///
+    /// 23 bytes plus a length byte take the room of the [`Bytes`] handle the frame
+    /// otherwise holds, so a frame is 32 bytes either way. libzmq keeps messages of up to
+    /// 33 bytes inside `zmq_msg_t` for the same reason: most messages on a busy socket are
+    /// small, and an allocation made on one thread and freed on another costs more than
+    /// the message.
+    pub const INLINE_CAPACITY: usize = INLINE_CAPACITY;
+}
+
+/// One frame of a [`Message`](crate::Message): a sequence of bytes.
+///
+/// A frame of at most [`Frame::INLINE_CAPACITY`] bytes that was copied in (from a slice, a `Vec`,
+/// a `String`, or off the wire) is stored inline: making, sending, receiving and dropping it
+/// allocates nothing. Larger frames, and any frame made from [`Bytes`], share their buffer,
+/// so cloning a frame never copies more than [`Frame::INLINE_CAPACITY`] bytes, and a received large
+/// frame is a slice of the buffer it was decoded from.
+///
+/// A frame dereferences to `[u8]`, so slicing, `len()`, `is_empty()`, `starts_with()` and
+/// comparisons with byte strings work as on a slice.
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Frame;
+///
+/// let small = Frame::from("hello");
+/// assert_eq!(small, "hello");
+/// assert_eq!(&small[1..3], b"el");
+/// assert!(small.is_inline());
+///
+/// let large = Frame::from(vec![7u8; 4096]);
+/// assert!(!large.is_inline());
+/// let shared = large.clone(); // no copy of the 4096 bytes
+/// assert_eq!(shared.as_ptr(), large.as_ptr());
+/// ```
+#[derive(Clone)]
+pub struct Frame(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline {
+        len: u8,
+        data: [u8; INLINE_CAPACITY],
+    },
+    Shared(Bytes),
+}
+
+impl Frame {
+    /// An empty frame.
+    pub const fn new() -> Self {
+        Frame(Repr::Inline {
+            len: 0,
+            data: [0; INLINE_CAPACITY],
+        })
+    }
+
+    /// A frame holding a copy of `bytes`: inline when it fits, in a new buffer otherwise.
+    pub fn copy_from_slice(bytes: &[u8]) -> Self {
+        Frame::inline(bytes).unwrap_or_else(|| Frame(Repr::Shared(Bytes::copy_from_slice(bytes))))
+    }
+
+    /// A frame over static bytes: small ones are copied inline, larger ones are referenced
+    /// without copying.
+    pub fn from_static(bytes: &'static [u8]) -> Self {
+        Frame::inline(bytes).unwrap_or_else(|| Frame(Repr::Shared(Bytes::from_static(bytes))))
+    }
+
+    /// True when the bytes are stored inside the frame itself.
+    pub fn is_inline(&self) -> bool {
+        matches!(self.0, Repr::Inline { .. })
+    }
+
+    /// The bytes as a [`Bytes`]: the shared buffer itself, or a new one for an inline frame.
+    pub fn into_bytes(self) -> Bytes {
+        match self.0 {
+            Repr::Shared(bytes) => bytes,
+            Repr::Inline { .. } => Bytes::copy_from_slice(&self),
+        }
+    }
+
+    /// The shared buffer behind a frame that is not inline.
+    pub(crate) fn shared(&self) -> Option<&Bytes> {
+        match &self.0 {
+            Repr::Shared(bytes) => Some(bytes),
+            Repr::Inline { .. } => None,
+        }
+    }
+
+    /// A frame for the first `len` bytes of `buf`, which are removed from it: copied inline
+    /// when they fit (the buffer's remaining bytes keep their storage), split off without
+    /// copying otherwise.
+    pub(crate) fn split_from(buf: &mut bytes::BytesMut, len: usize) -> Self {
+        match Frame::inline(&buf[..len]) {
+            Some(frame) => {
+                bytes::Buf::advance(buf, len);
+                frame
+            }
+            None => Frame(Repr::Shared(buf.split_to(len).freeze())),
+        }
+    }
+
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= INLINE_CAPACITY)?;
+        let mut data = [0; INLINE_CAPACITY];
+        data[..bytes.len()].copy_from_slice(bytes);
+        Some(Frame(Repr::Inline { len, data }))
+    }
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Frame::new()
+    }
+}
+
+impl Deref for Frame {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, data } => data.get(..usize::from(*len)).unwrap_or(&[]),
+            Repr::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl Borrow<[u8]> for Frame {
+    fn borrow(&self) -> &[u8] {
+        self
+    }
+}
+
+impl From<Bytes> for Frame {
+    /// Keeps the buffer: no copy, whatever the size.
+    fn from(bytes: Bytes) -> Self {
+        Frame(Repr::Shared(bytes))
+    }
+}
+
+impl From<Vec<u8>> for Frame {
+    /// Copies a small vector inline (and frees it here, on the caller's thread); takes a
+    /// larger one over without copying.
+    fn from(bytes: Vec<u8>) -> Self {
+        Frame::inline(&bytes).unwrap_or_else(|| Frame(Repr::Shared(Bytes::from(bytes))))
+    }
+}
+
+impl From<String> for Frame {
+    fn from(s: String) -> Self {
+        Frame::from(s.into_bytes())
+    }
+}
+
+impl From<&String> for Frame {
+    fn from(s: &String) -> Self {
+        Frame::copy_from_slice(s.as_bytes())
+    }
+}
+
+impl From<&[u8]> for Frame {
+    /// Copies the bytes, as libzmq's `zmq_send` does.
+    fn from(bytes: &[u8]) -> Self {
+        Frame::copy_from_slice(bytes)
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Frame {
+    fn from(bytes: &[u8; N]) -> Self {
+        Frame::copy_from_slice(bytes)
+    }
+}
+
+impl From<&str> for Frame {
+    /// Copies the bytes, as libzmq's `zmq_send` does.
+    fn from(s: &str) -> Self {
+        Frame::copy_from_slice(s.as_bytes())
+    }
+}
+
+impl From<Frame> for Bytes {
+    fn from(frame: Frame) -> Self {
+        frame.into_bytes()
+    }
+}
+
+impl From<Frame> for Vec<u8> {
+    fn from(frame: Frame) -> Self {
+        frame.to_vec()
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl Eq for Frame {}
+
+impl PartialOrd for Frame {
+    fn partial_cmp(&self, other: &Frame) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Frame {
+    fn cmp(&self, other: &Frame) -> std::cmp::Ordering {
+        self[..].cmp(&other[..])
+    }
+}
+
+impl Hash for Frame {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self[..].hash(state);
+    }
+}
+
+macro_rules! eq_with {
+    ($($t:ty => $as:expr),* $(,)?) => {$(
+        impl PartialEq<$t> for Frame {
+            fn eq(&self, other: &$t) -> bool {
+                let as_bytes: for<'x> fn(&'x $t) -> &'x [u8] = $as;
+                self[..] == *as_bytes(other)
+            }
+        }
+        impl PartialEq<Frame> for $t {
+            fn eq(&self, other: &Frame) -> bool {
+                other == self
+            }
+        }
+    )*};
+}
+
+eq_with! {
+    [u8] => |o: &[u8]| o,
+    str => |o: &str| o.as_bytes(),
+    Bytes => |o: &Bytes| &o[..],
+    Vec<u8> => |o: &Vec<u8>| &o[..],
+    &[u8] => |o: &&[u8]| *o,
+    &str => |o: &&str| o.as_bytes(),
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for Frame {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for Frame {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl fmt::Debug for Frame {
+    /// As a byte string literal, the way [`Bytes`] prints: `b"hello\x00"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("b\"")?;
+        for &b in self.iter() {
+            for c in std::ascii::escape_default(b) {
+                fmt::Write::write_char(f, char::from(c))?;
+            }
+        }
+        f.write_str("\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_takes_the_room_of_a_bytes_handle() {
+        assert_eq!(std::mem::size_of::<Frame>(), std::mem::size_of::<Bytes>());
+    }
+
+    #[test]
+    fn small_copies_are_inline_and_large_ones_shared() {
+        for n in [0, 1, 16, INLINE_CAPACITY] {
+            let bytes = vec![9u8; n];
+            for frame in [
+                Frame::copy_from_slice(&bytes),
+                Frame::from(bytes.clone()),
+                Frame::from(&bytes[..]),
+            ] {
+                assert!(frame.is_inline(), "{n} bytes");
+                assert_eq!(frame, bytes);
+            }
+        }
+        let n = INLINE_CAPACITY + 1;
+        let bytes = vec![9u8; n];
+        assert!(!Frame::from(bytes.clone()).is_inline());
+        assert!(!Frame::copy_from_slice(&bytes).is_inline());
+        assert_eq!(Frame::from(bytes.clone()).len(), n);
+        // Bytes are always kept, even when small: the caller asked to share them.
+        assert!(!Frame::from(Bytes::from_static(b"x")).is_inline());
+    }
+
+    #[test]
+    fn splitting_off_a_buffer_copies_small_frames_and_shares_large_ones() {
+        let mut buf = bytes::BytesMut::from(&[1u8; 100][..]);
+        let small = Frame::split_from(&mut buf, 3);
+        assert!(small.is_inline());
+        assert_eq!(buf.len(), 97);
+        let large = Frame::split_from(&mut buf, 50);
+        assert!(!large.is_inline());
+        assert_eq!(large.len(), 50);
+        assert_eq!(buf.len(), 47);
+    }
+
+    #[test]
+    fn conversions_and_comparisons_see_the_bytes() {
+        let f = Frame::from("ab");
+        assert_eq!(f, *"ab");
+        assert_eq!(f, "ab");
+        assert_eq!(f, b"ab");
+        assert_eq!(f, &b"ab"[..]);
+        assert_eq!(f, Bytes::from_static(b"ab"));
+        assert_eq!(Bytes::from(f.clone()), Bytes::from_static(b"ab"));
+        assert_eq!(Vec::from(f.clone()), b"ab".to_vec());
+        assert_eq!(Frame::from(String::from("ab")), f);
+        assert_eq!(Frame::from_static(b"ab"), f);
+        assert_eq!(format!("{:?}", Frame::from(&b"a\x00"[..])), "b\"a\\x00\"");
+        assert!(Frame::new().is_empty());
+        let (a, b) = (Frame::from("a"), Frame::from("b"));
+        assert!(a < b);
+        assert_eq!(a.cmp(&a), std::cmp::Ordering::Equal);
+    }
+}

@@ -10,7 +10,7 @@
 //! becomes of them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,11 @@ pub(crate) struct SocketShared {
     pub(crate) socket_type: SocketType,
     pub(crate) signal: Arc<Signal>,
     mailbox: Sender<SocketEvent>,
+    /// Set by a poster after each event it sends to the mailbox, cleared by the socket
+    /// before it empties the mailbox. The socket looks at its mailbox on every send and
+    /// receive; this lets it skip the channel, whose empty check costs a full memory
+    /// fence, when nothing was posted.
+    mail: AtomicBool,
     /// Where monitor events go, once `monitor()` was called.
     monitor: Mutex<Option<Sender<MonitorEvent>>>,
 }
@@ -70,7 +75,9 @@ impl SocketShared {
     pub(crate) fn post(&self, event: SocketEvent) {
         // The receiver lives as long as the socket; once the socket is gone the event has
         // nobody to matter to, and dropping it closes its pipes, which is what we want.
-        let _ = self.mailbox.send(event);
+        if self.mailbox.send(event).is_ok() {
+            self.mail.store(true, Ordering::Release);
+        }
         self.signal.notify();
     }
 }
@@ -216,6 +223,7 @@ impl SocketCore {
             socket_type,
             signal: Arc::new(Signal::new()),
             mailbox: tx,
+            mail: AtomicBool::new(false),
             monitor: Mutex::new(None),
         });
         SocketCore {
@@ -392,17 +400,22 @@ impl SocketCore {
     /// messages move on to peers with room.
     pub(crate) fn process_mailbox(&mut self) -> bool {
         let mut any = false;
-        while let Ok(event) = self.mailbox.try_recv() {
-            match event {
-                SocketEvent::Attach(peer) => {
-                    if let Some(attached) = &mut self.attached {
-                        attached.push(peer.id);
+        // An event whose poster has not yet raised the flag is taken on a later call: the
+        // poster rings the signal after raising it, so no waiter misses the event.
+        let mail = &self.shared.mail;
+        if mail.load(Ordering::Relaxed) && mail.swap(false, Ordering::Acquire) {
+            while let Ok(event) = self.mailbox.try_recv() {
+                match event {
+                    SocketEvent::Attach(peer) => {
+                        if let Some(attached) = &mut self.attached {
+                            attached.push(peer.id);
+                        }
+                        self.peers.push(peer);
                     }
-                    self.peers.push(peer);
+                    SocketEvent::Requeue { peer, taken, rest } => self.take_back(peer, taken, rest),
                 }
-                SocketEvent::Requeue { peer, taken, rest } => self.take_back(peer, taken, rest),
+                any = true;
             }
-            any = true;
         }
         if self.requeue == Requeue::RoundRobin && !self.held.is_empty() {
             self.flush_held();

@@ -5,32 +5,35 @@
 //! messages, as libzmq's does. Each end belongs to one thread at a time: the socket's
 //! caller, or an I/O thread.
 //!
-//! The queue is a `VecDeque` behind a mutex that the two ends take briefly. The writer
-//! takes it once per message; the reader takes it only when its own batch runs out, and
-//! then swaps the whole queue for its empty batch, so a burst of messages costs the reader
-//! one lock, and the two deques trade places without allocating. Nothing is preallocated:
-//! an idle pipe is two empty deques.
+//! The queue is crossbeam's lock-free `SegQueue`: blocks of 31 slots, allocated as
+//! messages come and freed as they are read, so nothing is preallocated and an idle pipe
+//! holds no slots. Neither end ever waits for the other: with a mutex (the design before
+//! this one) the writer, taking the lock for every message, kept finding it held by the
+//! reader, or worse by a reader the scheduler had preempted while holding it (three
+//! threads on two cores), and throughput swung by 2-4x from run to run.
 //!
-//! The high-water mark counts the messages in the queue plus those the reader took in its
-//! batch and has not yet given back. The reader gives them back (credits the writer) when
-//! it has read its whole batch, or after every read while the writer is parked on a full
-//! pipe; so a writer never waits for room the reader has made, and a reader that keeps up
-//! takes the lock about once per batch.
+//! The high-water mark counts messages written and not yet given back. The writer counts
+//! what it wrote; the reader publishes what it has consumed (credits the writer) every
+//! quarter of the capacity (at most every 64 messages), whenever it runs dry, and at once
+//! while the writer is parked on a full pipe. So the mark is never exceeded, and a reader
+//! that keeps up writes to memory the writer reads only every few dozen messages.
 //!
 //! Waking is the costly part of a queue, so a pipe wakes the other end only on the two
 //! transitions that matter: a message arriving while the reader is parked on an empty
-//! pipe, and room appearing while the writer is parked on a full one. An end parks, under
-//! the lock, when an operation fails; the other end checks the flag under the same lock,
-//! so no wake-up can be lost between the check and the park. A steady stream of messages
-//! costs no wake-ups at all.
+//! pipe, and room appearing while the writer is parked on a full one. An end parks by
+//! raising its flag and then looking once more (for a message, or for room); the other
+//! end acts first (pushes, or credits) and then looks at the flag. All four steps are
+//! `SeqCst`, so one of the two always sees the other and no wake-up is lost. A steady
+//! stream of messages costs no wake-ups at all.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use crossbeam_queue::SegQueue;
 
 use crate::message::Message;
 use crate::spin::Spin;
@@ -126,31 +129,25 @@ impl Signal {
     }
 }
 
-/// What both ends change, under the pipe's lock.
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Message>,
-    /// Messages the reader took in its last batch and has not yet given back.
-    held: usize,
-    reader_parked: bool,
-    writer_parked: bool,
-    writer_gone: bool,
-    reader_gone: bool,
-}
-
+/// The state both ends share. Only atomics: neither end ever waits for the other.
 struct Shared {
-    state: Mutex<State>,
+    /// The messages, oldest first: a lock-free queue of blocks of slots, allocated as
+    /// messages come and freed as they are read, so an idle pipe holds no slots.
+    queue: SegQueue<Message>,
     /// Most messages the pipe holds; 0 means no limit.
     capacity: usize,
-    /// A copy of `State::writer_parked`, so the reader learns without the lock that the
-    /// writer waits for room. Written only under the lock; a stale read only delays the
-    /// credit until the reader's next batch, it never loses it.
-    writer_waits: AtomicBool,
-    /// A copy of `!State::queue.is_empty()`, kept under the lock, for a reader that wants
-    /// to skip an empty pipe without taking the lock.
-    has_queued: AtomicBool,
-    /// A copy of `State::writer_gone`, for the same reason.
-    writer_closed: AtomicBool,
+    /// How many messages the reader has consumed in all, as far as it has told the writer
+    /// (it tells every [`Shared::credit_step`] messages, when it runs dry, and at once
+    /// while the writer waits for room). The writer counts what it wrote; the difference
+    /// is what the high-water mark limits.
+    credited: AtomicUsize,
+    credit_step: usize,
+    /// The reader found the pipe empty and waits to be rung by the next write.
+    reader_parked: AtomicBool,
+    /// The writer found the pipe full and waits to be rung when room appears.
+    writer_parked: AtomicBool,
+    writer_gone: AtomicBool,
+    reader_gone: AtomicBool,
     wake_reader: Notify,
     wake_writer: Notify,
 }
@@ -158,14 +155,15 @@ struct Shared {
 /// The writing end of a pipe.
 pub(crate) struct PipeWriter {
     shared: Arc<Shared>,
+    /// Messages written in all.
+    written: Cell<usize>,
 }
 
-/// The reading end of a pipe. It keeps the batch it took from the queue; the cells make
-/// it usable through `&self` by the one thread that owns it (it is `Send`, not `Sync`).
+/// The reading end of a pipe. The cells make it usable through `&self` by the one thread
+/// that owns it (it is `Send`, not `Sync`).
 pub(crate) struct PipeReader {
     shared: Arc<Shared>,
-    batch: Cell<VecDeque<Message>>,
-    /// Messages of the batch read since the last credit.
+    /// Messages read in all.
     consumed: Cell<usize>,
 }
 
@@ -205,232 +203,228 @@ pub(crate) fn pipe(
     wake_writer: Notify,
 ) -> (PipeWriter, PipeReader) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::default()),
+        queue: SegQueue::new(),
         capacity,
-        writer_waits: AtomicBool::new(false),
-        has_queued: AtomicBool::new(false),
-        writer_closed: AtomicBool::new(false),
+        credited: AtomicUsize::new(0),
+        credit_step: (capacity / 4).clamp(1, CREDIT_STEP_MAX),
+        reader_parked: AtomicBool::new(false),
+        writer_parked: AtomicBool::new(false),
+        writer_gone: AtomicBool::new(false),
+        reader_gone: AtomicBool::new(false),
         wake_reader,
         wake_writer,
     });
     (
         PipeWriter {
             shared: shared.clone(),
+            written: Cell::new(0),
         },
         PipeReader {
             shared,
-            batch: Cell::new(VecDeque::new()),
             consumed: Cell::new(0),
         },
     )
 }
 
-impl Shared {
-    /// Takes the lock. Nothing that holds it can panic (it only moves messages and flags),
-    /// but should a poisoned lock ever be seen, its state is still consistent: use it.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// The most messages a reader consumes before it tells the writer, when the pipe is large
+/// enough; smaller pipes are told every quarter of their capacity.
+const CREDIT_STEP_MAX: usize = 64;
 
-    fn is_full(&self, st: &State) -> bool {
-        self.capacity != 0 && st.queue.len() + st.held >= self.capacity
-    }
-
-    /// Parks the writer when the pipe is full; true when it is.
-    fn park_writer_if_full(&self, st: &mut State) -> bool {
-        if self.is_full(st) {
-            st.writer_parked = true;
-            self.writer_waits.store(true, SeqCst);
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Gives back `n` messages the reader has consumed. True when the parked writer must
-    /// be woken, after the lock is released.
-    fn credit(&self, st: &mut State, n: usize) -> bool {
-        st.held = st.held.saturating_sub(n);
-        if st.writer_parked && !self.is_full(st) {
-            st.writer_parked = false;
-            self.writer_waits.store(false, SeqCst);
-            true
-        } else {
-            false
-        }
-    }
+/// Clears `flag` if it is set; true when this call cleared it. The plain load first keeps
+/// the common case (not set) from writing to a line the other end reads.
+fn take_flag(flag: &AtomicBool) -> bool {
+    flag.load(SeqCst) && flag.swap(false, SeqCst)
 }
 
 impl PipeWriter {
+    /// Messages in the pipe as the writer sees them: written and not yet credited.
+    fn occupied(&self) -> usize {
+        self.written
+            .get()
+            .wrapping_sub(self.shared.credited.load(SeqCst))
+    }
+
+    /// True when the pipe has room for `n` more messages.
+    fn room_for(&self, n: usize) -> bool {
+        let cap = self.shared.capacity;
+        cap == 0 || self.occupied().saturating_add(n) <= cap
+    }
+
+    /// How many more messages fit.
+    fn room(&self) -> usize {
+        match self.shared.capacity {
+            0 => usize::MAX,
+            cap => cap.saturating_sub(self.occupied()),
+        }
+    }
+
+    /// Parks the writer when the pipe is full; true when it is (and stays parked).
+    ///
+    /// The flag is raised first and the room checked after, while the reader credits
+    /// first and checks the flag after (all `SeqCst`): whatever the interleaving, either
+    /// this check sees the credit or the reader sees the flag and rings.
+    fn park_if_full(&self) -> bool {
+        let s = &*self.shared;
+        if self.room_for(1) {
+            return false;
+        }
+        s.writer_parked.store(true, SeqCst);
+        if self.room_for(1) {
+            // Room appeared meanwhile. A ring the reader may still send is harmless: a
+            // waiter that wakes for nothing looks again.
+            s.writer_parked.store(false, SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Rings the reader if it is parked. Called after pushing: the push's `SeqCst` swap of
+    /// the queue's tail comes before this `SeqCst` load, and the reader raises its flag
+    /// before it looks at the queue, so a message is never left unseen by a parked reader.
+    fn wake_reader_if_parked(&self) {
+        if take_flag(&self.shared.reader_parked) {
+            self.shared.wake_reader.notify();
+        }
+    }
+
     /// Queues a message without blocking.
     pub(crate) fn try_write(&self, msg: Message) -> Result<(), WriteError> {
         let s = &*self.shared;
-        let mut st = s.lock();
-        if st.reader_gone {
+        if s.reader_gone.load(SeqCst) {
             return Err(WriteError::Closed(msg));
         }
-        if s.park_writer_if_full(&mut st) {
+        if self.park_if_full() {
             return Err(WriteError::Full(msg));
         }
-        if st.queue.is_empty() {
-            s.has_queued.store(true, Relaxed);
-        }
-        st.queue.push_back(msg);
-        let wake = std::mem::take(&mut st.reader_parked);
-        drop(st);
-        if wake {
-            s.wake_reader.notify();
-        }
+        s.queue.push(msg);
+        self.written.set(self.written.get().wrapping_add(1));
+        self.wake_reader_if_parked();
         Ok(())
     }
 
-    /// Queues messages from the front of `batch` under one lock, as many as there is room
-    /// for; those that do not fit stay in `batch`, and the writer parks so the reader's
-    /// next read wakes it. False when the reader is gone (then nothing is taken).
+    /// Queues messages from the front of `batch`, as many as there is room for; those that
+    /// do not fit stay in `batch`, and the writer parks so the reader's next read wakes it.
+    /// False when the reader is gone (then nothing is taken).
     pub(crate) fn write_batch(&self, batch: &mut VecDeque<Message>) -> bool {
         let s = &*self.shared;
-        let mut st = s.lock();
-        if st.reader_gone {
+        if s.reader_gone.load(SeqCst) {
             return false;
         }
-        let room = if s.capacity == 0 {
-            batch.len()
-        } else {
-            s.capacity.saturating_sub(st.queue.len() + st.held)
-        };
-        let n = room.min(batch.len());
-        if n > 0 && st.queue.is_empty() {
-            s.has_queued.store(true, Relaxed);
+        loop {
+            let n = self.room().min(batch.len());
+            for msg in batch.drain(..n) {
+                s.queue.push(msg);
+            }
+            self.written.set(self.written.get().wrapping_add(n));
+            if n > 0 {
+                self.wake_reader_if_parked();
+            }
+            if batch.is_empty() || self.park_if_full() {
+                return true;
+            }
         }
-        st.queue.extend(batch.drain(..n));
-        if !batch.is_empty() {
-            s.park_writer_if_full(&mut st);
-        }
-        let wake = n > 0 && std::mem::take(&mut st.reader_parked);
-        drop(st);
-        if wake {
-            s.wake_reader.notify();
-        }
-        true
     }
 
     /// True when a write would be refused for lack of room. Parks the writer when it is, so
     /// the reader's next read wakes it (what a poller needs before it waits).
     pub(crate) fn is_full(&self) -> bool {
-        let s = &*self.shared;
-        s.park_writer_if_full(&mut s.lock())
+        self.park_if_full()
     }
 
     /// True when the reader has gone away.
     pub(crate) fn is_closed(&self) -> bool {
-        self.shared.lock().reader_gone
+        self.shared.reader_gone.load(SeqCst)
     }
 }
 
 impl PipeReader {
-    /// Takes the next message without blocking.
+    /// Takes the next message without blocking. When there is none, parks the reader, so
+    /// the next write rings it.
     pub(crate) fn try_read(&self) -> Result<Message, ReadError> {
-        let mut batch = self.batch.take();
-        let result = self.read_from(&mut batch);
-        self.batch.set(batch);
-        result
-    }
-
-    fn read_from(&self, batch: &mut VecDeque<Message>) -> Result<Message, ReadError> {
-        if batch.is_empty() {
-            let writer_gone = self.refill(batch, true);
-            if batch.is_empty() {
-                // Empty now and the writer gone means nothing more will come: the writer
-                // marks itself gone, under the lock, after its last message is queued.
-                return Err(if writer_gone {
-                    ReadError::Closed
-                } else {
-                    ReadError::Empty
-                });
-            }
-        }
-        let Some(msg) = batch.pop_front() else {
-            return Err(ReadError::Empty);
-        };
-        self.consumed.set(self.consumed.get() + 1);
-        // Give the consumed messages back when the batch is done (taking the next one in
-        // the same lock), or at once when the writer waits for room.
-        if batch.is_empty() || self.shared.writer_waits.load(SeqCst) {
-            self.refill(batch, false);
-        }
-        Ok(msg)
-    }
-
-    /// Under one lock: gives the consumed messages back to the writer (waking it if it
-    /// waits for room), and, when `batch` is empty, takes the whole queue into it; when
-    /// there is nothing to take and `park` is set, parks the reader, so the next write
-    /// rings it. Returns whether the writer is gone.
-    fn refill(&self, batch: &mut VecDeque<Message>, park: bool) -> bool {
         let s = &*self.shared;
-        let mut st = s.lock();
-        let wake_writer = s.credit(&mut st, self.consumed.replace(0));
-        if batch.is_empty() {
-            if !st.queue.is_empty() {
-                std::mem::swap(&mut st.queue, batch);
-                st.held += batch.len();
-                s.has_queued.store(false, Relaxed);
-            } else if park && !st.writer_gone {
-                st.reader_parked = true;
-            }
+        if let Some(msg) = s.queue.pop() {
+            self.consumed_one();
+            return Ok(msg);
         }
-        let writer_gone = st.writer_gone;
-        drop(st);
-        if wake_writer {
+        // Dry: give all room back, then park and look once more (see `wake_reader_if_parked`).
+        // `writer_gone` is read before that last look: the writer raises it after its last
+        // push, so if it was up, that look sees every message.
+        self.credit();
+        s.reader_parked.store(true, SeqCst);
+        let writer_gone = s.writer_gone.load(SeqCst);
+        match s.queue.pop() {
+            Some(msg) => {
+                s.reader_parked.store(false, SeqCst);
+                self.consumed_one();
+                Ok(msg)
+            }
+            None if writer_gone => Err(ReadError::Closed),
+            None => Err(ReadError::Empty),
+        }
+    }
+
+    /// Counts a message read, and credits the writer every `credit_step` messages, or at
+    /// once when it waits for room.
+    fn consumed_one(&self) {
+        let consumed = self.consumed.get().wrapping_add(1);
+        self.consumed.set(consumed);
+        let s = &*self.shared;
+        let uncredited = consumed.wrapping_sub(s.credited.load(Relaxed));
+        if uncredited >= s.credit_step || s.writer_parked.load(Relaxed) {
+            self.credit();
+        }
+    }
+
+    /// Tells the writer everything consumed so far, and rings it if it waits for room.
+    fn credit(&self) {
+        let s = &*self.shared;
+        let consumed = self.consumed.get();
+        if s.credited.load(Relaxed) != consumed {
+            s.credited.store(consumed, SeqCst);
+        }
+        if take_flag(&s.writer_parked) {
             s.wake_writer.notify();
         }
-        writer_gone
     }
 
     /// True when a message is queued. When none is, parks the reader first, so the next
     /// write rings the reader's signal (what a poller needs before it waits).
     pub(crate) fn poll_readable(&self) -> bool {
-        let batch = self.batch.take();
-        let ready = !batch.is_empty() || {
-            let mut st = self.shared.lock();
-            if st.queue.is_empty() {
-                st.reader_parked = true;
-                false
-            } else {
-                true
-            }
-        };
-        self.batch.set(batch);
-        ready
+        let s = &*self.shared;
+        if !s.queue.is_empty() {
+            return true;
+        }
+        self.credit();
+        s.reader_parked.store(true, SeqCst);
+        if s.queue.is_empty() {
+            false
+        } else {
+            s.reader_parked.store(false, SeqCst);
+            true
+        }
     }
 
     /// How many messages are queued.
     pub(crate) fn len(&self) -> usize {
-        let batch = self.batch.take();
-        let n = batch.len() + self.shared.lock().queue.len();
-        self.batch.set(batch);
-        n
+        self.shared.queue.len()
     }
 
-    /// True when no message is queued, judged without the lock: for skipping an empty
-    /// pipe cheaply. A message written at this moment may not be seen; a caller about to
-    /// wait must use [`PipeReader::try_read`] or [`PipeReader::poll_readable`], which park.
+    /// True when no message is queued, judged without parking: for skipping an empty pipe
+    /// cheaply. A message written at this moment may not be seen; a caller about to wait
+    /// must use [`PipeReader::try_read`] or [`PipeReader::poll_readable`], which park.
     pub(crate) fn seems_empty(&self) -> bool {
-        let batch = self.batch.take();
-        let empty = batch.is_empty() && !self.shared.has_queued.load(Relaxed);
-        self.batch.set(batch);
-        empty
+        self.shared.queue.is_empty()
     }
 
     /// True when the writer has gone away (messages may still be queued).
     pub(crate) fn is_writer_closed(&self) -> bool {
-        self.shared.writer_closed.load(SeqCst)
+        self.shared.writer_gone.load(SeqCst)
     }
 }
 
 impl Drop for PipeWriter {
     fn drop(&mut self) {
-        self.shared.lock().writer_gone = true;
-        self.shared.writer_closed.store(true, SeqCst);
+        self.shared.writer_gone.store(true, SeqCst);
         // A spurious ring (the reader was not parked) is harmless.
         self.shared.wake_reader.notify();
     }
@@ -438,16 +432,15 @@ impl Drop for PipeWriter {
 
 impl Drop for PipeReader {
     fn drop(&mut self) {
-        self.shared.lock().reader_gone = true;
+        self.shared.reader_gone.store(true, SeqCst);
         self.shared.wake_writer.notify();
     }
 }
 
 impl std::fmt::Debug for PipeWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let st = self.shared.lock();
         f.debug_struct("PipeWriter")
-            .field("queued", &(st.queue.len() + st.held))
+            .field("queued", &self.occupied())
             .field("capacity", &self.shared.capacity)
             .finish()
     }
@@ -678,11 +671,30 @@ mod tests {
 
     #[test]
     fn no_message_is_lost_or_reordered_across_threads() {
-        const N: u32 = 20_000;
-        let (w, r, reader_sig, writer_sig) = signal_pipe(16);
+        // Small capacities make both ends park and wake each other all the time; odd
+        // messages go through `write_batch`, as the I/O thread writes them.
+        for capacity in [1, 3, 16, 1000] {
+            relay_across_threads(capacity, 20_000);
+        }
+    }
+
+    fn relay_across_threads(capacity: usize, n: u32) {
+        let (w, r, reader_sig, writer_sig) = signal_pipe(capacity);
         let producer = std::thread::spawn(move || {
-            for i in 0..N {
-                let mut m = Message::from(i.to_be_bytes().to_vec());
+            let mut batch = VecDeque::new();
+            for i in 0..n {
+                let m = Message::from(i.to_be_bytes().to_vec());
+                if i % 2 == 1 {
+                    batch.push_back(m);
+                    while !batch.is_empty() {
+                        assert!(w.write_batch(&mut batch), "reader closed");
+                        if !batch.is_empty() {
+                            assert!(writer_sig.wait(Some(Instant::now() + Duration::from_secs(10))));
+                        }
+                    }
+                    continue;
+                }
+                let mut m = m;
                 loop {
                     match w.try_write(m) {
                         Ok(()) => break,
@@ -696,21 +708,22 @@ mod tests {
             }
         });
         let mut next = 0u32;
-        while next < N {
+        while next < n {
             match r.try_read() {
                 Ok(m) => {
-                    assert_eq!(&m[0][..], &next.to_be_bytes()[..]);
+                    assert_eq!(&m[0][..], &next.to_be_bytes()[..], "capacity {capacity}");
                     next += 1;
                 }
                 Err(ReadError::Empty) => {
                     assert!(
                         reader_sig.wait(Some(Instant::now() + Duration::from_secs(10))),
-                        "lost wake-up"
+                        "lost wake-up, capacity {capacity}"
                     );
                 }
                 Err(ReadError::Closed) => panic!("writer closed early"),
             }
         }
         producer.join().unwrap();
+        assert_eq!(r.try_read().unwrap_err(), ReadError::Closed);
     }
 }

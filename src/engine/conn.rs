@@ -89,7 +89,7 @@ pub(super) struct Conn {
     /// The pipe this connection writes received messages into.
     inp: Option<PipeWriter>,
     /// Messages decoded but not yet in the inbound pipe: collected while decoding so a
-    /// read's worth of messages goes in under one lock, and kept here while the pipe is
+    /// read's worth of messages goes in with at most one ring, and kept here while the pipe is
     /// full. Outside `decode`, any left here were refused by a full pipe (see
     /// [`Conn::stalled`]), and reading stops until the socket takes some.
     decoded: VecDeque<Message>,

@@ -14,9 +14,10 @@
 //!
 //! The high-water mark counts messages written and not yet given back. The writer counts
 //! what it wrote; the reader publishes what it has consumed (credits the writer) every
-//! quarter of the capacity (at most every 64 messages), whenever it runs dry, and at once
-//! while the writer is parked on a full pipe. So the mark is never exceeded, and a reader
-//! that keeps up writes to memory the writer reads only every few dozen messages.
+//! quarter of the capacity (at most every 64 messages) and whenever it runs dry; a writer
+//! parked on a full pipe is woken by such a credit, so it wakes to room for a burst. So
+//! the mark is never exceeded, and a reader that keeps up writes to memory the writer
+//! reads only every few dozen messages.
 //!
 //! Waking is the costly part of a queue, so a pipe wakes the other end only on the two
 //! transitions that matter: a message arriving while the reader is parked on an empty
@@ -363,14 +364,15 @@ impl PipeReader {
         }
     }
 
-    /// Counts a message read, and credits the writer every `credit_step` messages, or at
-    /// once when it waits for room.
+    /// Counts a message read, and credits the writer every `credit_step` messages. A
+    /// writer parked on a full pipe is woken by such a credit too, not by every read: woken
+    /// for one free slot, it would write one message and park again, a futex wake-up per
+    /// message (libzmq's low-water mark avoids the same).
     fn consumed_one(&self) {
         let consumed = self.consumed.get().wrapping_add(1);
         self.consumed.set(consumed);
         let s = &*self.shared;
-        let uncredited = consumed.wrapping_sub(s.credited.load(Relaxed));
-        if uncredited >= s.credit_step || s.writer_parked.load(Relaxed) {
+        if consumed.wrapping_sub(s.credited.load(Relaxed)) >= s.credit_step {
             self.credit();
         }
     }

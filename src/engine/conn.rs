@@ -30,6 +30,25 @@ const READ_MAX: usize = 128 * 1024;
 const OUTPUT_HIGH: usize = 256 * 1024;
 /// Most slices handed to one vectored write.
 const MAX_SLICES: usize = 64;
+/// Most bytes written to one tcp connection before others get a turn (ipc has no limit:
+/// see [`write_budget`]).
+const TCP_WRITE_BUDGET: usize = 128 * 1024;
+
+/// How many bytes one drive may write to `stream` before it lets other connections run.
+///
+/// A Unix socket refuses more once about its send buffer (~208 KiB by default) waits
+/// unread, so writing until the kernel says `WouldBlock` keeps little in flight. A tcp
+/// connection's buffers grow with the traffic: on loopback the send buffer and the peer's
+/// receive window reach megabytes, so writing until `WouldBlock` puts megabytes between the
+/// writer and a reader on the same I/O thread, which then finds them cold in the cache.
+/// PUSH to PULL over loopback tcp on one I/O thread, 64 KiB messages: about 20 k msg/s
+/// writing until `WouldBlock`, about 50 k msg/s with 128 KiB per turn.
+fn write_budget(stream: &Stream) -> usize {
+    match stream {
+        Stream::Tcp(_) => TCP_WRITE_BUDGET,
+        Stream::Ipc(_) => usize::MAX,
+    }
+}
 
 /// Where a connection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +263,7 @@ impl Conn {
             }
         }
         let mut budget = READ_BUDGET;
+        let mut write_budget = write_budget(&self.stream);
         loop {
             if !self.deliver_stalled() {
                 // Inbound pipe full: reading waits until the socket takes messages.
@@ -255,12 +275,12 @@ impl Conn {
                 continue;
             }
             self.fill_output();
-            let wrote = self.write()?;
+            let wrote = self.write(&mut write_budget)?;
             if self.finished() {
                 let _ = self.stream.shutdown_write();
                 return Err(End::Closed);
             }
-            if budget == 0 {
+            if budget == 0 || write_budget == 0 {
                 return Ok(Drive::More);
             }
             if !wrote {
@@ -464,13 +484,16 @@ impl Conn {
         }
     }
 
-    /// Writes queued output while the kernel takes it. Returns true if anything was written.
-    fn write(&mut self) -> Result<bool, End> {
+    /// Writes queued output while the kernel takes it, up to `budget` bytes (which it counts
+    /// down). Returns true if anything was written.
+    fn write(&mut self, budget: &mut usize) -> Result<bool, End> {
         let mut wrote = false;
-        while self.writable && self.zmtp.has_output() {
+        while self.writable && self.zmtp.has_output() && *budget > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let count = self.zmtp.output_slices(&mut slices);
-            match self.stream.write_vectored(&slices[..count]) {
+            let mut capped = [IoSlice::new(&[]); MAX_SLICES];
+            let count = cap_slices(&slices[..count], *budget, &mut capped);
+            match self.stream.write_vectored(&capped[..count]) {
                 Ok(0) => {
                     return Err(End::Failed(
                         io::Error::from(io::ErrorKind::WriteZero).into(),
@@ -479,6 +502,7 @@ impl Conn {
                 Ok(n) => {
                     self.zmtp.advance_output(n);
                     self.unsent.wrote(n);
+                    *budget = budget.saturating_sub(n);
                     wrote = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
@@ -522,6 +546,23 @@ impl Conn {
     pub(super) fn output_len(&self) -> usize {
         self.zmtp.output_len()
     }
+}
+
+/// Fills `out` with the first `max` bytes of `slices` (cutting the last slice taken if
+/// needed) and returns how many slices it filled.
+fn cap_slices<'s>(slices: &'s [IoSlice<'_>], max: usize, out: &mut [IoSlice<'s>]) -> usize {
+    let mut left = max;
+    let mut filled = 0;
+    for (slot, slice) in out.iter_mut().zip(slices) {
+        if left == 0 {
+            break;
+        }
+        let take = slice.len().min(left);
+        *slot = IoSlice::new(&slice[..take]);
+        left -= take;
+        filled += 1;
+    }
+    filled
 }
 
 /// The messages a connection has encoded but not yet wholly written to the kernel, oldest
@@ -591,6 +632,25 @@ mod tests {
                 })
                 .collect();
             assert_eq!(back, expected, "written {split} of {total}");
+        }
+    }
+
+    /// Slices of 3, 0, 5 and 2 bytes capped at every size from 0 to past their total: the
+    /// capped slices hold exactly the first `max` bytes, in order.
+    #[test]
+    fn capped_slices_hold_exactly_the_first_bytes() {
+        let data: Vec<u8> = (0..10).collect();
+        let parts = [&data[0..3], &data[3..3], &data[3..8], &data[8..10]];
+        let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        for max in 0..=12 {
+            let mut out = [IoSlice::new(&[]); 4];
+            let count = cap_slices(&slices, max, &mut out);
+            let got: Vec<u8> = out[..count].iter().flat_map(|s| s.to_vec()).collect();
+            assert_eq!(got, data[..max.min(10)], "max {max}");
+            assert!(
+                count == 0 || !out[count - 1].is_empty() || max >= 10,
+                "max {max}"
+            );
         }
     }
 

@@ -178,7 +178,7 @@ pub(super) fn connect(endpoint: &IpcEndpoint) -> io::Result<UnixStream> {
 
 /// The addresses of an ipc stream: both are the socket's path (or `@name`), taken from our end
 /// when it is named (accepted streams) or else from the peer's (connected streams).
-pub(super) fn addrs(stream: &UnixStream) -> ConnAddrs {
+pub(super) fn addrs(stream: &std::os::unix::net::UnixStream) -> ConnAddrs {
     let name = stream
         .local_addr()
         .ok()

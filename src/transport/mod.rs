@@ -26,10 +26,13 @@
 mod ipc;
 mod tcp;
 
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, BufWriter, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 
+use std::os::fd::{AsRawFd, RawFd};
+
 use mio::event::Source;
+use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use crate::endpoint::{Endpoint, IpcEndpoint};
@@ -47,13 +50,34 @@ pub(crate) enum Listener {
     Ipc(IpcListener),
 }
 
+/// Room [`Stream::read_behind`] leaves in its buffer beyond what it may read: `io::copy`
+/// into a `BufWriter` stops reading once less than 8 KiB is spare.
+const READ_SLACK: usize = 8 * 1024;
+
+/// The writer behind [`Stream::read_behind`]'s buffer, which must never be written to.
+struct Refuse;
+
+impl Write for Refuse {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::other("read buffer full"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A connected (or connecting) byte stream of either transport.
+///
+/// The streams are the standard library's (non-blocking, registered with mio by their file
+/// descriptor), not mio's wrappers: only the standard ones can read into a buffer's spare
+/// capacity without zeroing it first ([`Stream::read_append`]).
 #[derive(Debug)]
 pub(crate) enum Stream {
     /// A tcp connection.
-    Tcp(mio::net::TcpStream),
+    Tcp(std::net::TcpStream),
     /// A Unix-domain connection.
-    Ipc(mio::net::UnixStream),
+    Ipc(std::os::unix::net::UnixStream),
 }
 
 /// The addresses of one connection, as reported in message metadata and monitor events.
@@ -110,7 +134,7 @@ pub(crate) fn bind(endpoint: &Endpoint, options: &Options) -> Result<(Listener, 
 ///
 /// Socket creation or an immediate connect failure.
 pub(crate) fn connect_tcp(addr: SocketAddr) -> io::Result<Stream> {
-    tcp::connect(addr).map(Stream::Tcp)
+    tcp::connect(addr).map(|s| Stream::Tcp(s.into()))
 }
 
 /// Starts a non-blocking Unix-domain connect to a path or abstract name.
@@ -121,7 +145,7 @@ pub(crate) fn connect_tcp(addr: SocketAddr) -> io::Result<Stream> {
 /// `WouldBlock` when the listener's backlog is full (retry later), `Unsupported` for an abstract
 /// name on a system other than Linux.
 pub(crate) fn connect_ipc(endpoint: &IpcEndpoint) -> io::Result<Stream> {
-    ipc::connect(endpoint).map(Stream::Ipc)
+    ipc::connect(endpoint).map(|s| Stream::Ipc(s.into()))
 }
 
 impl Listener {
@@ -135,11 +159,11 @@ impl Listener {
         match self {
             Listener::Tcp(listener) => {
                 let (stream, addrs) = tcp::accept(listener)?;
-                Ok((Stream::Tcp(stream), addrs))
+                Ok((Stream::Tcp(stream.into()), addrs))
             }
             Listener::Ipc(listener) => {
                 let (stream, addrs) = listener.accept()?;
-                Ok((Stream::Ipc(stream), addrs))
+                Ok((Stream::Ipc(stream.into()), addrs))
             }
         }
     }
@@ -264,6 +288,54 @@ impl Write for Stream {
     }
 }
 
+impl Stream {
+    /// Reads up to `max` bytes into a new buffer, behind a copy of `head`, and returns the
+    /// buffer with how many bytes were read. The kernel fills the buffer's memory as it is:
+    /// unlike [`Read::read`], which needs a zeroed buffer, nothing is written there first.
+    ///
+    /// `Ok(0)` means the end of the stream. Reading goes on until `max` bytes came or the
+    /// kernel has no more, so a short count means the kernel buffer was drained (or the
+    /// stream ended).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock` when nothing could be read; any other error from the read, unless
+    /// some bytes came first (they are returned, and the error comes again on the next
+    /// read).
+    pub(crate) fn read_behind(&self, head: &[u8], max: usize) -> (Vec<u8>, io::Result<usize>) {
+        // `io::copy` into a `BufWriter` has the reader fill the writer's spare buffer in
+        // one call, and the standard library's streams read into it without initialising
+        // it; `into_parts` then hands the buffer back unwritten. `io::copy` stops when the
+        // `Take` runs out (while at least 8 KiB are spare) or the read fails; should the
+        // buffer ever fill first, `Refuse` makes the copy fail and keeps the bytes.
+        let mut buffer = BufWriter::with_capacity(head.len() + max + READ_SLACK, Refuse);
+        let head_copied = buffer.write_all(head);
+        debug_assert!(head_copied.is_ok() && buffer.buffer().len() == head.len());
+        let result = match self {
+            Stream::Tcp(stream) => io::copy(&mut stream.take(max as u64), &mut buffer),
+            Stream::Ipc(stream) => io::copy(&mut stream.take(max as u64), &mut buffer),
+        };
+        let buf = match buffer.into_parts().1 {
+            Ok(buf) => buf,
+            Err(panicked) => panicked.into_inner(),
+        };
+        let read = buf.len() - head.len();
+        let result = match result {
+            Err(_) if read > 0 => Ok(read),
+            Err(e) => Err(e),
+            Ok(_) => Ok(read),
+        };
+        (buf, result)
+    }
+
+    fn raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(stream) => stream.as_raw_fd(),
+            Stream::Ipc(stream) => stream.as_raw_fd(),
+        }
+    }
+}
+
 impl Source for Stream {
     fn register(
         &mut self,
@@ -271,10 +343,7 @@ impl Source for Stream {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.register(registry, token, interests),
-            Stream::Ipc(stream) => stream.register(registry, token, interests),
-        }
+        SourceFd(&self.raw_fd()).register(registry, token, interests)
     }
 
     fn reregister(
@@ -283,17 +352,11 @@ impl Source for Stream {
         token: Token,
         interests: Interest,
     ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.reregister(registry, token, interests),
-            Stream::Ipc(stream) => stream.reregister(registry, token, interests),
-        }
+        SourceFd(&self.raw_fd()).reregister(registry, token, interests)
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Stream::Tcp(stream) => stream.deregister(registry),
-            Stream::Ipc(stream) => stream.deregister(registry),
-        }
+        SourceFd(&self.raw_fd()).deregister(registry)
     }
 }
 

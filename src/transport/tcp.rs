@@ -60,7 +60,7 @@ pub(super) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
 }
 
 /// Sets `SO_KEEPALIVE` and, when keepalive is on, the probe timings that are set.
-pub(super) fn apply_keepalive(stream: &TcpStream, options: &Options) -> io::Result<()> {
+pub(super) fn apply_keepalive(stream: &std::net::TcpStream, options: &Options) -> io::Result<()> {
     let Some(on) = options.tcp_keepalive else {
         return Ok(());
     };
@@ -90,7 +90,7 @@ pub(super) fn apply_keepalive(stream: &TcpStream, options: &Options) -> io::Resu
 }
 
 /// The addresses of a tcp stream.
-pub(super) fn addrs(stream: &TcpStream) -> ConnAddrs {
+pub(super) fn addrs(stream: &std::net::TcpStream) -> ConnAddrs {
     let peer = stream.peer_addr().ok();
     ConnAddrs {
         peer_address: peer.map(|p| p.ip().to_string()),

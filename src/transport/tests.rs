@@ -753,3 +753,64 @@ fn buffer_sizes_reach_tcp_listeners_and_tcp_and_ipc_streams() {
     }
     h.exchange(&mut client, &mut server);
 }
+
+/// `read_behind` over a connected pair: the head stays in front, a read stops at `max`, a
+/// short read means the kernel had no more, nothing waiting is `WouldBlock`, and the
+/// peer's close is `Ok(0)`; the buffer is never reallocated.
+fn read_behind_on(h: &mut Harness, client: &mut Stream, server: &mut Stream) {
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    h.send_all(client, &data);
+    let mut received = Vec::new();
+    // At most 40000 bytes a read: each read ends at `max` or where the kernel ran dry.
+    while received.len() < data.len() {
+        let (buf, result) = h
+            .retry(|| {
+                let (buf, result) = server.read_behind(b"head", 40_000);
+                result.map(|n| (buf, Ok::<usize, io::Error>(n)))
+            })
+            .unwrap();
+        let n = result.unwrap();
+        assert!(n > 0 && n <= 40_000, "read {n}");
+        assert_eq!(buf.len(), 4 + n);
+        assert_eq!(&buf[..4], b"head");
+        assert!(
+            buf.capacity() >= 4 + 40_000,
+            "reallocated to {}",
+            buf.capacity()
+        );
+        received.extend_from_slice(&buf[4..]);
+    }
+    assert!(received == data, "bytes differ");
+    let (buf, result) = server.read_behind(b"", 40_000);
+    assert_eq!(result.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert!(buf.is_empty());
+    client.shutdown_write().unwrap();
+    let n = h
+        .retry(|| server.read_behind(b"", 40_000).1)
+        .expect("end of stream");
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn tcp_read_behind_reads_unzeroed_up_to_max() {
+    let mut h = Harness::new();
+    let (mut listener, _) = bind_default("tcp://127.0.0.1:*").unwrap();
+    h.add(&mut listener);
+    let listen_addr = tcp_listener(&listener).local_addr().unwrap();
+    let mut client = connect_tcp(listen_addr).unwrap();
+    h.add(&mut client);
+    let (mut server, _) = h.accept(&listener, &client);
+    read_behind_on(&mut h, &mut client, &mut server);
+}
+
+#[test]
+fn ipc_read_behind_reads_unzeroed_up_to_max() {
+    let mut h = Harness::new();
+    let path = temp_sock();
+    let (mut listener, _) = bind(&ipc_ep(&path), &Options::default()).unwrap();
+    h.add(&mut listener);
+    let mut client = connect_ipc(&IpcEndpoint::Path(path)).unwrap();
+    h.add(&mut client);
+    let (mut server, _) = h.accept(&listener, &client);
+    read_behind_on(&mut h, &mut client, &mut server);
+}

@@ -71,7 +71,7 @@ impl Write for Refuse {
 ///
 /// The streams are the standard library's (non-blocking, registered with mio by their file
 /// descriptor), not mio's wrappers: only the standard ones can read into a buffer's spare
-/// capacity without zeroing it first ([`Stream::read_append`]).
+/// capacity without zeroing it first ([`Stream::read_behind`]).
 #[derive(Debug)]
 pub(crate) enum Stream {
     /// A tcp connection.

@@ -102,15 +102,16 @@ impl Frame {
 
     /// A frame for the first `len` bytes of `buf`, which are removed from it: copied inline
     /// when they fit (the buffer's remaining bytes keep their storage), split off without
-    /// copying otherwise.
-    pub(crate) fn split_from(buf: &mut bytes::BytesMut, len: usize) -> Self {
-        match Frame::inline(&buf[..len]) {
+    /// copying otherwise. `None`, touching nothing, when `buf` is shorter than `len`.
+    pub(crate) fn split_from(buf: &mut bytes::BytesMut, len: usize) -> Option<Self> {
+        let frame = match Frame::inline(buf.get(..len)?) {
             Some(frame) => {
                 bytes::Buf::advance(buf, len);
                 frame
             }
             None => Frame(Repr::Shared(buf.split_to(len).freeze())),
-        }
+        };
+        Some(frame)
     }
 
     fn inline(bytes: &[u8]) -> Option<Self> {
@@ -320,13 +321,15 @@ mod tests {
     #[test]
     fn splitting_off_a_buffer_copies_small_frames_and_shares_large_ones() {
         let mut buf = bytes::BytesMut::from(&[1u8; 100][..]);
-        let small = Frame::split_from(&mut buf, 3);
+        let small = Frame::split_from(&mut buf, 3).unwrap();
         assert!(small.is_inline());
         assert_eq!(buf.len(), 97);
-        let large = Frame::split_from(&mut buf, 50);
+        let large = Frame::split_from(&mut buf, 50).unwrap();
         assert!(!large.is_inline());
         assert_eq!(large.len(), 50);
         assert_eq!(buf.len(), 47);
+        assert!(Frame::split_from(&mut buf, 48).is_none());
+        assert_eq!(buf.len(), 47, "a short buffer is left as it was");
     }
 
     #[test]

@@ -319,7 +319,7 @@ impl Stream {
             Ok(buf) => buf,
             Err(panicked) => panicked.into_inner(),
         };
-        let read = buf.len() - head.len();
+        let read = buf.len().saturating_sub(head.len());
         let result = match result {
             Err(_) if read > 0 => Ok(read),
             Err(e) => Err(e),

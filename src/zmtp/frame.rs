@@ -216,7 +216,11 @@ impl FrameDecoder {
                 return Ok(None);
             }
             buf.advance(header.header_len);
-            self.partial.push(Frame::split_from(buf, header.size));
+            let Some(body) = Frame::split_from(buf, header.size) else {
+                // Not reached: the length was checked above.
+                return Err(Error::Protocol("frame body shorter than its header".into()));
+            };
+            self.partial.push(body);
             self.partial_size = total;
             if !header.more() {
                 self.partial_size = 0;

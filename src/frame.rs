@@ -29,6 +29,13 @@ impl Frame {
 /// so cloning a frame never copies more than [`Frame::INLINE_CAPACITY`] bytes, and a received large
 /// frame is a slice of the buffer it was decoded from.
 ///
+/// A copy of up to 16 KiB ([`Frame::copy_from_slice`], `From<&[u8]>`, `From<&str>`) is cut
+/// from a 128 KiB buffer the copying thread shares among its copies, rather than allocated
+/// on its own: a message is usually dropped on another thread than the one that made it,
+/// and an allocation per message made there and freed here costs more than the copy. So a
+/// frame kept alive for long keeps that buffer alive too, as a received frame keeps the
+/// buffer it was read into; to own exactly its bytes, build it from a `Vec` or [`Bytes`].
+///
 /// A frame dereferences to `[u8]`, so slicing, `len()`, `is_empty()`, `starts_with()` and
 /// comparisons with byte strings work as on a slice.
 ///
@@ -70,7 +77,7 @@ impl Frame {
 
     /// A frame holding a copy of `bytes`: inline when it fits, in a new buffer otherwise.
     pub fn copy_from_slice(bytes: &[u8]) -> Self {
-        Frame::inline(bytes).unwrap_or_else(|| Frame(Repr::Shared(Bytes::copy_from_slice(bytes))))
+        Frame::inline(bytes).unwrap_or_else(|| Frame(Repr::Shared(slab::copy(bytes))))
     }
 
     /// A frame over static bytes: small ones are copied inline, larger ones are referenced
@@ -287,6 +294,57 @@ impl fmt::Debug for Frame {
     }
 }
 
+/// Copies of mid-sized payloads, carved out of a per-thread slab instead of allocated one
+/// by one.
+///
+/// A message is usually built on one thread and dropped on another (the receiver, or the
+/// I/O thread once it has encoded it). With glibc, a buffer of a few KiB is not served
+/// from the per-thread cache, so every such allocation and free takes the sending thread's
+/// arena lock, and the two threads fight over it. Copies of up to [`slab::PIECE_MAX`] bytes
+/// are appended to a [`slab::SLAB`]-byte buffer of the copying thread instead, and split
+/// off it as `Bytes` that share the buffer: one allocation per slab, freed when its last
+/// piece is dropped. The price: a piece kept alive keeps its whole slab (128 KiB), as a
+/// received frame keeps the read buffer it was cut from.
+///
+/// Measured (PUSH to PULL, one sender thread, alternating runs against per-copy
+/// allocation): inproc 256 B 3.2 → 6.7 M msg/s, inproc 4 KiB 0.74 → 2.0 M, ipc 4 KiB
+/// 0.65 → 0.85 M, tcp 256 B 2.0 → 2.6 M. Slabs of 32 KiB and 64 KiB gained less at 4 KiB
+/// (1.1 M inproc).
+mod slab {
+    use std::cell::RefCell;
+
+    use bytes::{Bytes, BytesMut};
+
+    /// Size of a slab.
+    pub(super) const SLAB: usize = 128 * 1024;
+    /// Largest copy carved out of a slab; larger ones get an allocation of their own.
+    pub(super) const PIECE_MAX: usize = 16 * 1024;
+
+    thread_local! {
+        static CURRENT: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    }
+
+    /// A copy of `bytes` as `Bytes`: out of this thread's slab when small enough.
+    pub(super) fn copy(bytes: &[u8]) -> Bytes {
+        if bytes.len() > PIECE_MAX {
+            return Bytes::copy_from_slice(bytes);
+        }
+        CURRENT
+            .try_with(|slab| {
+                let mut slab = slab.try_borrow_mut().ok()?;
+                if slab.capacity() - slab.len() < bytes.len() {
+                    *slab = BytesMut::with_capacity(SLAB);
+                }
+                slab.extend_from_slice(bytes);
+                Some(slab.split().freeze())
+            })
+            .ok()
+            .flatten()
+            // The thread is exiting (its slab is gone): an allocation of its own.
+            .unwrap_or_else(|| Bytes::copy_from_slice(bytes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +374,25 @@ mod tests {
         assert_eq!(Frame::from(bytes.clone()).len(), n);
         // Bytes are always kept, even when small: the caller asked to share them.
         assert!(!Frame::from(Bytes::from_static(b"x")).is_inline());
+    }
+
+    #[test]
+    fn mid_sized_copies_share_a_slab_and_large_ones_do_not() {
+        let a = Frame::copy_from_slice(&[1; 100]);
+        let b = Frame::copy_from_slice(&[2; 100]);
+        assert_eq!(a, [1u8; 100][..]);
+        assert_eq!(b, [2u8; 100][..]);
+        let gap = (b.as_ptr() as usize).wrapping_sub(a.as_ptr() as usize);
+        assert!(gap < slab::SLAB, "consecutive copies come from one slab");
+        let big = Frame::copy_from_slice(&vec![3; slab::PIECE_MAX + 1]);
+        assert_eq!(big.len(), slab::PIECE_MAX + 1);
+        // Many copies in a row fill slab after slab, each byte intact.
+        let frames: Vec<Frame> = (0..1000u32)
+            .map(|i| Frame::copy_from_slice(&[i as u8; 1000]))
+            .collect();
+        for (i, f) in frames.iter().enumerate() {
+            assert!(f.iter().all(|&x| x == i as u8));
+        }
     }
 
     #[test]

@@ -19,8 +19,9 @@ pub(crate) type Frames = SmallVec<[Frame; 2]>;
 /// a small message costs no allocation from the sender's `send` to the receiver's drop.
 /// Larger frames share their buffer: cloning a message copies none of their payload, and a
 /// received message's large frames are slices of the buffer the connection decoded them
-/// from. Building a frame from a slice or `&str` copies it, as `zmq_send` does; from
-/// [`Bytes`] or a large `Vec` it does not.
+/// from. Building a frame from a slice or `&str` copies it, as `zmq_send` does (into a
+/// buffer shared with the thread's other copies: see [`Frame`]); from [`Bytes`] or a large
+/// `Vec` it does not.
 ///
 /// # Examples
 ///

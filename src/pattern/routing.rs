@@ -247,7 +247,9 @@ impl RouterState {
             };
             let announced = peer.meta.identity();
             let routing_id = if announced.first().is_some_and(|&b| b != 0) {
-                Frame::copy_from_slice(announced)
+                // An allocation of its own, not a slab copy: the id lives as long as the
+                // peer, and must not keep a whole slab alive.
+                Frame::from(announced.to_vec())
             } else {
                 self.generate()
             };

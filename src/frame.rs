@@ -29,9 +29,9 @@ impl Frame {
 /// so cloning a frame never copies more than [`Frame::INLINE_CAPACITY`] bytes, and a received large
 /// frame is a slice of the buffer it was decoded from.
 ///
-/// A copy of up to 64 KiB ([`Frame::copy_from_slice`], `From<&[u8]>`, `From<&str>`) is cut
-/// from a buffer the copying thread shares among its copies (128 KiB for copies of up to
-/// 16 KiB, 1 MiB for larger ones), rather than allocated on its own: a message is usually dropped on another thread than the one that made it,
+/// A copy of up to 16 KiB ([`Frame::copy_from_slice`], `From<&[u8]>`, `From<&str>`) is cut
+/// from a 128 KiB buffer the copying thread shares among its copies, rather than allocated
+/// on its own: a message is usually dropped on another thread than the one that made it,
 /// and an allocation per message made there and freed here costs more than the copy. So a
 /// frame kept alive for long keeps that buffer alive too, as a received frame keeps the
 /// buffer it was read into; to own exactly its bytes, build it from a `Vec` or [`Bytes`].
@@ -294,61 +294,46 @@ impl fmt::Debug for Frame {
     }
 }
 
-/// Copies of mid-sized payloads, carved out of per-thread slabs instead of allocated one
+/// Copies of mid-sized payloads, carved out of a per-thread slab instead of allocated one
 /// by one.
 ///
 /// A message is usually built on one thread and dropped on another (the receiver, or the
-/// I/O thread once it has encoded it). With glibc, a buffer of more than 1 KiB is not
-/// served from the per-thread cache, so every such allocation and free takes the sending
-/// thread's arena lock, and the two threads fight over it. Copies of up to
-/// [`slab::SMALL_PIECE_MAX`] bytes are appended to a [`slab::SMALL_SLAB`]-byte buffer of
-/// the copying thread instead, copies of up to [`slab::LARGE_PIECE_MAX`] to a
-/// [`slab::LARGE_SLAB`]-byte one, and split off as `Bytes` that share the buffer: one
-/// allocation per slab, freed when its last piece is dropped. The price: a piece kept
-/// alive keeps its whole slab (128 KiB for a piece of up to 16 KiB, 1 MiB for a larger
-/// one), as a received frame keeps the read buffer it was cut from.
+/// I/O thread once it has encoded it). With glibc, a buffer of a few KiB is not served
+/// from the per-thread cache, so every such allocation and free takes the sending thread's
+/// arena lock, and the two threads fight over it. Copies of up to [`slab::PIECE_MAX`] bytes
+/// are appended to a [`slab::SLAB`]-byte buffer of the copying thread instead, and split
+/// off it as `Bytes` that share the buffer: one allocation per slab, freed when its last
+/// piece is dropped. The price: a piece kept alive keeps its whole slab (128 KiB), as a
+/// received frame keeps the read buffer it was cut from.
 ///
 /// Measured (PUSH to PULL, one sender thread, alternating runs against per-copy
 /// allocation): inproc 256 B 3.2 → 6.7 M msg/s, inproc 4 KiB 0.74 → 2.0 M, ipc 4 KiB
-/// 0.65 → 0.85 M, tcp 256 B 2.0 → 2.6 M; slabs of 32 KiB and 64 KiB gained less at 4 KiB
-/// (1.1 M inproc). At 64 KiB, 1 MiB slabs: inproc 0.21 → 0.41 M, tcp 50 → 60 k.
+/// 0.65 → 0.85 M, tcp 256 B 2.0 → 2.6 M. Slabs of 32 KiB and 64 KiB gained less at 4 KiB
+/// (1.1 M inproc).
 mod slab {
     use std::cell::RefCell;
-    use std::thread::LocalKey;
 
     use bytes::{Bytes, BytesMut};
 
-    /// Size of a slab for small pieces.
-    pub(super) const SMALL_SLAB: usize = 128 * 1024;
-    /// Largest piece carved out of a small slab.
-    pub(super) const SMALL_PIECE_MAX: usize = 16 * 1024;
-    /// Size of a slab for large pieces.
-    pub(super) const LARGE_SLAB: usize = 1024 * 1024;
+    /// Size of a slab.
+    pub(super) const SLAB: usize = 128 * 1024;
     /// Largest copy carved out of a slab; larger ones get an allocation of their own.
-    pub(super) const LARGE_PIECE_MAX: usize = 64 * 1024;
+    pub(super) const PIECE_MAX: usize = 16 * 1024;
 
     thread_local! {
-        static SMALL: RefCell<BytesMut> = RefCell::new(BytesMut::new());
-        static LARGE: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+        static CURRENT: RefCell<BytesMut> = RefCell::new(BytesMut::new());
     }
 
-    /// A copy of `bytes` as `Bytes`: out of one of this thread's slabs when small enough.
+    /// A copy of `bytes` as `Bytes`: out of this thread's slab when small enough.
     pub(super) fn copy(bytes: &[u8]) -> Bytes {
-        if bytes.len() <= SMALL_PIECE_MAX {
-            carve(&SMALL, SMALL_SLAB, bytes)
-        } else if bytes.len() <= LARGE_PIECE_MAX {
-            carve(&LARGE, LARGE_SLAB, bytes)
-        } else {
-            Bytes::copy_from_slice(bytes)
+        if bytes.len() > PIECE_MAX {
+            return Bytes::copy_from_slice(bytes);
         }
-    }
-
-    fn carve(current: &'static LocalKey<RefCell<BytesMut>>, size: usize, bytes: &[u8]) -> Bytes {
-        current
+        CURRENT
             .try_with(|slab| {
                 let mut slab = slab.try_borrow_mut().ok()?;
                 if slab.capacity() - slab.len() < bytes.len() {
-                    *slab = BytesMut::with_capacity(size);
+                    *slab = BytesMut::with_capacity(SLAB);
                 }
                 slab.extend_from_slice(bytes);
                 Some(slab.split().freeze())
@@ -398,17 +383,9 @@ mod tests {
         assert_eq!(a, [1u8; 100][..]);
         assert_eq!(b, [2u8; 100][..]);
         let gap = (b.as_ptr() as usize).wrapping_sub(a.as_ptr() as usize);
-        assert!(
-            gap < slab::SMALL_SLAB,
-            "consecutive copies come from one slab"
-        );
-        let mid = Frame::copy_from_slice(&vec![3; slab::SMALL_PIECE_MAX + 1]);
-        let mid2 = Frame::copy_from_slice(&vec![4; slab::SMALL_PIECE_MAX + 1]);
-        let gap = (mid2.as_ptr() as usize).wrapping_sub(mid.as_ptr() as usize);
-        assert!(gap < slab::LARGE_SLAB, "larger copies share a large slab");
-        assert!(mid.iter().all(|&x| x == 3) && mid2.iter().all(|&x| x == 4));
-        let big = Frame::copy_from_slice(&vec![5; slab::LARGE_PIECE_MAX + 1]);
-        assert_eq!(big.len(), slab::LARGE_PIECE_MAX + 1);
+        assert!(gap < slab::SLAB, "consecutive copies come from one slab");
+        let big = Frame::copy_from_slice(&vec![3; slab::PIECE_MAX + 1]);
+        assert_eq!(big.len(), slab::PIECE_MAX + 1);
         // Many copies in a row fill slab after slab, each byte intact.
         let frames: Vec<Frame> = (0..1000u32)
             .map(|i| Frame::copy_from_slice(&[i as u8; 1000]))

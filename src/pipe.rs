@@ -138,10 +138,11 @@ struct Shared {
     /// Most messages the pipe holds; 0 means no limit.
     capacity: usize,
     /// How many messages the reader has consumed in all, as far as it has told the writer
-    /// (it tells every [`Shared::credit_step`] messages, when it runs dry, and at once
-    /// while the writer waits for room). The writer counts what it wrote; the difference
-    /// is what the high-water mark limits.
+    /// (it tells every [`Shared::credit_step`] messages and when it runs dry). The writer
+    /// counts what it wrote; the difference is what the high-water mark limits.
     credited: AtomicUsize,
+    /// How many messages the reader consumes between two credits: a quarter of the
+    /// capacity, at least 1 and at most [`CREDIT_STEP_MAX`].
     credit_step: usize,
     /// The reader found the pipe empty and waits to be rung by the next write.
     reader_parked: AtomicBool,
@@ -245,12 +246,6 @@ impl PipeWriter {
             .wrapping_sub(self.shared.credited.load(SeqCst))
     }
 
-    /// True when the pipe has room for `n` more messages.
-    fn room_for(&self, n: usize) -> bool {
-        let cap = self.shared.capacity;
-        cap == 0 || self.occupied().saturating_add(n) <= cap
-    }
-
     /// How many more messages fit.
     fn room(&self) -> usize {
         match self.shared.capacity {
@@ -266,11 +261,11 @@ impl PipeWriter {
     /// this check sees the credit or the reader sees the flag and rings.
     fn park_if_full(&self) -> bool {
         let s = &*self.shared;
-        if self.room_for(1) {
+        if self.room() > 0 {
             return false;
         }
         s.writer_parked.store(true, SeqCst);
-        if self.room_for(1) {
+        if self.room() > 0 {
             // Room appeared meanwhile. A ring the reader may still send is harmless: a
             // waiter that wakes for nothing looks again.
             s.writer_parked.store(false, SeqCst);

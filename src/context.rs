@@ -8,10 +8,10 @@ use bytes::Bytes;
 
 use crate::engine::IoThread;
 use crate::error::{Error, Result};
+use crate::mailbox::{next_id, Partner, Peer, SocketEvent, SocketShared};
 use crate::message::Metadata;
 use crate::options::Options;
 use crate::pipe::{pipe, write_probe, Notify};
-use crate::socket::{next_id, Partner, Peer, SocketEvent, SocketShared};
 
 /// The owner of ferromq's I/O threads and of the `inproc://` namespace.
 ///

@@ -56,6 +56,7 @@ mod endpoint;
 mod engine;
 mod error;
 mod frame;
+mod mailbox;
 mod message;
 mod monitor;
 mod options;
@@ -67,6 +68,7 @@ mod socket;
 mod socket_type;
 mod spin;
 mod transport;
+mod wake;
 mod zmtp;
 
 pub use context::Context;

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::mailbox::{next_id, Peer, PeerId, Requeue, SocketEvent, SocketShared};
 use crate::message::{Message, Metadata};
 use crate::monitor::MonitorEvent;
 use crate::options::Options;
 use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError};
-use crate::socket::{next_id, Peer, PeerId, Requeue, SocketEvent, SocketShared};
 use crate::transport::{ConnAddrs, Stream};
 use crate::zmtp::{Connection, ConnectionConfig, Event};
 
@@ -374,13 +374,13 @@ impl Conn {
         let signal = &self.socket.signal;
         let (out_w, out_r) = pipe(
             self.options.send_hwm,
-            Notify::Io(wake.clone()),
+            Notify::Io(Arc::new(wake.clone())),
             Notify::Signal(signal.clone()),
         );
         let (in_w, in_r) = pipe(
             self.options.recv_hwm,
             Notify::Signal(signal.clone()),
-            Notify::Io(wake),
+            Notify::Io(Arc::new(wake)),
         );
         if self.options.probe_router {
             crate::pipe::write_probe(&out_w);

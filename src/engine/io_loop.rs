@@ -11,9 +11,9 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use crate::mailbox::{next_id, SocketShared};
 use crate::monitor::MonitorEvent;
 use crate::options::Options;
-use crate::socket::{next_id, SocketShared};
 use crate::spin::Spin;
 use crate::transport::{self, Listener, Stream};
 

@@ -22,8 +22,8 @@ use mio::{Token, Waker};
 
 use crate::endpoint::IpcEndpoint;
 use crate::error::Result;
+use crate::mailbox::SocketShared;
 use crate::options::Options;
-use crate::socket::SocketShared;
 use crate::transport::Listener;
 
 /// Where a connecting socket connects to, resolved once at `connect()`.
@@ -98,8 +98,8 @@ pub(crate) struct IoWake {
     uid: u64,
 }
 
-impl IoWake {
-    pub(crate) fn wake(&self) {
+impl crate::wake::Wake for IoWake {
+    fn wake(&self) {
         self.shared.send(Command::Wake {
             token: self.token,
             uid: self.uid,

@@ -60,7 +60,7 @@ impl ReqMachine {
         ReqMachine {
             state: ReqState::Idle,
             correlate: false,
-            next_id: seed ^ (crate::socket::next_id() as u32).rotate_left(16),
+            next_id: seed ^ (crate::mailbox::next_id() as u32).rotate_left(16),
             request: None,
         }
     }

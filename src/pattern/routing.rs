@@ -220,7 +220,7 @@ impl RouterState {
     /// [`SocketCore::track_departed`] on the socket's core too.
     pub(crate) fn new() -> RouterState {
         let mut h = RandomState::new().build_hasher();
-        h.write_u64(crate::socket::next_id());
+        h.write_u64(crate::mailbox::next_id());
         RouterState {
             by_id: HashMap::new(),
             ids: HashMap::new(),

@@ -1,0 +1,185 @@
+//! The mailbox: what the I/O threads and the inproc registry tell a socket, and the
+//! part of a socket they may hold to tell it.
+//!
+//! Below the engine and the sockets, so the engine can attach peers and hand back
+//! messages without knowing anything of the socket that will take them.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::message::{Message, Metadata};
+use crate::monitor::{Monitor, MonitorEvent};
+use crate::pipe::{PipeReader, PipeWriter};
+use crate::socket_type::SocketType;
+use crate::wake::Signal;
+
+/// Identifies one peer of one socket for as long as the connection lasts.
+pub(crate) type PeerId = u64;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-wide unique id, for sockets and peers.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The part of a socket that other threads may hold: how to reach its caller.
+#[derive(Debug)]
+pub(crate) struct SocketShared {
+    pub(crate) id: u64,
+    pub(crate) socket_type: SocketType,
+    pub(crate) signal: Arc<Signal>,
+    mailbox: Sender<SocketEvent>,
+    /// Set by a poster after each event it sends to the mailbox, cleared by the socket
+    /// before it empties the mailbox. The socket looks at its mailbox on every send and
+    /// receive; this lets it skip the channel, whose empty check costs a full memory
+    /// fence, when nothing was posted.
+    mail: AtomicBool,
+    /// Where monitor events go, once `monitor()` was called.
+    monitor: Mutex<Option<Sender<MonitorEvent>>>,
+}
+
+impl SocketShared {
+    /// A new socket's shared half, with the receiving end of its mailbox.
+    pub(crate) fn new(socket_type: SocketType) -> (Arc<SocketShared>, Receiver<SocketEvent>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(SocketShared {
+            id: next_id(),
+            socket_type,
+            signal: Arc::new(Signal::new()),
+            mailbox: tx,
+            mail: AtomicBool::new(false),
+            monitor: Mutex::new(None),
+        });
+        (shared, rx)
+    }
+
+    /// True if an event was posted since the last call: only then is the mailbox worth
+    /// a look. An event whose poster has not yet raised the flag is seen by a later call:
+    /// the poster rings the signal after raising it, so no waiter misses the event.
+    pub(crate) fn take_mail(&self) -> bool {
+        self.mail.load(Ordering::Relaxed) && self.mail.swap(false, Ordering::Acquire)
+    }
+
+    /// Sends a monitor event, built only if a monitor is set. Never blocks: the channel
+    /// is unbounded, and a dropped monitor is forgotten.
+    pub(crate) fn emit(&self, event: impl FnOnce() -> MonitorEvent) {
+        let mut monitor = self.monitor.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = monitor.as_ref() {
+            if tx.send(event()).is_err() {
+                *monitor = None;
+            }
+        }
+    }
+
+    /// Starts a new monitor, replacing any previous one.
+    pub(crate) fn monitor(&self) -> Monitor {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        Monitor::new(rx)
+    }
+
+    /// Delivers an event to the socket and wakes its caller.
+    pub(crate) fn post(&self, event: SocketEvent) {
+        // The receiver lives as long as the socket; once the socket is gone the event has
+        // nobody to matter to, and dropping it closes its pipes, which is what we want.
+        if self.mailbox.send(event).is_ok() {
+            self.mail.store(true, Ordering::Release);
+        }
+        self.signal.notify();
+    }
+}
+
+/// What the I/O thread or the inproc registry tells a socket.
+#[derive(Debug)]
+pub(crate) enum SocketEvent {
+    /// A peer completed its handshake; here are the socket's ends of its pipes.
+    Attach(Peer),
+    /// `peer` went away without our socket asking (its connection broke or timed out, or
+    /// an inproc peer closed), and these messages for it never reached it whole: `taken`
+    /// were already out of the pipe (encoded, or partly written to the kernel), oldest
+    /// first; `rest` is the pipe itself, with whatever is still queued after them. The
+    /// socket drains `rest` on its own thread, where it is the pipe's only writer, so no
+    /// message can slip in between the drain and the close.
+    Requeue {
+        peer: PeerId,
+        taken: Vec<Message>,
+        rest: Option<PipeReader>,
+    },
+}
+
+/// What a socket does with the messages a departed peer hands back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requeue {
+    /// Drop them, as libzmq does: PUB (lossy by design), ROUTER (they were addressed to
+    /// that peer), PAIR, REP (a reply to a requester that is gone), and the receive-only
+    /// types, which send nothing.
+    Drop,
+    /// Send them again, oldest first and ahead of any newer message, to the next peers in
+    /// turn with room, holding them until one has (PUSH, DEALER).
+    RoundRobin,
+    /// Keep them for the pattern to judge (REQ resends its current request, if it came
+    /// back, and drops older ones).
+    Keep,
+}
+
+impl Requeue {
+    /// The policy for a socket type.
+    pub(crate) fn for_type(socket_type: SocketType) -> Requeue {
+        match socket_type {
+            SocketType::Push | SocketType::Dealer => Requeue::RoundRobin,
+            SocketType::Req => Requeue::Keep,
+            _ => Requeue::Drop,
+        }
+    }
+}
+
+/// A connected peer, as the socket sees it.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    /// Messages to the peer.
+    pub(crate) tx: PipeWriter,
+    /// Messages from the peer.
+    pub(crate) rx: PipeReader,
+    /// What the peer announced, and the connection's addresses.
+    pub(crate) meta: Arc<Metadata>,
+    /// The endpoint this socket connected to, when this peer came from a connect.
+    pub(crate) endpoint: Option<Arc<str>>,
+    /// For an inproc peer: the other socket and its id for us, so that when we let go of
+    /// the peer, what it queued for us and we did not take goes back to it.
+    pub(crate) partner: Option<Partner>,
+}
+
+/// The other side of an inproc connection.
+#[derive(Debug)]
+pub(crate) struct Partner {
+    pub(crate) socket: Weak<SocketShared>,
+    pub(crate) peer: PeerId,
+}
+
+impl Peer {
+    /// Lets go of the peer. An inproc partner gets back the messages it queued for us that
+    /// we never took ([`SocketEvent::Requeue`]); its policy decides whether they matter.
+    pub(crate) fn release(self) {
+        let Peer {
+            tx, rx, partner, ..
+        } = self;
+        if let Some(partner) = partner {
+            // Posted even when the pipe looks empty: the partner may be writing to it right
+            // now, and only its own thread can close it without losing that message.
+            if let Some(socket) = partner.socket.upgrade() {
+                socket.post(SocketEvent::Requeue {
+                    peer: partner.peer,
+                    taken: Vec::new(),
+                    rest: Some(rx),
+                });
+            }
+        }
+        // Only now does the partner see our end close: its messages are already on the way
+        // back when it looks.
+        drop(tx);
+    }
+}

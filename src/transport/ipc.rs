@@ -22,8 +22,9 @@ pub(crate) struct IpcListener {
     inner: UnixListener,
     /// The address accepted connections report: the path as given, or `@name`.
     address: String,
-    /// The socket file to remove on drop; `None` for an abstract name.
-    file: Option<SocketFile>,
+    /// The socket file, kept only so that dropping the listener removes it; `None` for an
+    /// abstract name.
+    _file: Option<SocketFile>,
 }
 
 /// The socket file of a path listener. Dropping it removes the file, but only if it is still
@@ -80,7 +81,7 @@ pub(super) fn bind(endpoint: &IpcEndpoint, options: &Options) -> Result<(IpcList
             IpcListener {
                 inner: UnixListener::from_std(std),
                 address: format!("@{name}"),
-                file: None,
+                _file: None,
             }
         }
     };
@@ -106,7 +107,7 @@ fn bind_path(path: &Path, text: &str, options: &Options) -> Result<IpcListener> 
     Ok(IpcListener {
         inner: UnixListener::from_std(std),
         address: path.display().to_string(),
-        file: Some(file),
+        _file: Some(file),
     })
 }
 

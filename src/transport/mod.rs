@@ -19,9 +19,6 @@
 //!
 //! inproc endpoints are not served here; the context connects inproc pipes directly.
 
-// The engine, written in parallel, is the caller of this module; until it lands, only the tests
-// below use these items. Everything here is exercised by the tests.
-#![allow(dead_code)]
 
 mod ipc;
 mod tcp;

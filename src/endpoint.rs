@@ -354,6 +354,7 @@ impl TcpEndpoint {
     /// [`Error::InvalidEndpoint`] for the bind-only forms of
     /// [`TcpEndpoint::connect_lookup`], a host name that cannot be resolved, or a zone that
     /// names no interface.
+    #[cfg(test)]
     pub(crate) fn connect_addrs(&self) -> Result<Vec<SocketAddr>> {
         match self.connect_lookup()? {
             ConnectLookup::Numeric(addr) => addr.map(|a| vec![a]),

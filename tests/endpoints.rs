@@ -1,6 +1,7 @@
-//! tcp endpoints end to end: IPv6 zone ids reach the kernel. Every wait is bounded.
+//! tcp endpoints end to end: IPv6 zone ids reach the kernel, and host names are resolved
+//! at every connect attempt, off the caller's thread. Every wait is bounded.
 
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::{Ipv6Addr, SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use ferromq::{Context, Monitor, MonitorEvent};
@@ -19,6 +20,15 @@ fn expect(monitor: &Monitor, what: &str, want: impl Fn(&MonitorEvent) -> bool) -
             Err(err) => panic!("no {what} event ({err}); saw {seen:?}"),
         }
     }
+}
+
+/// A port nobody listens on any more.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The first usable link-local IPv6 address of this machine, with its interface's index and
@@ -122,4 +132,79 @@ fn libzmq_and_ferromq_connect_across_a_zoned_link_local_address() {
     ours.connect(&theirs).unwrap();
     ours.send("to libzmq").unwrap();
     assert_eq!(zpull.recv_bytes(0).unwrap(), b"to libzmq");
+}
+
+#[test]
+fn a_host_name_connect_made_before_the_listener_exists_connects_once_it_does() {
+    let port = free_port();
+    let endpoint = format!("tcp://localhost:{port}");
+    let ctx = Context::new();
+    let mut push = ctx.push().unwrap();
+    push.set_reconnect_interval(Some(Duration::from_millis(10)));
+    push.set_reconnect_interval_max(Duration::from_millis(40));
+    push.set_send_timeout(Some(LIMIT));
+    let mon = push.monitor();
+    push.connect(&endpoint).unwrap();
+    // Attempts fail while nothing listens.
+    for _ in 0..2 {
+        expect(
+            &mon,
+            "connect retried",
+            |e| matches!(e, MonitorEvent::ConnectRetried { endpoint: ep, .. } if *ep == endpoint),
+        );
+    }
+    let mut pull = ctx.pull().unwrap();
+    pull.set_recv_timeout(Some(LIMIT));
+    pull.bind(&format!("tcp://127.0.0.1:{port}")).unwrap();
+    push.send("late listener").unwrap();
+    assert_eq!(pull.recv().unwrap(), "late listener");
+}
+
+#[test]
+fn connect_to_an_unresolvable_host_succeeds_and_keeps_retrying() {
+    // `.invalid` is reserved (RFC 2606) and never resolves.
+    let endpoint = "tcp://no-such-host.invalid:5555";
+    let ctx = Context::new();
+    let mut push = ctx.push().unwrap();
+    push.set_reconnect_interval(Some(Duration::from_millis(10)));
+    push.set_reconnect_interval_max(Duration::from_millis(40));
+    let mon = push.monitor();
+    // As in libzmq, connect checks the syntax only: the name is looked up by each attempt.
+    push.connect(endpoint).unwrap();
+    for _ in 0..3 {
+        let failed = expect(&mon, "resolve failed", |e| {
+            matches!(e, MonitorEvent::ResolveFailed { .. })
+        });
+        let MonitorEvent::ResolveFailed {
+            endpoint: ep,
+            error,
+        } = failed
+        else {
+            unreachable!()
+        };
+        assert_eq!(ep, endpoint);
+        assert!(error.contains("`no-such-host.invalid`"), "{error}");
+        expect(
+            &mon,
+            "connect retried",
+            |e| matches!(e, MonitorEvent::ConnectRetried { endpoint: ep, .. } if ep == endpoint),
+        );
+    }
+    // The connect is in force until disconnected.
+    push.disconnect(endpoint).unwrap();
+}
+
+#[test]
+fn libzmq_also_accepts_an_unresolvable_host_at_connect() {
+    // The behaviour the test above matches: zmq_connect returns 0, and the I/O thread
+    // resolves at each attempt (socket_base.cpp defers tcp resolution to the connecter).
+    let zctx = zmq::Context::new();
+    let push = zctx.socket(zmq::PUSH).unwrap();
+    push.set_linger(0).unwrap();
+    push.connect("tcp://no-such-host.invalid:5555").unwrap();
+    // A syntax error is still refused at once, by both.
+    assert!(push.connect("tcp://no-such-host.invalid").is_err());
+    let ctx = Context::new();
+    let mut ours = ctx.push().unwrap();
+    assert!(ours.connect("tcp://no-such-host.invalid").is_err());
 }

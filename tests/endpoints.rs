@@ -208,3 +208,31 @@ fn libzmq_also_accepts_an_unresolvable_host_at_connect() {
     let mut ours = ctx.push().unwrap();
     assert!(ours.connect("tcp://no-such-host.invalid").is_err());
 }
+
+#[test]
+fn a_zone_that_names_no_interface_fails_each_attempt_with_a_reason() {
+    // Like an unresolvable name: the interface may appear later (a VPN, a hot-plugged
+    // NIC), so connect() takes it and every attempt looks it up again.
+    let endpoint = "tcp://[fe80::1%nosuchif9]:5555";
+    let ctx = Context::new();
+    let mut push = ctx.push().unwrap();
+    push.set_reconnect_interval(Some(Duration::from_millis(10)));
+    let mon = push.monitor();
+    push.connect(endpoint).unwrap();
+    for _ in 0..2 {
+        let MonitorEvent::ResolveFailed {
+            endpoint: ep,
+            error,
+        } = expect(&mon, "resolve failed", |e| {
+            matches!(e, MonitorEvent::ResolveFailed { .. })
+        })
+        else {
+            unreachable!()
+        };
+        assert_eq!(ep, endpoint);
+        assert!(error.contains("`nosuchif9`"), "{error}");
+    }
+    // Binding it fails at once, as any bind to a missing address does.
+    let mut pull = ctx.pull().unwrap();
+    assert!(pull.bind("tcp://[fe80::1%nosuchif9]:*").is_err());
+}

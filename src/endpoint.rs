@@ -6,17 +6,18 @@
 //! | form | meaning |
 //! |---|---|
 //! | `tcp://127.0.0.1:5555`, `tcp://host.example:5555` | IPv4 literal or host name, port 1–65535 |
-//! | `tcp://[::1]:5555`, `tcp://[fe80::1%eth0]:5555` | IPv6 literal in brackets; a `%zone` suffix is accepted and dropped |
+//! | `tcp://[::1]:5555` | IPv6 literal in brackets |
+//! | `tcp://[fe80::1%eth0]:5555`, `tcp://[fe80::1%2]:5555` | IPv6 literal with a zone (RFC 4007): an interface name or index, used as the scope id |
 //! | `tcp://*:5555`, `tcp://*:*`, `tcp://127.0.0.1:0` | bind only: every interface, and/or an ephemeral port |
 //! | `ipc:///tmp/feed.sock`, `ipc://relative.sock` | a Unix-domain socket file, at most 107 bytes |
 //! | `ipc://@name` | a Linux abstract-namespace socket (no file) |
 //! | `inproc://name` | in-process, 1–256 characters |
 //!
-//! Parsing never touches the network or the file system; host names are resolved only when an
-//! endpoint is bound or connected.
+//! Parsing never touches the network or the file system; host names (and interface names in
+//! zones) are resolved only when an endpoint is bound, and at every connect attempt.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -65,8 +66,11 @@ pub enum Endpoint {
 
 /// The host and port of a `tcp://` endpoint.
 ///
-/// The host is `*` (every interface, bind only), an IP literal, or a host name that is resolved
-/// when the endpoint is used. The port is a number, or `*` (an ephemeral port, bind only).
+/// The host is `*` (every interface, bind only), an IP literal, or a host name. A host name
+/// is resolved when the endpoint is bound, and again at every connect attempt (off the
+/// caller's thread). An IPv6 literal may carry a zone, `[fe80::1%eth0]` or `[fe80::1%2]`,
+/// which becomes the scope id of the address bound or connected to. The port is a number,
+/// or `*` (an ephemeral port, bind only).
 ///
 /// # Examples
 ///
@@ -75,6 +79,10 @@ pub enum Endpoint {
 ///
 /// let Endpoint::Tcp(tcp) = Endpoint::parse("tcp://*:*").unwrap() else { unreachable!() };
 /// assert_eq!(tcp.to_string(), "tcp://*:*");
+///
+/// // A zone is kept, as written.
+/// let ep = Endpoint::parse("tcp://[fe80::1%eth0]:5555").unwrap();
+/// assert_eq!(ep.to_string(), "tcp://[fe80::1%eth0]:5555");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TcpEndpoint {
@@ -91,8 +99,66 @@ enum Host {
     Any,
     /// A numeric IPv4 or IPv6 address.
     Ip(IpAddr),
+    /// An IPv6 address with a zone: `[fe80::1%eth0]`.
+    ScopedV6(Ipv6Addr, Zone),
     /// A host name, resolved when used.
     Name(String),
+}
+
+/// The zone of a scoped IPv6 address (RFC 4007 §11): the interface a link-local address
+/// belongs to. It becomes the `sin6_scope_id` of the socket address, as in libzmq
+/// (`ip_resolver.cpp`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Zone {
+    /// A numeric interface index, `%2`; never 0.
+    Index(u32),
+    /// An interface name, `%eth0`, looked up (`if_nametoindex`) each time the endpoint is
+    /// used, so a recreated interface is found under its new index.
+    Name(String),
+}
+
+/// Longest interface name: Linux's `IFNAMSIZ` (16) less the terminating NUL.
+const MAX_INTERFACE_NAME_LEN: usize = 15;
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Zone::Index(index) => write!(f, "{index}"),
+            Zone::Name(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Zone {
+    /// The interface index: the number itself, or the index of the named interface.
+    fn index(&self) -> std::result::Result<u32, String> {
+        match self {
+            Zone::Index(index) => Ok(*index),
+            Zone::Name(name) => interface_index(name),
+        }
+    }
+}
+
+/// `if_nametoindex` without `unsafe`: Linux publishes each interface's index in sysfs.
+#[cfg(target_os = "linux")]
+fn interface_index(name: &str) -> std::result::Result<u32, String> {
+    // The name was checked when parsed: no `/`, not `.` or `..`, so the path stays in
+    // /sys/class/net.
+    let path = format!("/sys/class/net/{name}/ifindex");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("no network interface named `{name}` ({e})"))?;
+    match text.trim().parse::<u32>() {
+        Ok(index) if index > 0 => Ok(index),
+        _ => Err(format!("cannot read the index of interface `{name}`")),
+    }
+}
+
+/// Elsewhere interface names cannot be looked up without `unsafe`; a numeric zone works.
+#[cfg(not(target_os = "linux"))]
+fn interface_index(name: &str) -> std::result::Result<u32, String> {
+    Err(format!(
+        "interface names as IPv6 zones are only supported on Linux; give the index of `{name}` (`%2`)"
+    ))
 }
 
 /// The address of an `ipc://` endpoint.
@@ -190,6 +256,7 @@ impl fmt::Display for TcpEndpoint {
             Host::Any => f.write_str("*")?,
             Host::Ip(IpAddr::V4(ip)) => write!(f, "{ip}")?,
             Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
+            Host::ScopedV6(ip, zone) => write!(f, "[{ip}%{zone}]")?,
             Host::Name(name) => f.write_str(name)?,
         }
         match self.port {
@@ -209,81 +276,131 @@ impl fmt::Display for IpcEndpoint {
     }
 }
 
+/// How a connect attempt finds the addresses of a tcp endpoint; see
+/// [`TcpEndpoint::connect_lookup`].
+#[derive(Debug)]
+pub(crate) enum ConnectLookup<'a> {
+    /// A numeric host: its address, or why the zone's interface could not be found. Getting
+    /// it needs no network (a zone's interface name is read from sysfs).
+    Numeric(std::result::Result<SocketAddr, String>),
+    /// A host name and the port, for a resolver ([`resolve_host`]).
+    Name(&'a str, u16),
+}
+
 impl TcpEndpoint {
     /// The address to bind: `*` is `0.0.0.0` (`[::]` when `ipv6_only`), a port of `*` or `0`
-    /// is `0` (the OS picks one), an IP literal is used as given, and a host name is resolved
-    /// to its first IPv4 address (its first IPv6 address when `ipv6_only`), falling back to
-    /// its first address of any family.
+    /// is `0` (the OS picks one), an IP literal is used as given (with its zone as the scope
+    /// id), and a host name is resolved to its first IPv4 address (its first IPv6 address
+    /// when `ipv6_only`), falling back to its first address of any family.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidEndpoint`] when a host name cannot be resolved.
+    /// [`Error::InvalidEndpoint`] when a host name cannot be resolved or a zone names no
+    /// interface.
     pub(crate) fn bind_addr(&self, ipv6_only: bool) -> Result<SocketAddr> {
         let port = self.port.unwrap_or(0);
         let ip = match &self.host {
             Host::Any if ipv6_only => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             Host::Any => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             Host::Ip(ip) => *ip,
+            Host::ScopedV6(ip, zone) => {
+                let scope = zone.index().map_err(|e| self.invalid(e))?;
+                return Ok(SocketAddr::V6(SocketAddrV6::new(*ip, port, 0, scope)));
+            }
             Host::Name(name) => {
-                let addrs = self.resolve(name, port)?;
+                let addrs = resolve_host(name, port).map_err(|e| self.invalid(e))?;
                 let preferred = addrs.iter().find(|a| a.is_ipv6() == ipv6_only);
                 match preferred.or(addrs.first()) {
                     Some(addr) => addr.ip(),
-                    None => return Err(self.no_address(name)),
+                    None => return Err(self.invalid(no_address(name))),
                 }
             }
         };
         Ok(SocketAddr::new(ip, port))
     }
 
-    /// The addresses to try, in order, when connecting: the IP literal, or every address a host
-    /// name resolves to, IPv4 ones first.
+    /// How a connect attempt gets its addresses: at once for a numeric host, from a resolver
+    /// for a host name. Nothing is looked up here; call it at every attempt, so that a name
+    /// (or a zone's interface) that changed is found again.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidEndpoint`] when the host or the port is `*`, the port is `0` (both only
-    /// make sense for bind), or a host name cannot be resolved.
-    // Called by the engine's connecter, which is written in parallel; tested below.
-    #[allow(dead_code)]
-    pub(crate) fn connect_addrs(&self) -> Result<Vec<SocketAddr>> {
+    /// [`Error::InvalidEndpoint`] when the host or the port is `*`, or the port is `0` (both
+    /// only make sense for bind).
+    pub(crate) fn connect_lookup(&self) -> Result<ConnectLookup<'_>> {
         let port = match self.port {
             None => return Err(self.invalid("'*' is only valid for bind")),
             Some(0) => return Err(self.invalid("port 0 is only valid for bind")),
             Some(port) => port,
         };
+        Ok(match &self.host {
+            Host::Any => return Err(self.invalid("'*' is only valid for bind")),
+            Host::Ip(ip) => ConnectLookup::Numeric(Ok(SocketAddr::new(*ip, port))),
+            Host::ScopedV6(ip, zone) => ConnectLookup::Numeric(
+                zone.index()
+                    .map(|scope| SocketAddr::V6(SocketAddrV6::new(*ip, port, 0, scope))),
+            ),
+            Host::Name(name) => ConnectLookup::Name(name, port),
+        })
+    }
+
+    /// The addresses to try, in order, when connecting: the IP literal (with its zone as the
+    /// scope id), or every address a host name resolves to, IPv4 ones first. Blocks on the
+    /// system resolver for a host name; the engine resolves off its thread instead
+    /// ([`TcpEndpoint::connect_lookup`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] for the bind-only forms of
+    /// [`TcpEndpoint::connect_lookup`], a host name that cannot be resolved, or a zone that
+    /// names no interface.
+    #[cfg(test)]
+    pub(crate) fn connect_addrs(&self) -> Result<Vec<SocketAddr>> {
+        match self.connect_lookup()? {
+            ConnectLookup::Numeric(addr) => addr.map(|a| vec![a]),
+            ConnectLookup::Name(name, port) => resolve_host(name, port),
+        }
+        .map_err(|e| self.invalid(e))
+    }
+
+    /// The zone of a scoped IPv6 host as written (`eth0`, `2`), for the endpoint string of a
+    /// bound listener.
+    pub(crate) fn zone(&self) -> Option<String> {
         match &self.host {
-            Host::Any => Err(self.invalid("'*' is only valid for bind")),
-            Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
-            Host::Name(name) => {
-                let mut addrs = self.resolve(name, port)?;
-                // Stable: keeps the resolver's order within each family.
-                addrs.sort_by_key(SocketAddr::is_ipv6);
-                addrs.dedup();
-                if addrs.is_empty() {
-                    return Err(self.no_address(name));
-                }
-                Ok(addrs)
-            }
+            Host::ScopedV6(_, zone) => Some(zone.to_string()),
+            _ => None,
         }
-    }
-
-    /// Resolves a host name with the system resolver.
-    fn resolve(&self, name: &str, port: u16) -> Result<Vec<SocketAddr>> {
-        match (name, port).to_socket_addrs() {
-            Ok(addrs) => Ok(addrs.collect()),
-            Err(e) => Err(self.invalid(format!("cannot resolve host `{name}`: {e}"))),
-        }
-    }
-
-    /// The error for a host name that resolved to nothing.
-    fn no_address(&self, name: &str) -> Error {
-        self.invalid(format!("host `{name}` resolved to no address"))
     }
 
     /// An [`Error::InvalidEndpoint`] for this endpoint.
     fn invalid(&self, reason: impl Into<String>) -> Error {
         Error::endpoint(&self.to_string(), reason)
     }
+}
+
+/// Resolves a host name with the system resolver (`getaddrinfo`, which may block for
+/// seconds): every address, IPv4 ones first, each family in the resolver's order.
+///
+/// # Errors
+///
+/// Why there is no address, in words naming the host.
+pub(crate) fn resolve_host(name: &str, port: u16) -> std::result::Result<Vec<SocketAddr>, String> {
+    let mut addrs: Vec<SocketAddr> = match (name, port).to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => return Err(format!("cannot resolve host `{name}`: {e}")),
+    };
+    // Stable: keeps the resolver's order within each family.
+    addrs.sort_by_key(SocketAddr::is_ipv6);
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(no_address(name));
+    }
+    Ok(addrs)
+}
+
+/// The reason for a host name that resolved to nothing.
+fn no_address(name: &str) -> String {
+    format!("host `{name}` resolved to no address")
 }
 
 /// Parses what follows `tcp://`.
@@ -330,22 +447,55 @@ fn parse_tcp(full: &str, rest: &str) -> Result<TcpEndpoint> {
     Ok(TcpEndpoint { host, port })
 }
 
-/// Parses the inside of `[...]`: an IPv6 address, with an optional `%zone` that is dropped.
+/// Parses the inside of `[...]`: an IPv6 address, with an optional `%zone`.
 fn parse_ipv6_literal(full: &str, inside: &str) -> Result<Host> {
     if inside.is_empty() {
         return Err(Error::endpoint(full, "empty host inside `[]`"));
     }
-    let address = match inside.split_once('%') {
-        Some((address, _zone)) => address,
-        None => inside,
+    let (address, zone) = match inside.split_once('%') {
+        Some((address, zone)) => (address, Some(parse_zone(full, zone)?)),
+        None => (inside, None),
     };
-    match address.parse::<Ipv6Addr>() {
-        Ok(ip) => Ok(Host::Ip(IpAddr::V6(ip))),
-        Err(_) => Err(Error::endpoint(
+    let Ok(ip) = address.parse::<Ipv6Addr>() else {
+        return Err(Error::endpoint(
             full,
             format!("`[{inside}]` is not an IPv6 address"),
-        )),
+        ));
+    };
+    Ok(match zone {
+        Some(zone) => Host::ScopedV6(ip, zone),
+        None => Host::Ip(IpAddr::V6(ip)),
+    })
+}
+
+/// Parses the zone after `%`: a decimal interface index (1 or more), or an interface name.
+/// libzmq reads a zone that starts with a letter as a name and anything else with `atoi`;
+/// here a zone is a number only if it is all digits, and a name is checked as Linux checks
+/// one (at most 15 bytes, no `/`, `:` or white space, not `.` or `..`).
+fn parse_zone(full: &str, zone: &str) -> Result<Zone> {
+    let err = |reason: String| Error::endpoint(full, reason);
+    if zone.is_empty() {
+        return Err(err("empty IPv6 zone after `%`".into()));
     }
+    if zone.bytes().all(|b| b.is_ascii_digit()) {
+        return match zone.parse::<u32>() {
+            Ok(0) => Err(err("IPv6 zone 0 names no interface".into())),
+            Ok(index) => Ok(Zone::Index(index)),
+            Err(_) => Err(err(format!("IPv6 zone `{zone}` is out of range"))),
+        };
+    }
+    if zone.len() > MAX_INTERFACE_NAME_LEN {
+        return Err(err(format!(
+            "IPv6 zone `{zone}` is longer than an interface name ({MAX_INTERFACE_NAME_LEN} bytes)"
+        )));
+    }
+    let valid = zone
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b':' | b'%'));
+    if !valid || zone == "." || zone == ".." {
+        return Err(err(format!("IPv6 zone `{zone}` is not an interface name")));
+    }
+    Ok(Zone::Name(zone.to_owned()))
 }
 
 /// Parses an unbracketed host: `*`, an IPv4 literal, or a host name.
@@ -531,9 +681,39 @@ mod tests {
             ),
             (
                 "tcp://[fe80::1%eth0]:5555",
-                Host::Ip(IpAddr::V6("fe80::1".parse().unwrap())),
+                Host::ScopedV6("fe80::1".parse().unwrap(), Zone::Name("eth0".into())),
                 Some(5555),
-                "tcp://[fe80::1]:5555",
+                "tcp://[fe80::1%eth0]:5555",
+            ),
+            (
+                "tcp://[fe80::1%2]:5555",
+                Host::ScopedV6("fe80::1".parse().unwrap(), Zone::Index(2)),
+                Some(5555),
+                "tcp://[fe80::1%2]:5555",
+            ),
+            (
+                "tcp://[fe80::1%002]:*",
+                Host::ScopedV6("fe80::1".parse().unwrap(), Zone::Index(2)),
+                None,
+                "tcp://[fe80::1%2]:*",
+            ),
+            (
+                "tcp://[::1%lo]:7",
+                Host::ScopedV6(Ipv6Addr::LOCALHOST, Zone::Name("lo".into())),
+                Some(7),
+                "tcp://[::1%lo]:7",
+            ),
+            (
+                "tcp://[fe80::1%4294967295]:7",
+                Host::ScopedV6("fe80::1".parse().unwrap(), Zone::Index(u32::MAX)),
+                Some(7),
+                "tcp://[fe80::1%4294967295]:7",
+            ),
+            (
+                "tcp://[fe80::1%br-1a2b.100]:7",
+                Host::ScopedV6("fe80::1".parse().unwrap(), Zone::Name("br-1a2b.100".into())),
+                Some(7),
+                "tcp://[fe80::1%br-1a2b.100]:7",
             ),
             (
                 "tcp://[::ffff:127.0.0.1]:7",
@@ -589,6 +769,22 @@ mod tests {
             ("tcp://ho st:5555", "not a valid host name"),
             ("tcp://host/x:5555", "not a valid host name"),
             ("tcp://eth0:0;host:5555", "source address"),
+            ("tcp://[fe80::1%]:5555", "empty IPv6 zone"),
+            ("tcp://[fe80::1%0]:5555", "zone 0 names no interface"),
+            ("tcp://[fe80::1%4294967296]:5555", "out of range"),
+            ("tcp://[fe80::1%..]:5555", "not an interface name"),
+            ("tcp://[fe80::1%.]:5555", "not an interface name"),
+            ("tcp://[fe80::1%a/b]:5555", "not an interface name"),
+            ("tcp://[fe80::1%a b]:5555", "not an interface name"),
+            ("tcp://[fe80::1%a%b]:5555", "not an interface name"),
+            (
+                "tcp://[fe80::1%sixteen-letters-]:5555",
+                "longer than an interface name",
+            ),
+            ("tcp://[127.0.0.1%2]:5555", "not an IPv6 address"),
+            ("tcp://[%eth0]:5555", "not an IPv6 address"),
+            ("tcp://fe80::1%eth0:5555", "must be in brackets"),
+            ("tcp://host%eth0:5555", "not a valid host name"),
         ];
         for (input, expected) in cases {
             let reason = reason(input);
@@ -726,6 +922,85 @@ mod tests {
         let v4_done = local.iter().position(SocketAddr::is_ipv6);
         if let Some(first_v6) = v4_done {
             assert!(local[first_v6..].iter().all(SocketAddr::is_ipv6));
+        }
+    }
+
+    /// The index of an interface, from sysfs (what the code under test reads too, so this
+    /// checks the plumbing, not the lookup).
+    #[cfg(target_os = "linux")]
+    fn ifindex(name: &str) -> u32 {
+        std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_numeric_zone_becomes_the_scope_id_of_the_address_connected_and_bound() {
+        let ep = tcp("tcp://[fe80::1%7]:5555");
+        let want = SocketAddr::V6(SocketAddrV6::new("fe80::1".parse().unwrap(), 5555, 0, 7));
+        assert_eq!(ep.connect_addrs().unwrap(), vec![want]);
+        match ep.connect_lookup().unwrap() {
+            ConnectLookup::Numeric(Ok(SocketAddr::V6(v6))) => assert_eq!(v6.scope_id(), 7),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ep.bind_addr(false).unwrap(), want);
+        let SocketAddr::V6(any) = tcp("tcp://[fe80::1%7]:*").bind_addr(false).unwrap() else {
+            panic!("not v6")
+        };
+        assert_eq!((any.port(), any.scope_id()), (0, 7));
+        assert_eq!(ep.zone().as_deref(), Some("7"));
+        assert_eq!(tcp("tcp://[fe80::1]:5555").zone(), None);
+        // Without a zone the scope id stays 0, as before.
+        let SocketAddr::V6(plain) = tcp("tcp://[fe80::1]:5555").connect_addrs().unwrap()[0] else {
+            panic!("not v6")
+        };
+        assert_eq!(plain.scope_id(), 0);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_interface_name_zone_is_looked_up_at_use() {
+        let lo = ifindex("lo");
+        let ep = tcp("tcp://[::1%lo]:5555");
+        let want = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 5555, 0, lo));
+        assert_eq!(ep.connect_addrs().unwrap(), vec![want]);
+        assert_eq!(ep.bind_addr(false).unwrap(), want);
+        assert_eq!(ep.zone().as_deref(), Some("lo"));
+
+        // A name that is no interface parses (the interface may come later), and fails
+        // where it is used, naming the interface.
+        let ep = tcp("tcp://[fe80::1%nosuchif9]:5555");
+        match ep.connect_lookup().unwrap() {
+            ConnectLookup::Numeric(Err(reason)) => {
+                assert!(reason.contains("`nosuchif9`"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        for result in [
+            ep.connect_addrs().map(|_| ()),
+            ep.bind_addr(false).map(|_| ()),
+        ] {
+            match result {
+                Err(Error::InvalidEndpoint { endpoint, reason }) => {
+                    assert_eq!(endpoint, "tcp://[fe80::1%nosuchif9]:5555");
+                    assert!(reason.contains("no network interface named `nosuchif9`"));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_host_name_is_left_to_the_resolver() {
+        match tcp("tcp://localhost:5555").connect_lookup().unwrap() {
+            ConnectLookup::Name(name, port) => assert_eq!((name, port), ("localhost", 5555)),
+            other => panic!("{other:?}"),
+        }
+        match tcp("tcp://10.0.0.1:5555").connect_lookup().unwrap() {
+            ConnectLookup::Numeric(Ok(addr)) => assert_eq!(addr, v4(10, 0, 0, 1, 5555)),
+            other => panic!("{other:?}"),
         }
     }
 

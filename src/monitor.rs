@@ -49,6 +49,16 @@ pub enum MonitorEvent {
         /// Delay before the next attempt.
         retry_in: Duration,
     },
+    /// A connect attempt found no address to connect to: its host name did not resolve
+    /// (or resolved to nothing), the lookup took too long, or its IPv6 zone names no
+    /// interface. [`MonitorEvent::ConnectRetried`] follows, as for a refused connect. libzmq
+    /// has no event for this (it only sends `ZMQ_EVENT_CONNECT_RETRIED`).
+    ResolveFailed {
+        /// The endpoint connected to.
+        endpoint: String,
+        /// Why no address was found, in words.
+        error: String,
+    },
     /// A listener accepted a connection; the handshake follows (`ZMQ_EVENT_ACCEPTED`).
     Accepted {
         /// The endpoint of the listener.

@@ -164,7 +164,7 @@ impl SocketCore {
     }
 
     /// Connects to an endpoint; for tcp and ipc the connection is made, and remade after a
-    /// drop, in the background.
+    /// drop, in the background (a tcp host name is resolved again at every attempt).
     pub(crate) fn connect(&mut self, endpoint: &str) -> Result<()> {
         let ep = Endpoint::parse(endpoint)?;
         let key: Arc<str> = Arc::from(endpoint);
@@ -174,11 +174,13 @@ impl SocketCore {
                     .inproc_connect(name, &self.shared, &self.options, key)?;
             }
             Endpoint::Tcp(tcp) => {
-                let addrs = tcp.connect_addrs()?;
+                // The syntax only, as libzmq: a host name is resolved at each attempt, on
+                // the I/O thread's helper, so an unresolvable name is not an error here.
+                tcp.connect_lookup()?;
                 self.ctx.io_for(self.shared.id)?.connect(
                     &self.shared,
                     &self.options,
-                    crate::engine::Target::Tcp(addrs),
+                    crate::engine::Target::tcp(tcp.clone()),
                     key,
                 );
             }

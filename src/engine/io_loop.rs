@@ -3,6 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +19,9 @@ use crate::spin::Spin;
 use crate::transport::{self, Listener, Stream};
 
 use super::conn::{Conn, Drive, End, Origin};
+use super::resolve::{Expiry, Pending};
 use super::{Command, IoShared, IoWake, Target, WAKER_TOKEN};
+use crate::endpoint::ConnectLookup;
 
 /// A listener or a connection, registered under its slab key as mio token.
 enum Entry {
@@ -44,6 +47,8 @@ struct Connecter {
     backoff: Duration,
     /// Which resolved address to try next.
     next_addr: usize,
+    /// The host-name lookup of a tcp target (see `resolve.rs`).
+    lookup: Pending,
 }
 
 /// How long to wait before accepting again when the process is out of descriptors.
@@ -65,6 +70,8 @@ enum Timer {
     Ttl(usize, u64),
     /// Try the listener (token) again after `accept` failed for lack of resources.
     Accept(usize),
+    /// Stop waiting for the host-name lookup of the connecter (key, uid), if it is late.
+    Resolve(usize, u64),
 }
 
 pub(super) struct Loop {
@@ -262,6 +269,7 @@ impl Loop {
                     endpoint,
                     backoff,
                     next_addr: 0,
+                    lookup: Pending::default(),
                 });
                 self.start_connect(key);
             }
@@ -325,6 +333,14 @@ impl Loop {
                 }
                 let _ = done.send(());
                 self.linger_conns(|conn| conn.socket.id == socket_id, linger);
+            }
+            Command::Resolved { key, uid, result } => {
+                // A connecter removed since, or an attempt that stopped waiting, drops it.
+                if let Some(c) = self.connecters.get_mut(key) {
+                    if c.uid == uid && c.lookup.finished() {
+                        self.connect_to(key, result);
+                    }
+                }
             }
             Command::Wake { token, uid } => self.drive(token, uid),
             Command::Shutdown => self.shutting_down = true,
@@ -437,16 +453,77 @@ impl Loop {
         true
     }
 
+    /// Starts an attempt of the connecter: at once for ipc and numeric tcp hosts; after a
+    /// lookup on a helper thread for a host name ([`Command::Resolved`] continues it).
     fn start_connect(&mut self, key: usize) {
         let Some(c) = self.connecters.get_mut(key) else {
             return;
         };
-        let attempt = match &c.target {
-            Target::Tcp(addrs) => match addrs.get(c.next_addr % addrs.len().max(1)) {
+        let tcp = match &c.target {
+            Target::Ipc(_) => return self.connect_to(key, Ok(Vec::new())),
+            Target::Tcp(tcp) => tcp,
+        };
+        // Bind-only forms were refused by connect(); should one come, it fails like a
+        // lookup, and backs off.
+        let (name, port) = match tcp.endpoint.connect_lookup() {
+            Ok(ConnectLookup::Numeric(addr)) => return self.connect_to(key, addr.map(|a| vec![a])),
+            Ok(ConnectLookup::Name(name, port)) => (name.to_owned(), port),
+            Err(e) => return self.connect_to(key, Err(e.to_string())),
+        };
+        let deadline = Instant::now() + tcp.resolver.timeout();
+        let begin = c.lookup.begin(deadline);
+        let uid = c.uid;
+        if begin.arm {
+            self.timers
+                .push(Reverse((deadline, Timer::Resolve(key, uid))));
+        }
+        if begin.start {
+            if let Err(e) = tcp.resolver.start(&self.shared, key, uid, &name, port) {
+                c.lookup.not_started();
+                self.connect_to(key, Err(e));
+            }
+        }
+    }
+
+    /// The attempt of a connecter whose lookup is late gives up and backs off.
+    fn resolve_timed_out(&mut self, key: usize, uid: u64, now: Instant) {
+        let Some(c) = self.connecters.get_mut(key).filter(|c| c.uid == uid) else {
+            return;
+        };
+        match c.lookup.expired(now) {
+            Expiry::TimedOut => {
+                let timeout = match &c.target {
+                    Target::Tcp(tcp) => tcp.resolver.timeout(),
+                    Target::Ipc(_) => Duration::ZERO,
+                };
+                let why = format!("resolving the host name took longer than {timeout:?}");
+                self.connect_to(key, Err(why));
+            }
+            Expiry::Rearm(at) => self.timers.push(Reverse((at, Timer::Resolve(key, uid)))),
+            Expiry::Idle => {}
+        }
+    }
+
+    /// Continues an attempt with the addresses found (a tcp target; ipc ignores them): it
+    /// connects to the next one in turn, or, when there is none or the connect fails at
+    /// once, schedules the next attempt. A failed lookup is reported first.
+    fn connect_to(&mut self, key: usize, addrs: Result<Vec<SocketAddr>, String>) {
+        let Some(c) = self.connecters.get_mut(key) else {
+            return;
+        };
+        let attempt = match (&c.target, addrs) {
+            (Target::Ipc(ep), _) => transport::connect_ipc(ep),
+            (Target::Tcp(_), Ok(addrs)) => match addrs.get(c.next_addr % addrs.len().max(1)) {
                 Some(addr) => transport::connect_tcp(*addr),
                 None => Err(io::Error::from(io::ErrorKind::AddrNotAvailable)),
             },
-            Target::Ipc(ep) => transport::connect_ipc(ep),
+            (Target::Tcp(_), Err(error)) => {
+                c.socket.emit(|| MonitorEvent::ResolveFailed {
+                    endpoint: c.endpoint.to_string(),
+                    error,
+                });
+                return self.schedule_reconnect(key, false);
+            }
         };
         let (socket, options, endpoint, uid) = (
             c.socket.clone(),
@@ -524,6 +601,7 @@ impl Loop {
                 Timer::Heartbeat(k, uid) => self.heartbeat(k, uid, now),
                 // A listener unbound since is skipped by `accept` itself.
                 Timer::Accept(k) => self.accept(Token(k)),
+                Timer::Resolve(key, uid) => self.resolve_timed_out(key, uid, now),
                 Timer::HeartbeatTimeout(k, uid) => {
                     if let Some(Entry::Conn(c)) = self.entries.get_mut(k) {
                         if c.uid == uid && c.ping_unanswered() {

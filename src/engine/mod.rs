@@ -10,6 +10,7 @@
 
 mod conn;
 mod io_loop;
+mod resolve;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -20,19 +21,33 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use mio::{Token, Waker};
 
-use crate::endpoint::IpcEndpoint;
+use crate::endpoint::{IpcEndpoint, TcpEndpoint};
 use crate::error::Result;
 use crate::mailbox::SocketShared;
 use crate::options::Options;
 use crate::transport::Listener;
 
-/// Where a connecting socket connects to, resolved once at `connect()`.
+use resolve::{Resolver, TcpTarget};
+
+/// Where a connecting socket connects to.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
-    /// The addresses a tcp host resolved to; attempts rotate through them.
-    Tcp(Vec<SocketAddr>),
+    /// A tcp endpoint. Each attempt finds its addresses again: a host name is resolved on a
+    /// helper thread ([`resolve`]), a zone's interface looked up; attempts rotate through
+    /// the addresses found.
+    Tcp(TcpTarget),
     /// A unix-domain socket path or abstract name.
     Ipc(IpcEndpoint),
+}
+
+impl Target {
+    /// A tcp target resolved with the system resolver.
+    pub(crate) fn tcp(endpoint: TcpEndpoint) -> Target {
+        Target::Tcp(TcpTarget {
+            endpoint,
+            resolver: Resolver::system(),
+        })
+    }
 }
 
 /// What a socket asks of its I/O thread.
@@ -62,6 +77,13 @@ pub(crate) enum Command {
         socket_id: u64,
         linger: Duration,
         done: Sender<()>,
+    },
+    /// The host-name lookup for the connecter (`key`, `uid`) finished (sent by its helper
+    /// thread, see [`resolve`]).
+    Resolved {
+        key: usize,
+        uid: u64,
+        result: std::result::Result<Vec<SocketAddr>, String>,
     },
     /// A pipe of the connection at `token` changed state.
     Wake {

@@ -102,7 +102,8 @@ pub(crate) struct ConnAddrs {
 ///
 /// # Errors
 ///
-/// - [`Error::InvalidEndpoint`] for an inproc endpoint, or a host name that does not resolve.
+/// - [`Error::InvalidEndpoint`] for an inproc endpoint, a host name that does not resolve, or
+///   an IPv6 zone that names no interface.
 /// - [`Error::AddressInUse`] when the port, path or abstract name is taken.
 /// - [`Error::Io`] for anything else, including an ipc path that exists and is not a socket
 ///   (kind `AlreadyExists`).

@@ -11,7 +11,8 @@ use crate::endpoint::TcpEndpoint;
 use crate::error::Result;
 use crate::options::Options;
 
-/// Binds and listens; returns the listener and `tcp://ip:port` actually bound.
+/// Binds and listens; returns the listener and `tcp://ip:port` actually bound
+/// (`tcp://[ip%zone]:port` for a scoped IPv6 address).
 pub(super) fn bind(endpoint: &TcpEndpoint, options: &Options) -> Result<(TcpListener, String)> {
     let addr = endpoint.bind_addr(options.ipv6_only)?;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -34,10 +35,13 @@ pub(super) fn bind(endpoint: &TcpEndpoint, options: &Options) -> Result<(TcpList
     socket.set_nonblocking(true)?;
     let listener = std::net::TcpListener::from(socket);
     let bound = listener.local_addr()?;
-    Ok((
-        TcpListener::from_std(listener),
-        format!("tcp://{}", addr_text(bound)),
-    ))
+    // A zone stays as it was written (an interface name, or a number), so the string can be
+    // connected to or unbound as it is; libzmq's `getnameinfo` keeps it as well.
+    let text = match (bound, endpoint.zone()) {
+        (SocketAddr::V6(v6), Some(zone)) => format!("[{}%{zone}]:{}", v6.ip(), v6.port()),
+        _ => addr_text(bound),
+    };
+    Ok((TcpListener::from_std(listener), format!("tcp://{text}")))
 }
 
 /// Accepts one connection and turns Nagle off on it.

@@ -10,6 +10,8 @@ pub(crate) mod routing;
 pub(crate) mod trie;
 pub(crate) mod xpubsub;
 
+pub(crate) use crate::socket::refuse_empty;
+
 /// Generates the methods every socket type shares: bind/connect, endpoints and options.
 /// Each socket struct must have a `core: SocketCore` field.
 macro_rules! socket_common {

@@ -338,10 +338,11 @@ pub(crate) fn rep_recv(
         ));
     }
     loop {
-        let (from, msg) = core.recv_fair(wait)?;
-        let meta = msg.metadata().cloned();
+        let (from, mut msg) = core.recv_fair(wait)?;
+        // The peer's metadata is shared, not copied: the body gets the same `Arc`.
+        let meta = msg.take_metadata();
         if let Some(mut body) = machine.on_request(from, msg) {
-            body.set_metadata(meta.map(std::sync::Arc::new));
+            body.set_metadata(meta);
             return Ok(body);
         }
     }
@@ -898,5 +899,30 @@ mod tests {
         assert!(m.on_request(1, msg(&["no", "delimiter"])).is_none());
         assert_eq!(m.state, RepState::Idle);
         assert_eq!(m.on_request(1, msg(&[""])).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn rep_shares_the_peer_metadata_between_requests() {
+        let ctx = Context::new();
+        let mut rep = ctx.rep().unwrap();
+        rep.bind("inproc://rep-shares-metadata").unwrap();
+        let mut req = ctx.req().unwrap();
+        req.set_identity("asker").unwrap();
+        req.connect("inproc://rep-shares-metadata").unwrap();
+        let timeout = Duration::from_secs(10);
+        let mut metas = Vec::new();
+        for _ in 0..2 {
+            let pending = req.send("q").unwrap();
+            let request = rep.recv_timeout(timeout).unwrap();
+            let meta = request.body().metadata_arc().cloned().unwrap();
+            assert_eq!(meta.identity(), b"asker");
+            metas.push(meta);
+            request.reply("a").unwrap();
+            assert_eq!(pending.recv_timeout(timeout).unwrap(), "a");
+        }
+        assert!(
+            std::sync::Arc::ptr_eq(&metas[0], &metas[1]),
+            "each request copied the peer's metadata"
+        );
     }
 }

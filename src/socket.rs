@@ -482,6 +482,24 @@ impl SocketCore {
         }
     }
 
+    /// Drops every message queued from any peer at the time of the call, and returns how
+    /// many. Only what is there when it starts is looked at, so a peer that keeps sending
+    /// cannot keep it going. A REQ calls it before each request, as libzmq's REQ does, so
+    /// that nothing a peer sent while no request was outstanding is taken for the reply.
+    pub(crate) fn discard_queued(&mut self) -> usize {
+        self.process_mailbox();
+        let mut dropped = 0usize;
+        for peer in &self.peers {
+            for _ in 0..peer.rx.len() {
+                if peer.rx.try_read().is_err() {
+                    break;
+                }
+                dropped = dropped.saturating_add(1);
+            }
+        }
+        dropped
+    }
+
     /// The socket's doorbell: rung by its pipes and its mailbox.
     pub(crate) fn signal(&self) -> &Arc<Signal> {
         &self.shared.signal

@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::frame::Frame;
 use crate::message::Message;
-use crate::pattern::{refuse_empty, socket_common};
+use crate::pattern::{refuse_empty, socket_common, Discards};
 use crate::pipe::ReadError;
 use crate::poll::sealed::CoreRef;
 use crate::poll::Interest;
@@ -309,6 +309,7 @@ pub(crate) fn router_recv(
     st: &mut RouterState,
     wait: Wait,
 ) -> Result<Message> {
+    let mut discards = Discards::default();
     loop {
         st.admit(core);
         if let Some(notice) = st.notices.pop_front() {
@@ -337,6 +338,8 @@ pub(crate) fn router_recv(
             msg.push_front(rid.clone());
             return Ok(msg);
         }
+        // From a peer refused meanwhile: dropped, within the caller's deadline.
+        discards.one_more(wait)?;
     }
 }
 

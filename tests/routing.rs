@@ -516,3 +516,16 @@ fn a_message_with_no_frames_is_refused_on_every_transport() {
         }
     }
 }
+
+/// The typed publishing sockets refuse a message with no frames too, before routing it.
+#[test]
+fn typed_pub_xpub_and_xsub_refuse_a_message_with_no_frames() {
+    let ctx = Context::new();
+    let refused = |r: Result<usize, ferromq::SendError>| match r {
+        Err(e) => matches!(e.error(), Error::EmptyMessage) && e.into_message().is_empty(),
+        Ok(_) => false,
+    };
+    assert!(refused(ctx.publisher().unwrap().send(Message::new())));
+    assert!(refused(ctx.xpublisher().unwrap().send(Message::new())));
+    assert!(refused(ctx.xsubscriber().unwrap().send(Message::new())));
+}

@@ -59,6 +59,12 @@ pub enum Error {
     /// peer has (libzmq's EHOSTUNREACH).
     #[error("no peer with that routing id")]
     HostUnreachable,
+    /// The caller tried to send a message with no frames ([`Message::new`] with nothing
+    /// pushed). ZMTP cannot carry one and libzmq cannot send one, so every socket refuses
+    /// it at send, on every transport, before anything is queued; the message comes back
+    /// in the [`SendError`](crate::SendError).
+    #[error("a message must have at least one frame")]
+    EmptyMessage,
     /// The socket or context is closed.
     #[error("socket or context closed")]
     Closed,

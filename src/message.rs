@@ -134,6 +134,17 @@ impl Message {
         self.meta = meta;
     }
 
+    /// Takes the shared metadata out, to hand it on to another message without copying it.
+    pub(crate) fn take_metadata(&mut self) -> Option<Arc<Metadata>> {
+        self.meta.take()
+    }
+
+    /// The shared metadata itself, so tests can tell it is shared rather than copied.
+    #[cfg(test)]
+    pub(crate) fn metadata_arc(&self) -> Option<&Arc<Metadata>> {
+        self.meta.as_ref()
+    }
+
     /// A subscription in ZMTP 3.0's message form, one frame: `01` + topic to subscribe,
     /// `00` + topic to cancel. This is how subscriptions travel through pipes in both
     /// directions: a SUB writes them toward its peers, and the engine turns SUBSCRIBE and

@@ -43,6 +43,17 @@ impl Wait {
     }
 }
 
+/// Refuses a message with no frames, handing it back: ZMTP cannot carry one (libzmq cannot
+/// send one), so every socket refuses it the same way on every transport, before anything
+/// is queued. Internal messages (probes, notifications, subscriptions) never come here.
+pub(crate) fn refuse_empty(msg: Message) -> Result<Message, SendError> {
+    if msg.is_empty() {
+        Err(SendError::new(Error::EmptyMessage, msg))
+    } else {
+        Ok(msg)
+    }
+}
+
 /// State and plumbing shared by every socket type.
 #[derive(Debug)]
 pub(crate) struct SocketCore {
@@ -372,12 +383,14 @@ impl SocketCore {
 
     /// Sends to the next peer, in turn, that has room (RFC 30's round-robin). Blocks while
     /// no peer has room, or while messages handed back by a departed peer are still held
-    /// (they go first), as `wait` allows. Returns the peer that took it.
+    /// (they go first), as `wait` allows. Returns the peer that took it. A message with no
+    /// frames is refused ([`Error::EmptyMessage`]) before anything is queued.
     pub(crate) fn send_round_robin(
         &mut self,
-        mut msg: Message,
+        msg: Message,
         wait: Wait,
     ) -> Result<PeerId, SendError> {
+        let mut msg = refuse_empty(msg)?;
         loop {
             // Also moves held messages on, under `Requeue::RoundRobin`.
             self.process_mailbox();
@@ -419,13 +432,15 @@ impl SocketCore {
     }
 
     /// Sends to one particular peer. Blocks while that peer is full, as `wait` allows.
-    /// Fails with [`Error::Closed`] when the peer is gone.
+    /// Fails with [`Error::Closed`] when the peer is gone, and with
+    /// [`Error::EmptyMessage`] for a message with no frames, before anything is queued.
     pub(crate) fn send_to(
         &mut self,
         peer: PeerId,
-        mut msg: Message,
+        msg: Message,
         wait: Wait,
     ) -> Result<(), SendError> {
+        let mut msg = refuse_empty(msg)?;
         loop {
             self.process_mailbox();
             let Some(index) = self.peers.iter().position(|p| p.id == peer) else {
@@ -467,6 +482,24 @@ impl SocketCore {
             }
             self.wait(wait)?;
         }
+    }
+
+    /// Drops every message queued from any peer at the time of the call, and returns how
+    /// many. Only what is there when it starts is looked at, so a peer that keeps sending
+    /// cannot keep it going. A REQ calls it before each request, as libzmq's REQ does, so
+    /// that nothing a peer sent while no request was outstanding is taken for the reply.
+    pub(crate) fn discard_queued(&mut self) -> usize {
+        self.process_mailbox();
+        let mut dropped = 0usize;
+        for peer in &self.peers {
+            for _ in 0..peer.rx.len() {
+                if peer.rx.try_read().is_err() {
+                    break;
+                }
+                dropped = dropped.saturating_add(1);
+            }
+        }
+        dropped
     }
 
     /// The socket's doorbell: rung by its pipes and its mailbox.

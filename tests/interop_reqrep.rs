@@ -207,3 +207,40 @@ fn correlated_requests_work_against_libzmq_rep() {
     }
     server.join().unwrap();
 }
+
+#[test]
+fn a_message_a_libzmq_router_sent_unasked_is_not_taken_for_the_reply() {
+    for transport in ["tcp", "ipc"] {
+        let ctx = Context::new();
+        let zctx = zmq::Context::new();
+        let router = zmq_socket(&zctx, zmq::ROUTER);
+        router.set_router_mandatory(true).unwrap();
+        router.bind(&fresh(transport)).unwrap();
+        let mut req = ctx.req().unwrap();
+        req.set_identity("asker").unwrap();
+        req.set_recv_timeout(Some(Duration::from_secs(10)));
+        req.connect(&router.get_last_endpoint().unwrap().unwrap())
+            .unwrap();
+        // Mandatory routing fails until the REQ's connection is known to the ROUTER.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while router
+            .send_multipart([&b"asker"[..], b"", b"stale"], 0)
+            .is_err()
+        {
+            assert!(std::time::Instant::now() < deadline, "REQ never connected");
+            thread::sleep(Duration::from_millis(5));
+        }
+        // Give the stale message time to reach the REQ's queue.
+        thread::sleep(Duration::from_millis(300));
+        let pending = req.send("question").unwrap();
+        let frames = router.recv_multipart(0).unwrap();
+        assert_eq!(
+            frames,
+            vec![b"asker".to_vec(), Vec::new(), b"question".to_vec()]
+        );
+        router
+            .send_multipart([&b"asker"[..], b"", b"answer"], 0)
+            .unwrap();
+        assert_eq!(pending.recv().unwrap(), "answer", "{transport}");
+    }
+}

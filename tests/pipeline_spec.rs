@@ -10,7 +10,7 @@ mod util;
 use std::thread;
 use std::time::Duration;
 
-use ferromq::{Context, Pull, Push};
+use ferromq::{Context, Error, Message, Pull, Push};
 use util::spec::{all_pairs, check_compatible_peers, outcome, run_rows, table};
 use util::{eventually, unique};
 
@@ -76,6 +76,17 @@ impl PushWorld {
         match event {
             "send" => outcome(self.push.send("m")),
             "try-send" => outcome(self.push.try_send("m")),
+            "send-empty" => {
+                let r = self.push.send(Message::new());
+                if let Err(e) = &r {
+                    assert!(matches!(e.error(), Error::EmptyMessage), "{e}");
+                }
+                outcome(r.map_err(|e| {
+                    let (error, msg) = e.into_parts();
+                    assert!(msg.is_empty(), "the message comes back");
+                    error
+                }))
+            }
             "peer-attaches" => {
                 self.attach();
                 "ok"
@@ -216,6 +227,10 @@ fn push_follows_every_row_of_its_table() {
         &["send", "try-send", "peer-attaches"],
     );
     required.extend(all_pairs(&["has-room"], &["peer-fills", "peer-detaches"]));
+    required.extend(all_pairs(
+        &["no-peers", "has-room", "all-full"],
+        &["send-empty"],
+    ));
     required.extend(all_pairs(
         &["all-full"],
         &["peer-drains", "send-then-peer-drains"],

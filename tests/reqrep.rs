@@ -313,3 +313,169 @@ fn a_req_with_no_peer_times_out_on_send_and_hands_the_request_back() {
     assert!(matches!(err.error(), Error::TimedOut));
     assert_eq!(err.into_message(), "nobody");
 }
+
+#[test]
+fn a_req_drops_what_a_peer_sent_unasked_before_its_next_request() {
+    // Over inproc a send is in the REQ's queue when it returns, so the stale message is
+    // certainly waiting when the request goes.
+    let ctx = Context::new();
+    let mut router = ctx.router().unwrap();
+    router.bind("inproc://req-unasked").unwrap();
+    let mut req = ctx.req().unwrap();
+    req.set_recv_timeout(Some(WAIT));
+    req.set_identity("asker").unwrap();
+    req.connect("inproc://req-unasked").unwrap();
+    assert!(eventually(WAIT, || router.peer_count() == 1));
+    router.send(["asker", "", "stale"]).unwrap();
+    assert_eq!(
+        router.dropped(),
+        0,
+        "the stale message is queued for the REQ"
+    );
+    for round in 0..2 {
+        let pending = req.send("question").unwrap();
+        let got = router.recv_timeout(WAIT).unwrap();
+        assert_eq!(got, Message::from(["asker", "", "question"]));
+        router.send(["asker", "", "answer"]).unwrap();
+        assert_eq!(pending.recv().unwrap(), "answer", "round {round}");
+        // Something unasked again, before the next request.
+        router.send(["asker", "", "stale again"]).unwrap();
+    }
+}
+
+/// A peer that queued `garbage` messages the REQ must discard, then the reply: one
+/// `try_recv` does a bounded amount of work and says would-block, later ones get there.
+#[test]
+fn try_recv_behind_a_pile_of_garbage_does_bounded_work() {
+    let ctx = Context::new();
+    let mut router = ctx.router().unwrap();
+    router.set_send_hwm(0);
+    router.bind("inproc://req-garbage").unwrap();
+    let mut req = ctx.socket(ferromq::SocketType::Req).unwrap();
+    req.set_recv_hwm(0);
+    req.set_identity("asker").unwrap();
+    req.connect("inproc://req-garbage").unwrap();
+    req.send("question").unwrap();
+    assert_eq!(router.recv_timeout(WAIT).unwrap().len(), 3);
+    for _ in 0..5000 {
+        router.send(["asker", "no delimiter"]).unwrap();
+    }
+    router.send(["asker", "", "answer"]).unwrap();
+    assert_eq!(router.dropped(), 0);
+    assert!(
+        matches!(req.try_recv(), Err(Error::WouldBlock)),
+        "one try_recv went through 5000 discards"
+    );
+    let mut tries = 1;
+    let reply = loop {
+        match req.try_recv() {
+            Ok(m) => break m,
+            Err(Error::WouldBlock) => tries += 1,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(tries < 100, "no progress");
+    };
+    assert_eq!(reply, "answer");
+    assert!(
+        tries >= 4,
+        "about 1024 discards per call, took {tries} calls"
+    );
+}
+
+#[test]
+fn rep_try_recv_behind_a_pile_of_non_requests_does_bounded_work() {
+    let ctx = Context::new();
+    let mut rep = ctx.socket(ferromq::SocketType::Rep).unwrap();
+    rep.set_recv_hwm(0);
+    rep.bind("inproc://rep-garbage").unwrap();
+    let mut dealer = ctx.dealer().unwrap();
+    dealer.set_send_hwm(0);
+    dealer.connect("inproc://rep-garbage").unwrap();
+    for _ in 0..5000 {
+        dealer.send(["no", "delimiter"]).unwrap();
+    }
+    dealer.send(["", "request"]).unwrap();
+    assert!(matches!(rep.try_recv(), Err(Error::WouldBlock)));
+    let mut tries = 1;
+    let request = loop {
+        match rep.try_recv() {
+            Ok(m) => break m,
+            Err(Error::WouldBlock) => tries += 1,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(tries < 100, "no progress");
+    };
+    assert_eq!(request, "request");
+}
+
+#[test]
+fn empty_requests_and_replies_are_refused_on_every_transport() {
+    for t in ALL {
+        let ctx = Context::new();
+        let (mut rep, ep) = rep_on(&ctx, t);
+        let mut req = req_to(&ctx, &ep);
+        assert!(eventually(WAIT, || req.peer_count() == 1));
+        let err = req.send(Message::new()).unwrap_err();
+        assert!(matches!(err.error(), Error::EmptyMessage), "{t:?}");
+        assert!(err.into_message().is_empty());
+        // Nothing went out, and the REQ is still idle: a real request goes through.
+        let pending = req.send("real").unwrap();
+        let request = rep.recv().unwrap();
+        assert_eq!(request.body(), "real", "{t:?}");
+        let err = request.reply(Message::new()).unwrap_err();
+        assert!(matches!(err.error(), Error::EmptyMessage), "{t:?}");
+        // The typed request was used up: the REP takes the next one, and the REQ hears
+        // nothing for the first.
+        assert!(matches!(
+            pending.recv_timeout(Duration::from_millis(200)),
+            Err(Error::TimedOut)
+        ));
+        let pending = req.send("again").unwrap();
+        let request = rep.recv().unwrap();
+        assert_eq!(request.body(), "again", "{t:?}");
+        request.reply("answer").unwrap();
+        assert_eq!(pending.recv().unwrap(), "answer", "{t:?}");
+    }
+}
+
+/// A timed receive checks its deadline while it discards, not only while it waits: with
+/// its time already up, a receive behind a pile of garbage stops (here after about 1024
+/// discards) instead of going through the whole pile, whatever a flooding peer keeps adding.
+#[test]
+fn a_timed_recv_whose_time_is_up_stops_discarding() {
+    let ctx = Context::new();
+    let mut router = ctx.router().unwrap();
+    router.set_send_hwm(0);
+    router.bind("inproc://req-garbage-timed").unwrap();
+    let mut req = ctx.socket(ferromq::SocketType::Req).unwrap();
+    req.set_recv_hwm(0);
+    req.set_identity("asker").unwrap();
+    req.connect("inproc://req-garbage-timed").unwrap();
+    req.send("question").unwrap();
+    assert_eq!(router.recv_timeout(WAIT).unwrap().len(), 3);
+    for _ in 0..5000 {
+        router.send(["asker", "no delimiter"]).unwrap();
+    }
+    router.send(["asker", "", "answer"]).unwrap();
+    assert!(matches!(
+        req.recv_timeout(Duration::ZERO),
+        Err(Error::TimedOut)
+    ));
+    // Timed out: the request is given up, as after any timeout.
+    assert!(matches!(req.try_recv(), Err(Error::WrongState(_))));
+
+    let mut rep = ctx.socket(ferromq::SocketType::Rep).unwrap();
+    rep.set_recv_hwm(0);
+    rep.bind("inproc://rep-garbage-timed").unwrap();
+    let mut dealer = ctx.dealer().unwrap();
+    dealer.set_send_hwm(0);
+    dealer.connect("inproc://rep-garbage-timed").unwrap();
+    for _ in 0..5000 {
+        dealer.send(["no", "delimiter"]).unwrap();
+    }
+    dealer.send(["", "request"]).unwrap();
+    assert!(matches!(
+        rep.recv_timeout(Duration::ZERO),
+        Err(Error::TimedOut)
+    ));
+}

@@ -6,15 +6,66 @@
 mod util;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 
-use ferromq::{Context, Socket, SocketType};
+use ferromq::{Context, Error, Message, Socket, SocketType};
 use util::spec::{check_compatible_peers, outcome, table, Row};
-use util::{eventually, zmq_socket};
+use util::{eventually, within, zmq_socket};
 
 const SHORT: Duration = Duration::from_millis(100);
 const LONG: Duration = Duration::from_secs(10);
 const ID: &[u8] = b"req-under-test";
+/// How long a receive under a flood may take before the test calls it hung.
+const WATCHDOG: Duration = Duration::from_secs(20);
+
+/// Sends `frames` from `socket` as fast as it will take them, until `stop`; gives the
+/// socket back.
+fn flood(
+    socket: zmq::Socket,
+    frames: Vec<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<zmq::Socket> {
+    thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match socket.send_multipart(&frames, zmq::DONTWAIT) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => thread::yield_now(),
+                Err(e) => panic!("flood: {e}"),
+            }
+        }
+        socket
+    })
+}
+
+/// Runs `recv` while `socket` floods `frames` at the socket under test, with a watchdog.
+fn under_flood<T>(
+    socket: zmq::Socket,
+    frames: &[&[u8]],
+    recv: impl FnOnce() -> T,
+) -> (T, zmq::Socket) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let frames = frames.iter().map(|f| f.to_vec()).collect();
+    let flooder = flood(socket, frames, stop.clone());
+    // Let the flood get going before the receive starts.
+    thread::sleep(Duration::from_millis(100));
+    let r = within(WATCHDOG, recv);
+    stop.store(true, Ordering::Relaxed);
+    (r, flooder.join().unwrap())
+}
+
+/// Checks that a refused send handed back exactly the message it was given.
+fn empty_refused(r: Result<(), ferromq::SendError>) -> &'static str {
+    match r {
+        Err(e) if matches!(e.error(), Error::EmptyMessage) => {
+            assert!(e.into_message().is_empty());
+            "empty-message"
+        }
+        other => outcome(other),
+    }
+}
 
 struct ReqWorld {
     _ctx: Context,
@@ -82,6 +133,25 @@ impl ReqWorld {
         let other = 1 - self.asked;
         match event {
             "send" => self.send(),
+            "send-after-unsolicited-message" => {
+                // Both peers send what looks like a reply while nothing is asked; the
+                // next request goes to one of them. (The check then sends the real reply.)
+                for i in 0..2 {
+                    self.router(i)
+                        .send_multipart([ID, b"", b"stale"], 0)
+                        .unwrap();
+                }
+                thread::sleep(Duration::from_millis(300));
+                self.send()
+            }
+            "send-empty" => {
+                let r = empty_refused(self.req.send(Message::new()));
+                let mut items: Vec<_> = (0..2)
+                    .map(|i| self.router(i).as_poll_item(zmq::POLLIN))
+                    .collect();
+                assert_eq!(zmq::poll(&mut items, 200).unwrap(), 0, "nothing sent");
+                r
+            }
             "recv" => outcome(self.req.recv_timeout(SHORT)),
             "reply-from-asked-peer" => {
                 self.router(self.asked)
@@ -107,6 +177,21 @@ impl ReqWorld {
                 std::thread::sleep(Duration::from_millis(300));
                 outcome(self.req.try_recv())
             }
+            "reply-without-body" => {
+                self.router(self.asked)
+                    .send_multipart([ID, b""], 0)
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                outcome(self.req.try_recv())
+            }
+            "flood-without-delimiter" => {
+                let router = self.routers[self.asked].take().unwrap();
+                let req = &mut self.req;
+                let (r, router) =
+                    under_flood(router, &[ID, b"bogus"], || outcome(req.recv_timeout(SHORT)));
+                self.routers[self.asked] = Some(router);
+                r
+            }
             "recv-times-out" => outcome(self.req.recv_timeout(SHORT)),
             "abandon" => {
                 self.req.abandon_request();
@@ -128,7 +213,7 @@ impl ReqWorld {
             "idle" => assert_eq!(outcome(self.req.try_recv()), "wrong-state"),
             "waiting" => {
                 assert_eq!(outcome(self.req.try_recv()), "would-block");
-                if event.starts_with("reply-") {
+                if event.starts_with("reply-") || event == "send-after-unsolicited-message" {
                     self.router(self.asked)
                         .send_multipart([ID, b"", b"genuine"], 0)
                         .unwrap();
@@ -217,6 +302,27 @@ impl RepWorld {
                 self.rep.abandon_request();
                 r
             }
+            "request-without-body" => {
+                self.dealer().send_multipart([&b""[..]], 0).unwrap();
+                self.dealer().send_multipart([&b"r1"[..], b""], 0).unwrap();
+                let r = outcome(self.rep.recv_timeout(Duration::from_millis(300)));
+                self.dealer()
+                    .send_multipart([&b""[..], b"valid"], 0)
+                    .unwrap();
+                assert_eq!(self.rep.recv_timeout(LONG).unwrap(), "valid");
+                self.rep.abandon_request();
+                r
+            }
+            "flood-without-delimiter" => {
+                let dealer = self.dealer.take().unwrap();
+                let rep = &mut self.rep;
+                let (r, dealer) = under_flood(dealer, &[b"no", b"delimiter"], || {
+                    outcome(rep.recv_timeout(SHORT))
+                });
+                self.dealer = Some(dealer);
+                r
+            }
+            "send-empty" => empty_refused(self.rep.send(Message::new())),
             "send" => {
                 let r = outcome(self.rep.send("a"));
                 if r == "ok" {
@@ -274,11 +380,15 @@ fn req_follows_every_row_of_its_table() {
     }
     let required = pairs(&[
         ("idle", "send"),
+        ("idle", "send-after-unsolicited-message"),
+        ("idle", "send-empty"),
         ("idle", "recv"),
         ("waiting", "send"),
         ("waiting", "reply-from-asked-peer"),
         ("waiting", "reply-from-other-peer"),
         ("waiting", "reply-without-delimiter"),
+        ("waiting", "reply-without-body"),
+        ("waiting", "flood-without-delimiter"),
         ("waiting", "recv-times-out"),
         ("waiting", "abandon"),
         ("waiting", "asked-peer-disconnects"),
@@ -301,9 +411,12 @@ fn rep_follows_every_row_of_its_table() {
         ("idle", "request-arrives"),
         ("idle", "routed-request-arrives"),
         ("idle", "request-without-delimiter"),
+        ("idle", "request-without-body"),
+        ("idle", "flood-without-delimiter"),
         ("idle", "send"),
         ("replying", "recv"),
         ("replying", "send"),
+        ("replying", "send-empty"),
         ("replying", "abandon"),
         ("replying", "requester-disconnects"),
     ]);

@@ -455,3 +455,77 @@ fn dynamic_sockets_of_the_routing_types_behave_like_the_typed_ones() {
     p2.send("b").unwrap();
     assert_eq!(p1.recv().unwrap(), "b");
 }
+
+/// A message with no frames is refused at send, the same way on every transport and for
+/// every socket type, and nothing is queued: the peer's first message is the next real one.
+#[test]
+fn a_message_with_no_frames_is_refused_on_every_transport() {
+    let cases: [(SocketType, SocketType, &[&str], &[&str]); 6] = [
+        (SocketType::Push, SocketType::Pull, &["m"], &["m"]),
+        (SocketType::Dealer, SocketType::Dealer, &["m"], &["m"]),
+        (SocketType::Dealer, SocketType::Router, &["m"], &["d", "m"]),
+        (SocketType::Router, SocketType::Dealer, &["d", "m"], &["m"]),
+        (SocketType::Pair, SocketType::Pair, &["m"], &["m"]),
+        (SocketType::Pub, SocketType::Sub, &["m"], &["m"]),
+    ];
+    for t in Transport::ALL {
+        for (from, to, sent, received) in cases {
+            let ctx = Context::new();
+            let mut a = Socket::new(&ctx, from).unwrap();
+            let mut b = Socket::new(&ctx, to).unwrap();
+            b.set_recv_timeout(Some(WAIT));
+            a.set_send_timeout(Some(WAIT));
+            let (binder, connecter) = if from == SocketType::Router {
+                (&mut a, &mut b)
+            } else {
+                (&mut b, &mut a)
+            };
+            connecter.set_identity("d").unwrap();
+            let ep = bind_fresh!(binder, t);
+            connecter.connect(&ep).unwrap();
+            if to == SocketType::Sub {
+                b.subscribe("").unwrap();
+            }
+            assert!(eventually(WAIT, || a.peer_count() == 1 && b.peer_count() == 1));
+            let err = a.send(Message::new()).unwrap_err();
+            assert!(
+                matches!(err.error(), Error::EmptyMessage),
+                "{t:?} {from:?}: {}",
+                err.error()
+            );
+            assert!(err.into_message().is_empty());
+            let real = Message::from(sent.to_vec());
+            let first = if from == SocketType::Pub {
+                // Until the subscription has arrived a PUB sends to nobody.
+                let mut got = None;
+                assert!(eventually(WAIT, || {
+                    a.send(real.clone()).unwrap();
+                    got = b.recv_timeout(Duration::from_millis(20)).ok();
+                    got.is_some()
+                }));
+                got.unwrap()
+            } else {
+                a.send(real).unwrap();
+                b.recv().unwrap()
+            };
+            assert_eq!(
+                first,
+                Message::from(received.to_vec()),
+                "{t:?} {from:?} -> {to:?}"
+            );
+        }
+    }
+}
+
+/// The typed publishing sockets refuse a message with no frames too, before routing it.
+#[test]
+fn typed_pub_xpub_and_xsub_refuse_a_message_with_no_frames() {
+    let ctx = Context::new();
+    let refused = |r: Result<usize, ferromq::SendError>| match r {
+        Err(e) => matches!(e.error(), Error::EmptyMessage) && e.into_message().is_empty(),
+        Ok(_) => false,
+    };
+    assert!(refused(ctx.publisher().unwrap().send(Message::new())));
+    assert!(refused(ctx.xpublisher().unwrap().send(Message::new())));
+    assert!(refused(ctx.xsubscriber().unwrap().send(Message::new())));
+}

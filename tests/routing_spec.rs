@@ -132,6 +132,21 @@ impl SendWorld {
         }
     }
 
+    fn send_empty(&mut self) -> &'static str {
+        let r = match &mut self.sock {
+            Sender::Dealer(s) => s.send(Message::new()),
+            Sender::Pair(s) => s.send(Message::new()),
+        };
+        if let Err(e) = &r {
+            assert!(matches!(e.error(), Error::EmptyMessage), "{e}");
+        }
+        outcome(r.map_err(|e| {
+            let (error, msg) = e.into_parts();
+            assert!(msg.is_empty(), "the message comes back");
+            error
+        }))
+    }
+
     fn new_peer(&self) -> Peer {
         match self.sock {
             Sender::Dealer(_) => {
@@ -168,6 +183,7 @@ impl SendWorld {
         match event {
             "send" => self.send(),
             "try-send" => self.try_send(),
+            "send-empty" => self.send_empty(),
             "peer-attaches" => {
                 self.attach();
                 "ok"
@@ -239,6 +255,7 @@ fn dealer_send_follows_every_row_of_its_table() {
     required.extend(all_pairs(&["no-peers"], &["peer-attaches"]));
     required.extend(all_pairs(&["has-room"], &["peer-fills", "peer-detaches"]));
     required.extend(all_pairs(&["all-full"], &["peer-drains"]));
+    required.extend(all_pairs(&["no-peers", "has-room"], &["send-empty"]));
     missing_rows("dealer-router.md", &covered, required);
 }
 
@@ -252,6 +269,7 @@ fn pair_send_follows_every_row_of_its_table() {
         &["peer-fills", "peer-detaches", "second-peer-attaches"],
     ));
     required.extend(all_pairs(&["peer-full"], &["peer-drains"]));
+    required.extend(all_pairs(&["no-peer", "has-room"], &["send-empty"]));
     missing_rows("pair.md", &covered, required);
 }
 
@@ -332,6 +350,7 @@ impl RouterSendWorld {
             "send-mandatory" => self.send_as(true, true, m()),
             "try-send-mandatory" => self.send_as(true, false, m()),
             "send-lone-id" => self.send_as(false, true, Message::from("peer")),
+            "send-empty" => self.send_as(false, true, Message::new()),
             "peer-attaches" => {
                 self.attach();
                 "ok"
@@ -380,7 +399,7 @@ fn router_send_follows_every_row_of_its_table() {
     required.extend(all_pairs(&["unknown-id"], &["peer-attaches"]));
     required.extend(all_pairs(
         &["has-room"],
-        &["send-lone-id", "peer-fills", "peer-detaches"],
+        &["send-lone-id", "send-empty", "peer-fills", "peer-detaches"],
     ));
     required.extend(all_pairs(
         &["peer-full"],

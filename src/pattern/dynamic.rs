@@ -8,7 +8,7 @@ use crate::message::Message;
 use crate::pattern::pubsub::{PubState, SubState};
 use crate::pattern::reqrep::{self, RepMachine, ReqMachine};
 use crate::pattern::routing::{self, PairState, RouterState};
-use crate::pattern::socket_common;
+use crate::pattern::{refuse_empty, socket_common};
 use crate::poll::sealed::CoreRef;
 use crate::poll::Interest;
 use crate::socket::{SocketCore, Wait};
@@ -103,8 +103,9 @@ impl Socket {
     /// # Errors
     ///
     /// [`Error::WrongState`] when the pattern does not allow a send now (or ever, for
-    /// PULL); [`Error::TimedOut`] when the wait expires. The message comes back inside the
-    /// [`SendError`].
+    /// PULL); [`Error::EmptyMessage`] for a message with no frames, whatever the type (a
+    /// REP keeps its request in hand to answer properly); [`Error::TimedOut`] when the
+    /// wait expires. The message comes back inside the [`SendError`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
         let wait = Wait::from_timeout(self.core.options.send_timeout);
         self.send_with(msg.into(), wait)
@@ -405,11 +406,11 @@ impl Socket {
             Machine::Router(st) => routing::router_send(&mut self.core, st, msg, wait),
             Machine::Pair(st) => routing::pair_send(&mut self.core, st, msg, wait),
             Machine::Pub(st) | Machine::XPub(st) => {
-                st.send(&mut self.core, msg);
+                st.send(&mut self.core, refuse_empty(msg)?);
                 Ok(())
             }
             Machine::XSub(st) => {
-                st.forward(&mut self.core, msg);
+                st.forward(&mut self.core, refuse_empty(msg)?);
                 Ok(())
             }
             Machine::Sub(_) => Err(SendError::new(

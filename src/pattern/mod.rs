@@ -10,6 +10,42 @@ pub(crate) mod routing;
 pub(crate) mod trie;
 pub(crate) mod xpubsub;
 
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::socket::Wait;
+
+pub(crate) use crate::socket::refuse_empty;
+
+/// How many messages one receive may discard in a row (a REQ's replies that are not the
+/// answer, a REP's requests without a delimiter, ...) before it looks at its deadline. A
+/// non-blocking receive then returns [`Error::WouldBlock`], a timed one [`Error::TimedOut`]
+/// once its deadline has passed, so a peer flooding garbage cannot keep a call busy past
+/// what the caller allowed. A blocking receive with no deadline goes on.
+pub(crate) const DISCARD_BUDGET: u32 = 1024;
+
+/// Counts the messages a receive discards, against [`DISCARD_BUDGET`].
+#[derive(Debug, Default)]
+pub(crate) struct Discards {
+    count: u32,
+}
+
+impl Discards {
+    /// Counts one more discarded message; an error when the call must stop now.
+    pub(crate) fn one_more(&mut self, wait: Wait) -> Result<()> {
+        self.count = self.count.saturating_add(1);
+        if self.count < DISCARD_BUDGET {
+            return Ok(());
+        }
+        self.count = 0;
+        match wait {
+            Wait::Never => Err(Error::WouldBlock),
+            Wait::Until(Some(deadline)) if Instant::now() >= deadline => Err(Error::TimedOut),
+            Wait::Until(_) => Ok(()),
+        }
+    }
+}
+
 /// Generates the methods every socket type shares: bind/connect, endpoints and options.
 /// Each socket struct must have a `core: SocketCore` field.
 macro_rules! socket_common {

@@ -71,8 +71,9 @@ impl Push {
     ///
     /// # Errors
     ///
-    /// [`Error::TimedOut`](crate::Error::TimedOut) when the send timeout expires; the
-    /// message comes back inside the [`SendError`].
+    /// [`Error::TimedOut`](crate::Error::TimedOut) when the send timeout expires;
+    /// [`Error::EmptyMessage`](crate::Error::EmptyMessage) at once for a message with no
+    /// frames, on every transport. The message comes back inside the [`SendError`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
         let wait = Wait::from_timeout(self.core.options.send_timeout);
         self.core.send_round_robin(msg.into(), wait).map(drop)

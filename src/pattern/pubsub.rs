@@ -262,11 +262,12 @@ impl Pub {
     ///
     /// # Errors
     ///
-    /// None today: a PUB neither blocks nor fails on a slow or missing subscriber. The
-    /// `Result` (with the message handed back in a [`SendError`]) keeps the signature of
-    /// the other sockets' sends and leaves room for a lossless mode that would refuse.
+    /// Only [`Error::EmptyMessage`](crate::Error::EmptyMessage), for a message with no
+    /// frames, handed back in the [`SendError`]: a PUB neither blocks nor fails on a slow
+    /// or missing subscriber.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
-        Ok(self.state.send(&mut self.core, msg.into()))
+        let msg = crate::pattern::refuse_empty(msg.into())?;
+        Ok(self.state.send(&mut self.core, msg))
     }
 }
 

@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::frame::Frame;
 use crate::message::{Frames, Message};
-use crate::pattern::socket_common;
+use crate::pattern::{refuse_empty, socket_common, Discards};
 use crate::poll::sealed::CoreRef;
 use crate::poll::Interest;
 use crate::socket::{PeerId, SocketCore, Wait};
@@ -33,7 +33,8 @@ pub(crate) enum ReqState {
 pub(crate) enum ReqVerdict {
     /// The reply to the outstanding request: hand this body to the application.
     Deliver(Message),
-    /// Not the reply (another peer, an old request, no delimiter): drop it.
+    /// Not the reply (another peer, an old request, no delimiter, nothing after the
+    /// delimiter): drop it.
     Discard,
 }
 
@@ -131,9 +132,15 @@ impl ReqMachine {
             Some(delimiter) if delimiter.is_empty() => {}
             _ => return ReqVerdict::Discard,
         }
+        let body: Message = frames.collect();
+        if body.is_empty() {
+            // libzmq's REQ wants a frame after the delimiter too: a reply of nothing but
+            // the envelope is not a reply.
+            return ReqVerdict::Discard;
+        }
         self.state = ReqState::Idle;
         self.request = None;
-        ReqVerdict::Deliver(frames.collect())
+        ReqVerdict::Deliver(body)
     }
 
     /// The outstanding request is given up (timeout, or the caller dropped it). Returns the
@@ -181,14 +188,17 @@ impl RepMachine {
     }
 
     /// Splits a request into envelope (every frame up to and including the first empty
-    /// one) and body, and remembers the envelope. A message without a delimiter is not a
-    /// request and gives `None` (libzmq drops it too).
+    /// one) and body, and remembers the envelope. A message without a delimiter, or with
+    /// nothing after it, is not a request and gives `None` (libzmq drops both too).
     pub(crate) fn on_request(&mut self, from: PeerId, msg: Message) -> Option<Message> {
         if self.state != RepState::Idle {
             return None;
         }
         let mut frames = msg.into_frames();
         let split = frames.iter().position(|f| f.is_empty())? + 1;
+        if split >= frames.len() {
+            return None;
+        }
         let body = frames.split_off(split);
         self.state = RepState::Replying {
             peer: from,
@@ -218,24 +228,46 @@ impl RepMachine {
     }
 }
 
-/// Sends a request: round-robin to the next peer with room.
+/// Sends a request: round-robin to the next peer with room. A body with no frames is
+/// refused ([`Error::EmptyMessage`]) and the socket stays idle.
 pub(crate) fn req_send(
     core: &mut SocketCore,
     machine: &mut ReqMachine,
     body: Message,
     wait: Wait,
 ) -> Result<(), SendError> {
+    let body = refuse_empty(body)?;
     // Frames are reference-counted, so keeping the body to hand back on failure, and the
     // wire form to recognise the request if it comes back unsent, is cheap.
     let (wire, id) = machine.wrap(body.clone())?;
     // Whatever a broken connection handed back belongs to requests given up already.
     drop(core.take_held());
-    match core.send_round_robin(wire.clone(), wait) {
+    match send_request(core, wire.clone(), wait) {
         Ok(peer) => {
             machine.sent(peer, id, wire);
             Ok(())
         }
         Err(e) => Err(SendError::new(e.into_parts().0, body)),
+    }
+}
+
+/// Puts a request on the wire, round-robin, waiting for room as `wait` allows. Right
+/// before each try it drops whatever the peers have queued for us, as libzmq's REQ does
+/// before each request: no peer has this request yet, so nothing it sent can be the
+/// reply, and left queued it would be taken for the reply by the next receive. (A message
+/// still on its way from the peer when the request leaves is not caught here; only
+/// [`Req::set_correlate`] tells such a one apart.)
+fn send_request(core: &mut SocketCore, mut wire: Message, wait: Wait) -> Result<PeerId, SendError> {
+    loop {
+        core.discard_queued();
+        match core.send_round_robin(wire, Wait::Never) {
+            Ok(peer) => return Ok(peer),
+            Err(e) if matches!(e.error(), Error::WouldBlock) => wire = e.into_message(),
+            Err(e) => return Err(e),
+        }
+        if let Err(e) = core.wait(wait) {
+            return Err(SendError::new(e, wire));
+        }
     }
 }
 
@@ -252,7 +284,7 @@ fn resend_returned(core: &mut SocketCore, machine: &mut ReqMachine, wait: Wait) 
     let Some(request) = machine.request().cloned() else {
         return Ok(false);
     };
-    match core.send_round_robin(request, wait) {
+    match send_request(core, request, wait) {
         Ok(peer) => {
             machine.resent(peer);
             Ok(true)
@@ -279,11 +311,26 @@ pub(crate) fn req_recv(
             "REQ must send a request before receiving",
         ));
     }
+    let mut discards = Discards::default();
     loop {
         match core.recv_fair(Wait::Never) {
-            Ok((from, msg)) => {
-                if let ReqVerdict::Deliver(body) = machine.on_message(from, msg) {
-                    return Ok(body);
+            Ok((from, mut msg)) => {
+                let meta = msg.take_metadata();
+                match machine.on_message(from, msg) {
+                    ReqVerdict::Deliver(mut body) => {
+                        body.set_metadata(meta);
+                        return Ok(body);
+                    }
+                    // A flood of messages that are not the reply must not keep the call
+                    // past its deadline, nor a non-blocking one going.
+                    ReqVerdict::Discard => match discards.one_more(wait) {
+                        Ok(()) => {}
+                        Err(Error::WouldBlock) => return Err(Error::WouldBlock),
+                        Err(e) => {
+                            req_abandon(core, machine);
+                            return Err(e);
+                        }
+                    },
                 }
             }
             Err(Error::WouldBlock) => {
@@ -337,24 +384,30 @@ pub(crate) fn rep_recv(
             "REP must send the reply before receiving again",
         ));
     }
+    let mut discards = Discards::default();
     loop {
-        let (from, msg) = core.recv_fair(wait)?;
-        let meta = msg.metadata().cloned();
+        let (from, mut msg) = core.recv_fair(wait)?;
+        // The peer's metadata is shared, not copied: the body gets the same `Arc`.
+        let meta = msg.take_metadata();
         if let Some(mut body) = machine.on_request(from, msg) {
-            body.set_metadata(meta.map(std::sync::Arc::new));
+            body.set_metadata(meta);
             return Ok(body);
         }
+        // Not a request: dropped, within the caller's deadline however many come.
+        discards.one_more(wait)?;
     }
 }
 
 /// Sends the reply back along the saved envelope. A peer that has gone is an
-/// [`Error::Disconnected`]; the REP is ready for the next request either way.
+/// [`Error::Disconnected`]; the REP is ready for the next request either way. A body with
+/// no frames is refused ([`Error::EmptyMessage`]) and the request stays in hand.
 pub(crate) fn rep_send(
     core: &mut SocketCore,
     machine: &mut RepMachine,
     body: Message,
     wait: Wait,
 ) -> Result<(), SendError> {
+    let body = refuse_empty(body)?;
     let (peer, wire) = machine.wrap(body.clone())?;
     core.send_to(peer, wire, wait).map_err(|e| {
         let error = match e.into_parts().0 {
@@ -438,10 +491,15 @@ impl Req {
     /// Sends a request to the next peer in turn, waiting up to the send timeout while no
     /// peer can take it, and returns the pending request to receive the reply from.
     ///
+    /// First it drops every message the peers sent since the last reply (as libzmq's REQ
+    /// does): none of them can be the answer to this request, and kept they would be taken
+    /// for it.
+    ///
     /// # Errors
     ///
-    /// [`Error::TimedOut`] when no peer could take the request in time; the message comes
-    /// back inside the [`SendError`].
+    /// [`Error::TimedOut`] when no peer could take the request in time;
+    /// [`Error::EmptyMessage`] for a message with no frames. The message comes back inside
+    /// the [`SendError`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<Pending<'_>, SendError> {
         let wait = Wait::from_timeout(self.core.options.send_timeout);
         req_send(&mut self.core, &mut self.machine, msg.into(), wait)?;
@@ -663,11 +721,15 @@ impl Request<'_> {
     /// # Errors
     ///
     /// [`Error::Disconnected`] when that peer has gone; [`Error::TimedOut`] when its queue
-    /// stayed full past the send timeout. The REP is ready for the next request either way.
+    /// stayed full past the send timeout; [`Error::EmptyMessage`] for a reply with no frames
+    /// (nothing is sent). The REP is ready for the next request either way.
     pub fn reply(mut self, msg: impl Into<Message>) -> Result<(), SendError> {
-        self.done = true;
         let wait = Wait::from_timeout(self.rep.core.options.send_timeout);
-        rep_send(&mut self.rep.core, &mut self.rep.machine, msg.into(), wait)
+        let sent = rep_send(&mut self.rep.core, &mut self.rep.machine, msg.into(), wait);
+        // A refused reply leaves the request in the machine; this one is used up, so
+        // `drop` gives it up.
+        self.done = sent.is_ok();
+        sent
     }
 }
 
@@ -893,10 +955,51 @@ mod tests {
     }
 
     #[test]
-    fn rep_drops_requests_without_a_delimiter() {
+    fn rep_drops_requests_without_a_delimiter_or_a_body() {
         let mut m = RepMachine::new();
         assert!(m.on_request(1, msg(&["no", "delimiter"])).is_none());
         assert_eq!(m.state, RepState::Idle);
-        assert_eq!(m.on_request(1, msg(&[""])).unwrap().len(), 0);
+        assert!(m.on_request(1, msg(&[""])).is_none(), "nothing after it");
+        assert!(m.on_request(1, msg(&["router", ""])).is_none());
+        assert_eq!(m.state, RepState::Idle);
+        assert_eq!(m.on_request(1, msg(&["", ""])).unwrap(), msg(&[""]));
+    }
+
+    #[test]
+    fn req_drops_a_reply_with_nothing_after_the_delimiter() {
+        let mut m = ReqMachine::new();
+        let (wire, id) = m.wrap(msg(&["q"])).unwrap();
+        m.sent(2, id, wire);
+        assert_eq!(m.on_message(2, msg(&[""])), ReqVerdict::Discard);
+        assert_eq!(m.waiting_on(), Some(2), "still waiting for the reply");
+        assert_eq!(
+            m.on_message(2, msg(&["", ""])),
+            ReqVerdict::Deliver(msg(&[""]))
+        );
+    }
+
+    #[test]
+    fn rep_shares_the_peer_metadata_between_requests() {
+        let ctx = Context::new();
+        let mut rep = ctx.rep().unwrap();
+        rep.bind("inproc://rep-shares-metadata").unwrap();
+        let mut req = ctx.req().unwrap();
+        req.set_identity("asker").unwrap();
+        req.connect("inproc://rep-shares-metadata").unwrap();
+        let timeout = Duration::from_secs(10);
+        let mut metas = Vec::new();
+        for _ in 0..2 {
+            let pending = req.send("q").unwrap();
+            let request = rep.recv_timeout(timeout).unwrap();
+            let meta = request.body().metadata_arc().cloned().unwrap();
+            assert_eq!(meta.identity(), b"asker");
+            metas.push(meta);
+            request.reply("a").unwrap();
+            assert_eq!(pending.recv_timeout(timeout).unwrap(), "a");
+        }
+        assert!(
+            std::sync::Arc::ptr_eq(&metas[0], &metas[1]),
+            "each request copied the peer's metadata"
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::frame::Frame;
 use crate::message::Message;
-use crate::pattern::socket_common;
+use crate::pattern::{refuse_empty, socket_common, Discards};
 use crate::pipe::ReadError;
 use crate::poll::sealed::CoreRef;
 use crate::poll::Interest;
@@ -96,7 +96,8 @@ impl Dealer {
     ///
     /// # Errors
     ///
-    /// [`Error::TimedOut`] when the send timeout expires; the message comes back inside
+    /// [`Error::TimedOut`] when the send timeout expires; [`Error::EmptyMessage`] at once
+    /// for a message with no frames, on every transport. The message comes back inside
     /// the [`SendError`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
         let wait = Wait::from_timeout(self.core.options.send_timeout);
@@ -308,6 +309,7 @@ pub(crate) fn router_recv(
     st: &mut RouterState,
     wait: Wait,
 ) -> Result<Message> {
+    let mut discards = Discards::default();
     loop {
         st.admit(core);
         if let Some(notice) = st.notices.pop_front() {
@@ -336,6 +338,8 @@ pub(crate) fn router_recv(
             msg.push_front(rid.clone());
             return Ok(msg);
         }
+        // From a peer refused meanwhile: dropped, within the caller's deadline.
+        discards.one_more(wait)?;
     }
 }
 
@@ -343,13 +347,13 @@ pub(crate) fn router_recv(
 pub(crate) fn router_send(
     core: &mut SocketCore,
     st: &mut RouterState,
-    mut msg: Message,
+    msg: Message,
     wait: Wait,
 ) -> Result<(), SendError> {
+    let mut msg = refuse_empty(msg)?;
     st.admit(core);
     if msg.len() < 2 {
-        // An id with no body (or nothing at all) is ignored, as libzmq ignores a first
-        // frame sent without MORE.
+        // An id with no body is ignored, as libzmq ignores a first frame sent without MORE.
         return Ok(());
     }
     let Some(rid) = msg.pop_front() else {
@@ -460,8 +464,9 @@ impl Router {
     /// # Errors
     ///
     /// With [`Router::set_router_mandatory`] on: [`Error::HostUnreachable`] for an unknown
-    /// id, [`Error::TimedOut`] when the peer stays full. The message, id included, comes
-    /// back inside the [`SendError`].
+    /// id, [`Error::TimedOut`] when the peer stays full. Always: [`Error::EmptyMessage`]
+    /// for a message with no frames at all (one frame, an id with no body, is ignored, as
+    /// libzmq does). The message, id included, comes back inside the [`SendError`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
         let wait = Wait::from_timeout(self.core.options.send_timeout);
         router_send(&mut self.core, &mut self.state, msg.into(), wait)
@@ -649,12 +654,14 @@ impl PairState {
 }
 
 /// Sends to the one peer, waiting (as `wait` allows) while there is none or it is full.
+/// A message with no frames is refused at once ([`Error::EmptyMessage`]).
 pub(crate) fn pair_send(
     core: &mut SocketCore,
     st: &mut PairState,
-    mut msg: Message,
+    msg: Message,
     wait: Wait,
 ) -> Result<(), SendError> {
+    let mut msg = refuse_empty(msg)?;
     loop {
         st.admit(core);
         if let Some(peer) = st.peer {
@@ -745,7 +752,8 @@ impl Pair {
     ///
     /// # Errors
     ///
-    /// [`Error::TimedOut`], with the message handed back.
+    /// [`Error::TimedOut`]; [`Error::EmptyMessage`] at once for a message with no frames.
+    /// The message comes back inside the [`SendError`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<(), SendError> {
         let wait = Wait::from_timeout(self.core.options.send_timeout);
         pair_send(&mut self.core, &mut self.state, msg.into(), wait)

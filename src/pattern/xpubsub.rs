@@ -125,10 +125,12 @@ impl XPub {
     ///
     /// # Errors
     ///
-    /// None today, as for [`Pub::send`](crate::Pub::send); the message would come back in
-    /// the [`SendError`].
+    /// As for [`Pub::send`](crate::Pub::send): only
+    /// [`Error::EmptyMessage`](crate::Error::EmptyMessage), for a message with no frames,
+    /// handed back in the [`SendError`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
-        Ok(self.state.send(&mut self.core, msg.into()))
+        let msg = crate::pattern::refuse_empty(msg.into())?;
+        Ok(self.state.send(&mut self.core, msg))
     }
 
     /// The same as [`XPub::send`], which never blocks; here so that code forwarding
@@ -347,10 +349,12 @@ impl XSub {
     ///
     /// # Errors
     ///
-    /// None today: an XSUB neither blocks nor fails on a slow or missing publisher. The
-    /// message would come back in the [`SendError`].
+    /// Only [`Error::EmptyMessage`](crate::Error::EmptyMessage), for a message with no
+    /// frames, handed back in the [`SendError`]: an XSUB neither blocks nor fails on a
+    /// slow or missing publisher.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
-        Ok(self.state.forward(&mut self.core, msg.into()))
+        let msg = crate::pattern::refuse_empty(msg.into())?;
+        Ok(self.state.forward(&mut self.core, msg))
     }
 
     /// The same as [`XSub::send`], which never blocks; here so that code forwarding

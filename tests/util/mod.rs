@@ -19,6 +19,23 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Runs `f`, aborting the whole test process if it has not returned within `limit`: for a
+/// call that a bug would keep running forever, so the test fails instead of hanging. Not a
+/// speed check: give `limit` seconds of slack.
+pub fn within<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
+    let (done, watch) = std::sync::mpsc::channel::<()>();
+    let guard = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watch.recv_timeout(limit) {
+            eprintln!("watchdog: the call was still running after {limit:?}");
+            std::process::abort();
+        }
+    });
+    let r = f();
+    drop(done);
+    guard.join().unwrap();
+    r
+}
+
 /// CPU time used so far (user + system, in clock ticks of 10 ms), read from a `stat` file
 /// of /proc: `/proc/self/stat` for the whole process, `/proc/thread-self/stat` for the
 /// calling thread.

@@ -72,8 +72,8 @@ pub fn check_compatible_peers(file: &str) {
     }
 }
 
-/// A call's result as the tables write it: `ok`, `would-block`, `timed-out`, `wrong-state`
-/// or `disconnected`. Any other error fails the test.
+/// A call's result as the tables write it: `ok`, `would-block`, `timed-out`, `wrong-state`,
+/// `disconnected` or `empty-message`. Any other error fails the test.
 pub fn outcome<T, E: Into<Error>>(r: Result<T, E>) -> &'static str {
     match r.map_err(Into::into) {
         Ok(_) => "ok",
@@ -81,6 +81,7 @@ pub fn outcome<T, E: Into<Error>>(r: Result<T, E>) -> &'static str {
         Err(Error::TimedOut) => "timed-out",
         Err(Error::WrongState(_)) => "wrong-state",
         Err(Error::Disconnected) => "disconnected",
+        Err(Error::EmptyMessage) => "empty-message",
         Err(e) => panic!("unexpected error {e}"),
     }
 }

@@ -10,6 +10,7 @@
 
 mod conn;
 mod io_loop;
+mod timers;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -69,6 +70,8 @@ pub(crate) enum Command {
         uid: u64,
     },
     Shutdown,
+    /// Makes the loop panic: the test hook behind [`IoHandle::inject_panic`].
+    InjectPanic,
 }
 
 /// The half of an I/O thread that other threads hold.
@@ -77,12 +80,16 @@ pub(crate) struct IoShared {
     waker: Waker,
     /// True while the loop is (about to be) blocked in `poll`; only then is the waker rung.
     sleeping: AtomicBool,
+    /// Shared by every I/O thread of a context: set when one of them stopped other than
+    /// by Shutdown (a panic, or a failed poll). Nothing clears it.
+    dead: Arc<AtomicBool>,
 }
 
 impl IoShared {
     fn send(&self, command: Command) {
-        // The loop owns the receiver until it exits, and it exits only on Shutdown, which
-        // is sent last; a failed send can only race with that and has nothing left to do.
+        // The loop owns the receiver until it exits: after Shutdown, which is sent last,
+        // or when it died, which `dead` reports to the callers that can tell theirs. A
+        // failed send has nothing left to do.
         let _ = self.commands.send(command);
         if self.sleeping.load(SeqCst) && self.sleeping.swap(false, SeqCst) {
             let _ = self.waker.wake();
@@ -120,6 +127,11 @@ impl std::fmt::Debug for IoHandle {
 }
 
 impl IoHandle {
+    /// Test hook: makes the I/O thread panic, as a bug in it would.
+    pub(crate) fn inject_panic(&self) {
+        self.shared.send(Command::InjectPanic);
+    }
+
     pub(crate) fn bind(
         &self,
         socket: &Arc<SocketShared>,
@@ -195,7 +207,8 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl IoThread {
-    pub(crate) fn spawn(index: usize) -> Result<IoThread> {
+    /// Starts I/O thread number `index` of a context whose threads share `dead`.
+    pub(crate) fn spawn(index: usize, dead: Arc<AtomicBool>) -> Result<IoThread> {
         let poll = mio::Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -203,6 +216,7 @@ impl IoThread {
             commands: tx,
             waker,
             sleeping: AtomicBool::new(false),
+            dead,
         });
         let looped = io_loop::Loop::new(poll, shared.clone(), rx);
         let join = std::thread::Builder::new()
@@ -223,7 +237,8 @@ impl IoThread {
         self.handle.shared.send(Command::Shutdown);
         if let Some(join) = self.join.take() {
             // A panic on the I/O thread is a bug; it has already been reported by the
-            // panic hook, and the context's drop must not panic in turn.
+            // panic hook (and through `dead` to the sockets), and the context's drop must
+            // not panic in turn.
             let _ = join.join();
         }
     }

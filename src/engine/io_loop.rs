@@ -326,6 +326,10 @@ impl Loop {
             Command::Wake { token, uid } => self.drive(token, uid),
             Command::Shutdown => self.shutting_down = true,
             Command::InjectPanic => panic!("ferromq test hook: I/O thread panic injected"),
+            #[cfg(test)]
+            Command::Probe(answer) => {
+                let _ = answer.send((self.timers.len(), self.entries.len()));
+            }
         }
     }
 
@@ -697,13 +701,5 @@ impl Drop for Loop {
         for (_, c) in self.connecters.iter() {
             c.socket.signal.notify();
         }
-    }
-}
-
-#[cfg(test)]
-impl Loop {
-    /// Pending timers, for the tests of their bound.
-    pub(super) fn pending_timers(&self) -> usize {
-        self.timers.len()
     }
 }

@@ -72,6 +72,9 @@ pub(crate) enum Command {
     Shutdown,
     /// Makes the loop panic: the test hook behind [`IoHandle::inject_panic`].
     InjectPanic,
+    /// Reports (pending timers, listeners and connections) to the tests of their bounds.
+    #[cfg(test)]
+    Probe(Sender<(usize, usize)>),
 }
 
 /// The half of an I/O thread that other threads hold.
@@ -241,5 +244,211 @@ impl IoThread {
             // not panic in turn.
             let _ = join.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{IoSlice, Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::endpoint::Endpoint;
+    use crate::mailbox::SocketEvent;
+    use crate::socket_type::SocketType;
+    use crate::zmtp::{Connection, ConnectionConfig, Event};
+
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    fn probe(io: &IoHandle) -> (usize, usize) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        io.shared.send(Command::Probe(tx));
+        rx.recv_timeout(LIMIT).expect("the I/O thread answers")
+    }
+
+    /// Waits until `probe` satisfies `ok`; returns the last answer.
+    fn probe_until(io: &IoHandle, ok: impl Fn((usize, usize)) -> bool) -> (usize, usize) {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let got = probe(io);
+            if ok(got) || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A PULL socket bound on loopback tcp through a fresh I/O thread.
+    fn bound_pull() -> (
+        IoThread,
+        Arc<SocketShared>,
+        crossbeam_channel::Receiver<SocketEvent>,
+        String,
+    ) {
+        let io = IoThread::spawn(0, Arc::new(AtomicBool::new(false))).unwrap();
+        let (socket, mailbox) = SocketShared::new(SocketType::Pull);
+        let options = Options::default();
+        let ep = Endpoint::parse("tcp://127.0.0.1:0").unwrap();
+        let (listener, resolved) = crate::transport::bind(&ep, &options).unwrap();
+        io.handle()
+            .bind(&socket, &options, listener, resolved.clone());
+        let addr = resolved.trim_start_matches("tcp://").to_owned();
+        (io, socket, mailbox, addr)
+    }
+
+    /// A blocking ZMTP PUSH peer over a std stream, driven by the sans-IO connection.
+    struct Peer {
+        stream: TcpStream,
+        zmtp: Connection,
+    }
+
+    impl Peer {
+        fn connect(addr: &str) -> Peer {
+            let stream = TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(LIMIT)).unwrap();
+            let zmtp = Connection::new(ConnectionConfig {
+                socket_type: SocketType::Push,
+                identity: bytes::Bytes::new(),
+                max_msg_size: None,
+                properties: Vec::new(),
+            });
+            let mut peer = Peer { stream, zmtp };
+            loop {
+                peer.flush();
+                match peer.zmtp.poll_event().unwrap() {
+                    Some(Event::Ready(_)) => return peer,
+                    Some(_) => {}
+                    None => peer.read(),
+                }
+            }
+        }
+
+        fn flush(&mut self) {
+            while self.zmtp.has_output() {
+                let mut slices = [IoSlice::new(&[]); 64];
+                let n = self.zmtp.output_slices(&mut slices);
+                let wrote = self.stream.write_vectored(&slices[..n]).unwrap();
+                self.zmtp.advance_output(wrote);
+            }
+        }
+
+        fn read(&mut self) {
+            let mut buf = [0u8; 4096];
+            let n = self.stream.read(&mut buf).unwrap();
+            assert!(n > 0, "the engine closed the connection");
+            self.zmtp.feed(&buf[..n]);
+        }
+    }
+
+    /// The PONGs the engine sends back are read on another thread, so its writes never
+    /// stall on our full receive buffer while we keep sending PINGs.
+    fn drain_in_background(stream: &TcpStream) {
+        let mut reader = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+        });
+    }
+
+    /// Takes the attached peer (keep it: dropping it hangs up) and waits for one message
+    /// from it.
+    fn recv_one(
+        mailbox: &crossbeam_channel::Receiver<SocketEvent>,
+    ) -> (crate::mailbox::Peer, crate::message::Message) {
+        let Ok(SocketEvent::Attach(peer)) = mailbox.recv_timeout(LIMIT) else {
+            panic!("no peer attached");
+        };
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Ok(m) = peer.rx.try_read() {
+                return (peer, m);
+            }
+            assert!(Instant::now() < deadline, "no message arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_ping_flood_with_ttl_keeps_one_ttl_timer_per_connection() {
+        let (io, socket, mailbox, addr) = bound_pull();
+        let mut peer = Peer::connect(&addr);
+        drain_in_background(&peer.stream);
+        for _ in 0..20_000 {
+            peer.zmtp.send_ping(600, b"ping");
+        }
+        // After the PINGs, a message: once it is in the pipe, every PING was handled.
+        peer.zmtp
+            .send_message(&crate::message::Message::from("after"));
+        peer.flush();
+        let (_attached, msg) = recv_one(&mailbox);
+        assert_eq!(msg, "after");
+        let (timers, entries) = probe(&io.handle());
+        assert_eq!(entries, 2, "the listener and the connection");
+        // The connection's handshake timer (still pending, as the TTL one is) and its
+        // one TTL timer; before, each PING added a TTL timer: 20,000 of them.
+        assert!(timers <= 2, "{timers} timers pending for one connection");
+        // (The PONG reader holds a clone of the stream: shut it, not just drop ours.)
+        let _ = peer.stream.shutdown(std::net::Shutdown::Both);
+        drop(peer);
+        let (timers, entries) = probe_until(&io.handle(), |(t, e)| t == 0 && e == 1);
+        assert_eq!(
+            (timers, entries),
+            (0, 1),
+            "a closed connection's timers are gone"
+        );
+        io.handle().close_socket(socket.id, Duration::ZERO);
+        io.shutdown();
+    }
+
+    #[test]
+    fn ten_thousand_connections_opened_and_closed_leave_no_timers_behind() {
+        let (io, socket, _mailbox, addr) = bound_pull();
+        // Each accepted connection arms its 30 s handshake timer; each closes unshaken.
+        for _ in 0..200 {
+            let streams: Vec<TcpStream> = (0..50)
+                .map(|_| TcpStream::connect(&addr).unwrap())
+                .collect();
+            drop(streams);
+            // Let the engine keep up, so the listen backlog (100) never overflows.
+            probe_until(&io.handle(), |(_, e)| e == 1);
+        }
+        let (timers, entries) = probe_until(&io.handle(), |(t, e)| t == 0 && e == 1);
+        assert_eq!(entries, 1, "only the listener is left");
+        // Before, each closed connection left its handshake timer queued for 30 s.
+        assert_eq!(timers, 0, "timers of closed connections are released");
+        io.handle().close_socket(socket.id, Duration::ZERO);
+        io.shutdown();
+    }
+
+    #[test]
+    fn a_huge_handshake_timeout_and_heartbeat_do_not_panic_the_loop() {
+        let dead = Arc::new(AtomicBool::new(false));
+        let io = IoThread::spawn(0, dead.clone()).unwrap();
+        let (socket, mailbox) = SocketShared::new(SocketType::Pull);
+        let options = Options {
+            handshake_timeout: Some(Duration::MAX),
+            heartbeat_ivl: Some(Duration::MAX),
+            heartbeat_timeout: Some(Duration::MAX),
+            linger: Duration::MAX,
+            ..Options::default()
+        };
+        let ep = Endpoint::parse("tcp://127.0.0.1:0").unwrap();
+        let (listener, resolved) = crate::transport::bind(&ep, &options).unwrap();
+        io.handle()
+            .bind(&socket, &options, listener, resolved.clone());
+        let mut peer = Peer::connect(resolved.trim_start_matches("tcp://"));
+        peer.zmtp.send_message(&crate::message::Message::from("hi"));
+        peer.flush();
+        let (attached, msg) = recv_one(&mailbox);
+        assert_eq!(msg, "hi");
+        let (timers, _) = probe(&io.handle());
+        assert!(timers <= 3, "handshake, heartbeat: {timers}");
+        assert!(!dead.load(SeqCst), "the loop is alive");
+        drop(attached);
+        io.handle().close_socket(socket.id, Duration::MAX);
+        drop(peer);
+        io.shutdown();
+        assert!(!dead.load(SeqCst), "the loop stopped by its shutdown");
     }
 }

@@ -220,14 +220,26 @@ fn infinite_linger_delivers_everything_to_a_live_peer() {
     });
 }
 
-/// `poll` with nothing to poll sleeps for its timeout (libzmq's `zmq_poll` with no items)
-/// instead of panicking in an empty select.
+/// `poll` with nothing to poll sleeps for its timeout (libzmq's `zmq_poll` with no items),
+/// and with no timeout blocks as `zmq_poll(NULL, 0, -1)` does, instead of panicking in an
+/// empty select.
 #[test]
-fn poll_with_no_items_waits_for_the_timeout() {
+fn poll_with_no_items_waits_instead_of_panicking() {
     within_watchdog("poll with no items", || {
         let ready = poll(&mut [], Some(Duration::from_millis(20)));
         assert!(ready.is_empty());
         assert_eq!(ready.count(), 0);
+        let (tx, rx) = mpsc::channel();
+        // Left blocked for the rest of the process: nothing can end that wait, by design.
+        thread::spawn(move || {
+            poll(&mut [], None);
+            let _ = tx.send(());
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(200)),
+            Err(mpsc::RecvTimeoutError::Timeout),
+            "poll(&mut [], None) returned or panicked"
+        );
     });
 }
 

@@ -603,6 +603,8 @@ impl Loop {
         }
         let now = Instant::now();
         if std::mem::take(&mut conn.heartbeat_timer) {
+            // The handshake is done (this flag is raised as the peer attaches).
+            self.timers.cancel(owner, Kind::Handshake);
             if let Some(ivl) = conn.options.heartbeat_ivl {
                 self.timers
                     .arm(owner, Kind::Heartbeat, uid, deadline(now, ivl));

@@ -1,6 +1,7 @@
 //! The context: I/O threads and the inproc namespace that a group of sockets share.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -20,9 +21,18 @@ use crate::pipe::{pipe, write_probe, Notify};
 /// (one by default) start when the first tcp or ipc endpoint is bound or connected, and
 /// serve every connection of every socket: there is no thread per connection.
 ///
-/// Dropping the last clone, after every socket made from it is gone, waits at most for
-/// the sockets' linger time (1 s by default) while queued messages are flushed, then
-/// stops the threads. It never hangs.
+/// Dropping the last clone, after every socket made from it is gone, waits while the
+/// sockets' connections flush what they queued, each at most for its socket's linger time
+/// (1 s by default, see `set_linger` on any socket), then stops the threads. It never waits
+/// for a peer that is not there: a connection that never finished its handshake, or that
+/// broke, is not waited for, nor is a reconnect after the socket was dropped. Only a
+/// linger longer than the default lets it wait longer, and then only on a connected peer
+/// that keeps its connection open without reading (heartbeats, see
+/// `set_heartbeat_interval`, find such a peer out).
+///
+/// Should an I/O thread die (a bug, or the operating system's poller failing), every
+/// socket of the context reports [`Error::IoThreadStopped`] from then on, and dropping the
+/// context still returns.
 ///
 /// # Examples
 ///
@@ -46,6 +56,8 @@ pub struct Context {
 struct ContextInner {
     io_threads: usize,
     io: Mutex<Vec<IoThread>>,
+    /// Set by an I/O thread that stopped other than by Shutdown; see [`Error::IoThreadStopped`].
+    io_dead: Arc<AtomicBool>,
     inproc: Mutex<Inproc>,
 }
 
@@ -82,6 +94,7 @@ impl Context {
             inner: Arc::new(ContextInner {
                 io_threads: n.max(1),
                 io: Mutex::new(Vec::new()),
+                io_dead: Arc::new(AtomicBool::new(false)),
                 inproc: Mutex::new(Inproc::default()),
             }),
         }
@@ -93,15 +106,55 @@ impl Context {
     }
 
     /// The I/O thread that serves the socket with this id, started on first use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::IoThreadStopped`] once any I/O thread of the context has died;
+    /// [`Error::Io`] when a thread or its poller cannot be made.
     pub(crate) fn io_for(&self, socket_id: u64) -> Result<crate::engine::IoHandle> {
+        if self.io_stopped() {
+            return Err(Error::IoThreadStopped);
+        }
         let mut io = lock(&self.inner.io);
         if io.is_empty() {
             for i in 0..self.inner.io_threads {
-                io.push(IoThread::spawn(i)?);
+                io.push(IoThread::spawn(i, self.inner.io_dead.clone())?);
             }
         }
         let index = (socket_id % io.len() as u64) as usize;
         Ok(io[index].handle())
+    }
+
+    /// True once an I/O thread of this context stopped other than by its shutdown.
+    pub(crate) fn io_stopped(&self) -> bool {
+        self.inner.io_dead.load(Ordering::SeqCst)
+    }
+
+    /// Test hook: makes this context's I/O threads panic, as a bug in one would, so tests
+    /// can check that every socket then reports [`Error::IoThreadStopped`]. Starts the
+    /// threads if none runs yet. Not part of the API: never call it outside tests.
+    #[doc(hidden)]
+    pub fn test_hook_panic_io_threads(&self) {
+        let io = {
+            let mut io = lock(&self.inner.io);
+            if io.is_empty() {
+                for i in 0..self.inner.io_threads {
+                    match IoThread::spawn(i, self.inner.io_dead.clone()) {
+                        Ok(t) => io.push(t),
+                        Err(_) => return,
+                    }
+                }
+            }
+            io.iter().map(IoThread::handle).collect::<Vec<_>>()
+        };
+        for handle in &io {
+            handle.inject_panic();
+        }
+        // Return once the loops are gone, so the caller sees the effect at once.
+        let deadline = crate::time::deadline(std::time::Instant::now(), Duration::from_secs(10));
+        while !self.io_stopped() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     pub(crate) fn inproc_bind(

@@ -68,6 +68,12 @@ pub enum Error {
     /// The socket or context is closed.
     #[error("socket or context closed")]
     Closed,
+    /// An I/O thread of the socket's context stopped (a bug in ferromq made it panic, or
+    /// the operating system's poller failed), so tcp and ipc no longer work anywhere in
+    /// that context: `bind` and `connect` fail with this, and so do blocking sends and
+    /// receives that would wait. Drop the context's sockets and make a new context.
+    #[error("the context's I/O thread stopped; tcp and ipc no longer work in it")]
+    IoThreadStopped,
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

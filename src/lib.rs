@@ -67,6 +67,7 @@ mod proxy;
 mod socket;
 mod socket_type;
 mod spin;
+mod time;
 mod transport;
 mod wake;
 mod zmtp;
@@ -77,7 +78,10 @@ pub use error::{Error, Result, SendError};
 pub use frame::Frame;
 pub use message::{Message, Metadata};
 pub use monitor::{Monitor, MonitorEvent};
-pub use options::{DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE};
+pub use options::{
+    DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE,
+    MAX_LINGER_WITHOUT_PEER,
+};
 pub use pattern::dynamic::Socket;
 pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};

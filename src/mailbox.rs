@@ -39,6 +39,9 @@ pub(crate) struct SocketShared {
     mail: AtomicBool,
     /// Where monitor events go, once `monitor()` was called.
     monitor: Mutex<Option<Sender<MonitorEvent>>>,
+    /// Set when the socket is dropped: the I/O thread ignores any command of its that
+    /// comes later, with no list of closed sockets to keep.
+    closed: AtomicBool,
 }
 
 impl SocketShared {
@@ -52,6 +55,7 @@ impl SocketShared {
             mailbox: tx,
             mail: AtomicBool::new(false),
             monitor: Mutex::new(None),
+            closed: AtomicBool::new(false),
         });
         (shared, rx)
     }
@@ -61,6 +65,16 @@ impl SocketShared {
     /// the poster rings the signal after raising it, so no waiter misses the event.
     pub(crate) fn take_mail(&self) -> bool {
         self.mail.load(Ordering::Relaxed) && self.mail.swap(false, Ordering::Acquire)
+    }
+
+    /// Marks the socket closed (it is being dropped).
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// True once the socket is being dropped.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Sends a monitor event, built only if a monitor is set. Never blocks: the channel

@@ -13,6 +13,14 @@ pub const DEFAULT_HWM: usize = 1000;
 /// One second lets a healthy connection flush its queue and bounds the wait when it cannot.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(1);
 
+/// The longest a dropped socket waits, whatever its linger, for a peer to appear when
+/// none is attached and it still holds messages handed back by a peer that went away.
+///
+/// libzmq with an infinite linger waits for a reconnect forever; ferromq gives the
+/// reconnect this long (or the linger, if shorter) and then drops what is left, so a
+/// socket with [`Duration::MAX`] linger and a dead peer never hangs its program.
+pub const MAX_LINGER_WITHOUT_PEER: Duration = Duration::from_secs(5);
+
 /// Default largest message accepted from a peer, summed over its frames: 64 MiB.
 ///
 /// libzmq accepts any size by default, so one hostile or broken peer can make it allocate
@@ -80,6 +88,15 @@ pub(crate) struct Options {
 /// TTL by 100 in a 16-bit variable, so 656 ds and above would wrap to a tiny timer there.
 pub(crate) const MAX_ANNOUNCED_TTL_DS: u16 = 655;
 
+/// Largest `TCP_KEEPIDLE` and `TCP_KEEPINTVL` Linux accepts, in seconds.
+const MAX_KEEPALIVE_SECS: u64 = 32_767;
+
+/// A keepalive time as the kernel takes it: whole seconds from 1 to
+/// [`MAX_KEEPALIVE_SECS`], so that no value a caller passes makes `setsockopt` fail.
+pub(crate) fn keepalive_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs().clamp(1, MAX_KEEPALIVE_SECS))
+}
+
 impl Options {
     /// The TTL to put in our PINGs, in tenths of a second (rounded down, capped at
     /// [`MAX_ANNOUNCED_TTL_DS`]); 0 when none is set.
@@ -142,6 +159,16 @@ mod tests {
         assert_eq!(with(65_500).ping_ttl_deciseconds(), 655);
         assert_eq!(with(65_600).ping_ttl_deciseconds(), 655);
         assert_eq!(with(u64::MAX / 2).ping_ttl_deciseconds(), 655);
+    }
+
+    #[test]
+    fn keepalive_times_are_clamped_to_what_linux_takes() {
+        assert_eq!(keepalive_secs(Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(
+            keepalive_secs(Duration::from_millis(2_500)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(keepalive_secs(Duration::MAX), Duration::from_secs(32_767));
     }
 
     #[test]

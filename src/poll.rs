@@ -221,8 +221,13 @@ impl Ready {
 }
 
 /// Waits until at least one item is ready or `timeout` passes (`None`: no limit), and
-/// says which are ready. A zero timeout only looks. This is libzmq's `zmq_poll`; use a
-/// [`Poller`] to be able to interrupt the wait from another thread.
+/// says which are ready. A zero timeout only looks; a timeout too long to represent (up
+/// to [`Duration::MAX`]) is no limit. This is libzmq's `zmq_poll`; use a [`Poller`] to be
+/// able to interrupt the wait from another thread.
+///
+/// With no items it sleeps for the timeout and returns an empty [`Ready`]; with no items
+/// and no timeout it blocks for ever, as `zmq_poll(NULL, 0, -1)` does (nothing could end
+/// the wait; a [`Poller`]'s waker can end its own).
 ///
 /// # Examples
 ///
@@ -360,6 +365,12 @@ pub(crate) fn poll_until(
             .iter()
             .map(|item| item.socket.core_ref().0.signal().clone())
             .collect();
+        if signals.is_empty() && waker.is_none() {
+            // Nothing can ever become ready: wait out the timeout, as libzmq's `zmq_poll`
+            // sleeps with no items (a `Select` with nothing in it would panic).
+            wait_for_nothing(deadline);
+            continue;
+        }
         let mut select = Select::new();
         for signal in &signals {
             select.recv(signal.receiver());
@@ -378,5 +389,67 @@ pub(crate) fn poll_until(
             // Take the ring so the next wait does not return for it again.
             let _ = signal.receiver().try_recv();
         }
+    }
+}
+
+/// Sleeps until `deadline`; with none, for ever (libzmq's `zmq_poll` with no items and an
+/// infinite timeout blocks the same way: nothing can end the wait).
+fn wait_for_nothing(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => std::thread::sleep(d.saturating_duration_since(Instant::now())),
+        None => loop {
+            std::thread::park();
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_with_no_items_waits_for_its_timeout() {
+        let start = Instant::now();
+        let ready = poll(&mut [], Some(Duration::from_millis(30)));
+        assert!(ready.is_empty());
+        assert!(!ready.woken());
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(poll(&mut [], Some(Duration::ZERO)).is_empty());
+        // A timeout too far to represent, with nothing to poll, must not panic either; it
+        // would wait for ever, so only the poller's waker ends it here.
+        let mut poller = Poller::new();
+        poller.waker().wake();
+        let ready = poller.poll(&mut [], Some(Duration::MAX));
+        assert!(ready.woken() && ready.is_empty());
+    }
+
+    #[test]
+    fn poller_with_no_items_and_no_timeout_returns_when_woken() {
+        let mut poller = Poller::new();
+        let waker = poller.waker();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let ready = poller.poll(&mut [], None);
+            let _ = tx.send(ready.woken());
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        waker.wake();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(true));
+    }
+
+    #[test]
+    fn poll_with_no_items_and_no_timeout_blocks_like_libzmq() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        // Left blocked for the rest of the test process: nothing can wake it, by design.
+        std::thread::spawn(move || {
+            poll(&mut [], None);
+            let _ = tx.send(());
+        });
+        // (`tx` moved into the thread: a panic there disconnects the channel.)
+        // Still blocked, not ended: an empty `Select` used to panic here.
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(100)),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout)
+        );
     }
 }

@@ -23,7 +23,7 @@ pub(crate) use crate::mailbox::PeerId;
 use crate::mailbox::{Peer, Requeue, SocketEvent, SocketShared};
 use crate::message::Message;
 use crate::monitor::{Monitor, MonitorEvent};
-use crate::options::Options;
+use crate::options::{Options, MAX_LINGER_WITHOUT_PEER};
 use crate::pipe::{PipeReader, ReadError, WriteError};
 use crate::socket_type::SocketType;
 use crate::wake::Signal;
@@ -38,6 +38,7 @@ pub(crate) enum Wait {
 }
 
 impl Wait {
+    /// Waits `timeout` from now; `None`, or a timeout too far to represent, is forever.
     pub(crate) fn from_timeout(timeout: Option<Duration>) -> Wait {
         Wait::Until(timeout.and_then(|t| Instant::now().checked_add(t)))
     }
@@ -368,11 +369,23 @@ impl SocketCore {
     }
 
     /// Blocks until something may have changed, or the deadline passes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WouldBlock`] for [`Wait::Never`], [`Error::TimedOut`] past the deadline,
+    /// and [`Error::IoThreadStopped`] once the context's I/O is dead: what the caller
+    /// waits for may never come then, and a wait with no deadline would hang.
     pub(crate) fn wait(&self, wait: Wait) -> Result<()> {
         match wait {
             Wait::Never => Err(Error::WouldBlock),
             Wait::Until(deadline) => {
-                if self.shared.signal.wait(deadline) {
+                if self.ctx.io_stopped() {
+                    return Err(Error::IoThreadStopped);
+                }
+                let woken = self.shared.signal.wait(deadline);
+                if self.ctx.io_stopped() {
+                    Err(Error::IoThreadStopped)
+                } else if woken {
                     Ok(())
                 } else {
                     Err(Error::TimedOut)
@@ -574,24 +587,47 @@ impl SocketCore {
     }
 }
 
+impl SocketCore {
+    /// At close, gives messages handed back by a departed peer the linger time to find a
+    /// peer with room, but waits at most [`MAX_LINGER_WITHOUT_PEER`] while no peer at all
+    /// is attached: a program must not hang at exit on a peer that went away.
+    fn linger_held(&mut self) {
+        let linger = crate::time::deadline(Instant::now(), self.options.linger);
+        let mut peerless_since = None;
+        loop {
+            self.process_mailbox();
+            if self.held.is_empty() || self.ctx.io_stopped() {
+                return;
+            }
+            let now = Instant::now();
+            let until = if self.peers.is_empty() {
+                let since = *peerless_since.get_or_insert(now);
+                linger.min(crate::time::deadline(since, MAX_LINGER_WITHOUT_PEER))
+            } else {
+                // An attached peer may still take them as it reads: only the linger
+                // bounds the wait then, as in libzmq.
+                peerless_since = None;
+                linger
+            };
+            if now >= until {
+                return;
+            }
+            self.shared.signal.wait(Some(until));
+        }
+    }
+}
+
 impl Drop for SocketCore {
     fn drop(&mut self) {
+        // From here on the I/O thread ignores anything this socket might still have sent.
+        self.shared.mark_closed();
         // Take in peers that attached unseen, so that their inproc partners get back what
         // they queued for us, like the others'.
         self.process_mailbox();
         // Messages handed back by a departed peer are queued messages like any other: they
         // get the linger time to find a peer with room (a reconnect, say), then are dropped.
         if self.requeue == Requeue::RoundRobin && !self.held.is_empty() {
-            let deadline = Instant::now().checked_add(self.options.linger);
-            loop {
-                self.process_mailbox();
-                if self.held.is_empty()
-                    || deadline.is_some_and(|d| Instant::now() >= d)
-                    || !self.shared.signal.wait(deadline)
-                {
-                    break;
-                }
-            }
+            self.linger_held();
         }
         for peer in std::mem::take(&mut self.peers) {
             peer.release();

@@ -497,7 +497,7 @@ impl Conn {
                     self.out = None;
                     if self.linger_until.is_none() {
                         // The socket let go of this peer but is still open: it hung up.
-                        let deadline = Instant::now() + self.options.linger;
+                        let deadline = crate::time::deadline(Instant::now(), self.options.linger);
                         self.hung_up = true;
                         self.start_linger(deadline);
                         self.linger_timer = Some(deadline);

@@ -1,7 +1,6 @@
 //! The event loop of one I/O thread.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::SeqCst;
@@ -16,10 +15,12 @@ use crate::mailbox::{next_id, SocketShared};
 use crate::monitor::MonitorEvent;
 use crate::options::Options;
 use crate::spin::Spin;
+use crate::time::deadline;
 use crate::transport::{self, Listener, Stream};
 
 use super::conn::{Conn, Drive, End, Origin};
 use super::resolve::{Expiry, Pending};
+use super::timers::{Fired, Kind, Owner, Timers};
 use super::{Command, IoShared, IoWake, Target, WAKER_TOKEN};
 use crate::endpoint::ConnectLookup;
 
@@ -54,38 +55,20 @@ struct Connecter {
 /// How long to wait before accepting again when the process is out of descriptors.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    /// Attempt the connecter (key, uid) again.
-    Reconnect(usize, u64),
-    /// End the connection (token, uid) if its handshake is still unfinished.
-    Handshake(usize, u64),
-    /// End the lingering connection (token, uid).
-    Linger(usize, u64),
-    /// Send a PING on the connection (token, uid) and arm the next one.
-    Heartbeat(usize, u64),
-    /// End the connection (token, uid) if nothing came since its PING.
-    HeartbeatTimeout(usize, u64),
-    /// End the connection (token, uid) if nothing came within the TTL the peer announced.
-    Ttl(usize, u64),
-    /// Try the listener (token) again after `accept` failed for lack of resources.
-    Accept(usize),
-    /// Stop waiting for the host-name lookup of the connecter (key, uid), if it is late.
-    Resolve(usize, u64),
-}
-
 pub(super) struct Loop {
     poll: Poll,
     shared: Arc<IoShared>,
     commands: Receiver<Command>,
     entries: Slab<Entry>,
     connecters: Slab<Connecter>,
-    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    /// At most one pending timer per owner and kind; an owner's go with it.
+    timers: Timers,
     /// Connections that stopped early to give others a turn.
     ready: VecDeque<(Token, u64)>,
-    /// Sockets that have closed; late commands for them are ignored.
-    closed_sockets: Vec<u64>,
     shutting_down: bool,
+    /// Set when `run` returns after a Shutdown; a loop dropped without it (a panic, or a
+    /// failed poll) marks its context's I/O as stopped.
+    finished: bool,
     /// How long the loop spins before it sleeps in `epoll_wait` (see
     /// [`Loop::spin_for_work`]).
     spin: Spin,
@@ -103,10 +86,10 @@ impl Loop {
             commands,
             entries: Slab::new(),
             connecters: Slab::new(),
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             ready: VecDeque::new(),
-            closed_sockets: Vec::new(),
             shutting_down: false,
+            finished: false,
             spin: Spin::new(),
         }
     }
@@ -118,6 +101,7 @@ impl Loop {
                 self.command(cmd);
             }
             if self.shutting_down && self.entries.is_empty() {
+                self.finished = true;
                 return;
             }
             self.fire_timers();
@@ -128,14 +112,15 @@ impl Loop {
             }
             let timeout = if self.ready.is_empty() {
                 self.timers
-                    .peek()
-                    .map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()))
+                    .next_deadline()
+                    .map(|at| at.saturating_duration_since(Instant::now()))
             } else {
                 Some(Duration::ZERO)
             };
             // The last connection may have closed during this turn: leave now rather than
             // sleep until some stale timer.
             if self.shutting_down && self.entries.is_empty() {
+                self.finished = true;
                 return;
             }
             if timeout.is_none_or(|t| t >= SPIN_MIN_SLEEP) && self.spin_for_work(&mut events) {
@@ -156,6 +141,7 @@ impl Loop {
             if let Err(e) = polled {
                 if e.kind() != io::ErrorKind::Interrupted {
                     // epoll_wait fails only on programming errors; stop rather than spin.
+                    // (Dropping the loop unfinished tells every socket: see `Drop`.)
                     return;
                 }
             }
@@ -221,7 +207,7 @@ impl Loop {
                 listener,
                 endpoint,
             } => {
-                if self.closed_sockets.contains(&socket.id) {
+                if socket.is_closed() {
                     return;
                 }
                 let entry = self.entries.vacant_entry();
@@ -257,7 +243,7 @@ impl Loop {
                 target,
                 endpoint,
             } => {
-                if self.closed_sockets.contains(&socket.id) {
+                if socket.is_closed() {
                     return;
                 }
                 let backoff = options.reconnect_ivl.unwrap_or(Duration::from_millis(100));
@@ -306,7 +292,7 @@ impl Loop {
                     .map(|(k, _)| k)
                     .collect();
                 for k in keys {
-                    let c = self.connecters.remove(k);
+                    let c = self.remove_connecter(k);
                     self.linger_conns(
                         |conn| conn.origin == Origin::Connected(k, c.uid),
                         c.options.linger,
@@ -318,8 +304,17 @@ impl Loop {
                 linger,
                 done,
             } => {
-                self.closed_sockets.push(socket_id);
-                self.connecters.retain(|_, c| c.socket.id != socket_id);
+                // (The socket marked itself closed before sending this, so a command of
+                // its that is somehow late is recognised by `SocketShared::is_closed`.)
+                let connecters: Vec<usize> = self
+                    .connecters
+                    .iter()
+                    .filter(|(_, c)| c.socket.id == socket_id)
+                    .map(|(k, _)| k)
+                    .collect();
+                for k in connecters {
+                    self.remove_connecter(k);
+                }
                 let listeners: Vec<usize> = self
                     .entries
                     .iter()
@@ -344,13 +339,18 @@ impl Loop {
             }
             Command::Wake { token, uid } => self.drive(token, uid),
             Command::Shutdown => self.shutting_down = true,
+            Command::InjectPanic => panic!("ferromq test hook: I/O thread panic injected"),
+            #[cfg(test)]
+            Command::Probe(answer) => {
+                let _ = answer.send((self.timers.len(), self.entries.len()));
+            }
         }
     }
 
     /// Puts the matching connections into linger: they flush what their socket queued,
     /// then close; a connection that never finished its handshake closes at once.
     fn linger_conns(&mut self, matches: impl Fn(&Conn) -> bool, linger: Duration) {
-        let deadline = Instant::now() + linger;
+        let deadline = deadline(Instant::now(), linger);
         let mut chosen = Vec::new();
         for (k, e) in self.entries.iter_mut() {
             if let Entry::Conn(conn) = e {
@@ -371,7 +371,8 @@ impl Loop {
                     }
                 }
             } else {
-                self.timers.push(Reverse((deadline, Timer::Linger(k, uid))));
+                self.timers
+                    .arm(Owner::Entry(k), Kind::Linger, uid, deadline);
                 self.drive(Token(k), uid);
             }
         }
@@ -400,8 +401,8 @@ impl Loop {
                 // edge-triggered, so connections already waiting would not be announced
                 // again until a new one arrived. Look again a little later.
                 Err(_) => {
-                    let at = Instant::now() + ACCEPT_RETRY;
-                    self.timers.push(Reverse((at, Timer::Accept(token.0))));
+                    let at = deadline(Instant::now(), ACCEPT_RETRY);
+                    self.timers.arm(Owner::Entry(token.0), Kind::Accept, 0, at);
                     return;
                 }
             };
@@ -444,10 +445,9 @@ impl Loop {
         let uid = conn.uid;
         entry.insert(Entry::Conn(Box::new(conn)));
         if let Some(t) = handshake {
-            self.timers.push(Reverse((
-                Instant::now() + t,
-                Timer::Handshake(token.0, uid),
-            )));
+            let at = deadline(Instant::now(), t);
+            self.timers
+                .arm(Owner::Entry(token.0), Kind::Handshake, uid, at);
         }
         self.drive(token, uid);
         true
@@ -470,12 +470,12 @@ impl Loop {
             Ok(ConnectLookup::Name(name, port)) => (name.to_owned(), port),
             Err(e) => return self.connect_to(key, Err(e.to_string())),
         };
-        let deadline = Instant::now() + tcp.resolver.timeout();
-        let begin = c.lookup.begin(deadline);
+        let at = deadline(Instant::now(), tcp.resolver.timeout());
+        let begin = c.lookup.begin(at);
         let uid = c.uid;
         if begin.arm {
             self.timers
-                .push(Reverse((deadline, Timer::Resolve(key, uid))));
+                .arm(Owner::Connecter(key), Kind::Resolve, uid, at);
         }
         if begin.start {
             if let Err(e) = tcp.resolver.start(&self.shared, key, uid, &name, port) {
@@ -499,7 +499,9 @@ impl Loop {
                 let why = format!("resolving the host name took longer than {timeout:?}");
                 self.connect_to(key, Err(why));
             }
-            Expiry::Rearm(at) => self.timers.push(Reverse((at, Timer::Resolve(key, uid)))),
+            Expiry::Rearm(at) => self
+                .timers
+                .arm(Owner::Connecter(key), Kind::Resolve, uid, at),
             Expiry::Idle => {}
         }
     }
@@ -554,84 +556,97 @@ impl Loop {
             return;
         };
         let Some(base) = c.options.reconnect_ivl else {
-            self.connecters.remove(key);
+            self.remove_connecter(key);
             return;
         };
         if was_up {
             c.backoff = base;
         }
         let delay = c.backoff;
-        c.backoff = (c.backoff * 2).min(c.options.reconnect_ivl_max.max(base));
+        c.backoff = c
+            .backoff
+            .saturating_mul(2)
+            .min(c.options.reconnect_ivl_max.max(base));
         c.next_addr = c.next_addr.wrapping_add(1);
         let uid = c.uid;
         c.socket.emit(|| MonitorEvent::ConnectRetried {
             endpoint: c.endpoint.to_string(),
             retry_in: delay,
         });
-        self.timers.push(Reverse((
-            Instant::now() + delay,
-            Timer::Reconnect(key, uid),
-        )));
+        let at = deadline(Instant::now(), delay);
+        self.timers
+            .arm(Owner::Connecter(key), Kind::Reconnect, uid, at);
     }
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
-        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
-            if at > now {
-                return;
-            }
-            self.timers.pop();
-            match timer {
-                Timer::Reconnect(key, uid) => {
-                    if self.connecters.get(key).is_some_and(|c| c.uid == uid) {
-                        self.start_connect(key);
-                    }
-                }
-                Timer::Handshake(k, uid) => {
-                    if matches!(self.entries.get(k), Some(Entry::Conn(c)) if c.uid == uid && !c.is_ready())
-                    {
-                        self.end_conn(Token(k), End::TimedOut("handshake timed out"));
-                    }
-                }
-                Timer::Linger(k, uid) => {
-                    if matches!(self.entries.get(k), Some(Entry::Conn(c)) if c.uid == uid) {
-                        self.end_conn(Token(k), End::Closed);
-                    }
-                }
-                Timer::Heartbeat(k, uid) => self.heartbeat(k, uid, now),
-                // A listener unbound since is skipped by `accept` itself.
-                Timer::Accept(k) => self.accept(Token(k)),
-                Timer::Resolve(key, uid) => self.resolve_timed_out(key, uid, now),
-                Timer::HeartbeatTimeout(k, uid) => {
-                    if let Some(Entry::Conn(c)) = self.entries.get_mut(k) {
-                        if c.uid == uid && c.ping_unanswered() {
-                            self.end_conn(
-                                Token(k),
-                                End::TimedOut("heartbeat timed out: no traffic since our PING"),
-                            );
+        while let Some(Fired { owner, kind, uid }) = self.timers.pop_due(now) {
+            let k = match owner {
+                Owner::Connecter(key) => {
+                    match kind {
+                        Kind::Reconnect
+                            if self.connecters.get(key).is_some_and(|c| c.uid == uid) =>
+                        {
+                            self.start_connect(key)
                         }
+                        Kind::Resolve => self.resolve_timed_out(key, uid, now),
+                        _ => {}
                     }
+                    continue;
                 }
-                Timer::Ttl(k, uid) => {
-                    if matches!(self.entries.get(k), Some(Entry::Conn(c)) if c.uid == uid && c.ttl_expired(now))
-                    {
-                        self.end_conn(
-                            Token(k),
-                            End::TimedOut("heartbeat timed out: no traffic within the peer's TTL"),
-                        );
-                    }
-                }
+                Owner::Entry(k) => k,
+            };
+            match kind {
+                // A listener unbound since is skipped by `accept` itself.
+                Kind::Accept => self.accept(Token(k)),
+                Kind::Heartbeat => self.heartbeat(k, uid, now),
+                _ => self.conn_timer(k, uid, kind, now),
             }
         }
     }
 
-    /// Sends a PING on a live connection, arms its timeout if none is pending, and arms
-    /// the next PING.
+    /// A deadline of the connection (k, uid) passed: end it if the reason still holds.
+    fn conn_timer(&mut self, k: usize, uid: u64, kind: Kind, now: Instant) {
+        let Some(Entry::Conn(c)) = self.entries.get_mut(k) else {
+            return;
+        };
+        if c.uid != uid {
+            return;
+        }
+        let why = match kind {
+            Kind::Handshake if !c.is_ready() => End::TimedOut("handshake timed out"),
+            Kind::Linger => End::Closed,
+            Kind::HeartbeatTimeout if c.ping_unanswered() => {
+                End::TimedOut("heartbeat timed out: no traffic since our PING")
+            }
+            Kind::Ttl if c.ttl_expired(now) => {
+                End::TimedOut("heartbeat timed out: no traffic within the peer's TTL")
+            }
+            Kind::Ttl if !c.peer_ttl.is_zero() => {
+                // Traffic came since: look again a TTL after the latest of it.
+                // (While we do not read, a TTL later than now, so as not to spin.)
+                let at = deadline(c.last_recv, c.peer_ttl);
+                let at = if at > now {
+                    at
+                } else {
+                    deadline(now, c.peer_ttl)
+                };
+                self.timers.arm(Owner::Entry(k), Kind::Ttl, uid, at);
+                return;
+            }
+            _ => return,
+        };
+        self.end_conn(Token(k), why);
+    }
+
+    /// Sends a PING on a live connection (lingering ones too: a peer that stopped reading
+    /// while we flush is found out as when we are open), arms its timeout if none is
+    /// pending, and arms the next PING.
     fn heartbeat(&mut self, k: usize, uid: u64, now: Instant) {
         let Some(Entry::Conn(conn)) = self.entries.get_mut(k) else {
             return;
         };
-        if conn.uid != uid || !conn.is_ready() || conn.linger_until.is_some() {
+        if conn.uid != uid || !conn.is_ready() {
             return;
         }
         let Some(ivl) = conn.options.heartbeat_ivl else {
@@ -639,12 +654,13 @@ impl Loop {
         };
         if conn.send_ping(now) {
             if let Some(timeout) = conn.options.effective_heartbeat_timeout() {
+                let at = deadline(now, timeout);
                 self.timers
-                    .push(Reverse((now + timeout, Timer::HeartbeatTimeout(k, uid))));
+                    .arm(Owner::Entry(k), Kind::HeartbeatTimeout, uid, at);
             }
         }
         self.timers
-            .push(Reverse((now + ivl, Timer::Heartbeat(k, uid))));
+            .arm(Owner::Entry(k), Kind::Heartbeat, uid, deadline(now, ivl));
         self.drive(Token(k), uid);
     }
 
@@ -662,20 +678,23 @@ impl Loop {
             uid,
         };
         let result = conn.drive(&wake);
-        if let Some(deadline) = conn.linger_timer.take() {
-            self.timers
-                .push(Reverse((deadline, Timer::Linger(token.0, uid))));
+        let owner = Owner::Entry(token.0);
+        if let Some(at) = conn.linger_timer.take() {
+            self.timers.arm(owner, Kind::Linger, uid, at);
         }
         let now = Instant::now();
         if std::mem::take(&mut conn.heartbeat_timer) {
+            // The handshake is done (this flag is raised as the peer attaches).
+            self.timers.cancel(owner, Kind::Handshake);
             if let Some(ivl) = conn.options.heartbeat_ivl {
                 self.timers
-                    .push(Reverse((now + ivl, Timer::Heartbeat(token.0, uid))));
+                    .arm(owner, Kind::Heartbeat, uid, deadline(now, ivl));
             }
         }
+        // Each PING with a TTL moves the one TTL timer (libzmq restarts its timer too).
         if std::mem::take(&mut conn.ttl_timer) {
-            self.timers
-                .push(Reverse((now + conn.peer_ttl, Timer::Ttl(token.0, uid))));
+            let at = deadline(now, conn.peer_ttl);
+            self.timers.arm(owner, Kind::Ttl, uid, at);
         }
         match result {
             Ok(Drive::Idle) => {}
@@ -722,8 +741,16 @@ impl Loop {
         }
     }
 
+    /// Forgets a connecter and its reconnect timer.
+    fn remove_connecter(&mut self, key: usize) -> Connecter {
+        self.timers.cancel_owner(Owner::Connecter(key));
+        self.connecters.remove(key)
+    }
+
+    /// Takes a listener or connection out of the poller, the slab and the timers.
     fn remove_entry(&mut self, token: Token) -> Option<Entry> {
         let mut entry = self.entries.try_remove(token.0)?;
+        self.timers.cancel_owner(Owner::Entry(token.0));
         let registry = self.poll.registry();
         let _ = match &mut entry {
             Entry::Listener(l) => {
@@ -735,5 +762,27 @@ impl Loop {
             Entry::Conn(c) => registry.deregister(&mut c.stream),
         };
         Some(entry)
+    }
+}
+
+impl Drop for Loop {
+    /// A loop that ends other than by Shutdown (a panic unwinding through `run`, or a
+    /// failed poll) marks its context's I/O as stopped, so every socket's `bind`, `connect`
+    /// and blocking wait report [`crate::Error::IoThreadStopped`] instead of waiting for
+    /// connections that can never come; the sockets it served are woken to see it.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.shared.dead.store(true, SeqCst);
+        for (_, e) in self.entries.iter() {
+            match e {
+                Entry::Listener(l) => l.socket.signal.notify(),
+                Entry::Conn(c) => c.socket.signal.notify(),
+            }
+        }
+        for (_, c) in self.connecters.iter() {
+            c.socket.signal.notify();
+        }
     }
 }

@@ -135,32 +135,56 @@ macro_rules! socket_common {
             }
 
             /// Sets how long a blocking send waits before failing with
-            /// [`Error::TimedOut`](crate::Error::TimedOut); `None` (the default) waits forever.
+            /// [`Error::TimedOut`](crate::Error::TimedOut); `None` (the default) waits forever,
+            /// and so does a timeout too long to represent (up to `Duration::MAX`).
             pub fn set_send_timeout(&mut self, timeout: Option<std::time::Duration>) {
                 self.core.options.send_timeout = timeout;
             }
 
             /// Sets how long a blocking receive waits before failing with
-            /// [`Error::TimedOut`](crate::Error::TimedOut); `None` (the default) waits forever.
+            /// [`Error::TimedOut`](crate::Error::TimedOut); `None` (the default) waits forever,
+            /// and so does a timeout too long to represent (up to `Duration::MAX`).
             pub fn set_recv_timeout(&mut self, timeout: Option<std::time::Duration>) {
                 self.core.options.recv_timeout = timeout;
             }
 
             /// Sets how long, after this socket is dropped, its queued messages are still
-            /// sent (default [`DEFAULT_LINGER`](crate::DEFAULT_LINGER), one second;
-            /// zero drops them at once). Unlike libzmq there is no infinite linger, so a
-            /// program never hangs at exit on a peer that went away.
+            /// sent (libzmq's `ZMQ_LINGER`; default [`DEFAULT_LINGER`](crate::DEFAULT_LINGER),
+            /// one second, where libzmq's is infinite; zero drops them at once).
+            ///
+            /// Any value is accepted; a huge one, up to `Duration::MAX`, is libzmq's
+            /// infinite linger (-1): each connected peer gets everything queued for it, for
+            /// as long as its connection stays up. Whatever the linger, dropping never waits
+            /// for a peer that is not there, so a program does not hang at exit on a peer
+            /// that went away:
+            ///
+            /// - a connection that has not finished its handshake is closed at once, and no
+            ///   reconnect is made after the drop;
+            /// - a connection that breaks or times out while flushing ends the wait for it,
+            ///   and what it had not sent is dropped;
+            /// - messages handed back by a peer that went away wait for another peer with
+            ///   room at most [`MAX_LINGER_WITHOUT_PEER`](crate::MAX_LINGER_WITHOUT_PEER)
+            ///   (5 s) while none is attached.
+            ///
+            /// What a long linger can wait for is a peer that stays connected but does not
+            /// read; heartbeats ([`Self::set_heartbeat_interval`]), which go on while a
+            /// connection lingers, drop such a peer. The context's drop waits for its
+            /// sockets' lingering connections in the same way.
             pub fn set_linger(&mut self, linger: std::time::Duration) {
                 self.core.options.linger = linger;
             }
 
             /// Sets the first delay before a dropped or refused connection is retried
             /// (default 100 ms); `None` turns reconnection off. Applies to later connects.
+            /// Any value is accepted: one too far to wait for (up to `Duration::MAX`) means
+            /// about a century.
             pub fn set_reconnect_interval(&mut self, interval: Option<std::time::Duration>) {
                 self.core.options.reconnect_ivl = interval;
             }
 
-            /// Sets the cap the reconnect delay doubles up to (default 2 s).
+            /// Sets the cap the reconnect delay doubles up to (default 2 s; a cap below the
+            /// first delay is the first delay). Doubling saturates, so any value up to
+            /// `Duration::MAX` is accepted.
             pub fn set_reconnect_interval_max(&mut self, max: std::time::Duration) {
                 self.core.options.reconnect_ivl_max = max;
             }
@@ -174,7 +198,8 @@ macro_rules! socket_common {
             }
 
             /// Sets how long a new connection may take to finish its ZMTP handshake
-            /// before it is dropped (default 30 s, as libzmq); `None` is no limit.
+            /// before it is dropped (default 30 s, as libzmq); `None` is no limit, and a
+            /// timeout too long to wait for (up to `Duration::MAX`) is about a century.
             pub fn set_handshake_timeout(&mut self, timeout: Option<std::time::Duration>) {
                 self.core.options.handshake_timeout = timeout;
             }
@@ -209,8 +234,10 @@ macro_rules! socket_common {
             /// Sends a PING to each tcp or ipc peer this often once its handshake is done
             /// (libzmq's `ZMQ_HEARTBEAT_IVL`; default `None`, no heartbeats). A peer from
             /// which no traffic at all arrives within the heartbeat timeout after a PING is
-            /// dropped, and a connecting socket reconnects as usual. Applies to later
-            /// connections.
+            /// dropped, and a connecting socket reconnects as usual. Heartbeats go on while a
+            /// connection lingers after the drop. Applies to later connections. Zero is
+            /// `None`; an interval too long to wait for (up to `Duration::MAX`) is about a
+            /// century.
             pub fn set_heartbeat_interval(&mut self, interval: Option<std::time::Duration>) {
                 self.core.options.heartbeat_ivl = interval.filter(|i| !i.is_zero());
             }
@@ -218,15 +245,16 @@ macro_rules! socket_common {
             /// Sets the TTL announced in our PINGs (libzmq's `ZMQ_HEARTBEAT_TTL`; default
             /// `None`, announced as 0 = no TTL): the peer may drop the connection when it
             /// hears nothing from us for that long. Sent in tenths of a second, rounded
-            /// down, and capped at 65.5 s because libzmq's timer overflows above that.
-            /// Only matters when [`Self::set_heartbeat_interval`] is set.
+            /// down, and capped at 65.5 s because libzmq's timer overflows above that (so
+            /// any value up to `Duration::MAX` is accepted). Only matters when [`Self::set_heartbeat_interval`] is set.
             pub fn set_heartbeat_ttl(&mut self, ttl: Option<std::time::Duration>) {
                 self.core.options.heartbeat_ttl = ttl;
             }
 
             /// Sets how long to wait for any traffic after a PING before dropping the
             /// connection (libzmq's `ZMQ_HEARTBEAT_TIMEOUT`; default `None`, which uses the
-            /// heartbeat interval).
+            /// heartbeat interval). A timeout too long to wait for (up to `Duration::MAX`)
+            /// is about a century.
             pub fn set_heartbeat_timeout(&mut self, timeout: Option<std::time::Duration>) {
                 self.core.options.heartbeat_timeout = timeout;
             }
@@ -240,16 +268,19 @@ macro_rules! socket_common {
 
             /// Sets how long a tcp connection is idle before the first keepalive probe
             /// (`TCP_KEEPIDLE`, libzmq's `ZMQ_TCP_KEEPALIVE_IDLE`; default `None`, the OS
-            /// default, 2 hours on Linux). Whole seconds are used.
+            /// default, 2 hours on Linux). Whole seconds are used, clamped to what Linux
+            /// takes (1 s to 32767 s), so any value up to `Duration::MAX` is accepted.
             pub fn set_tcp_keepalive_idle(&mut self, idle: Option<std::time::Duration>) {
-                self.core.options.tcp_keepalive_idle = idle;
+                self.core.options.tcp_keepalive_idle = idle.map(crate::options::keepalive_secs);
             }
 
             /// Sets the time between keepalive probes (`TCP_KEEPINTVL`, libzmq's
             /// `ZMQ_TCP_KEEPALIVE_INTVL`; default `None`, the OS default, 75 s on Linux).
-            /// Whole seconds are used.
+            /// Whole seconds are used, clamped to what Linux takes (1 s to 32767 s), so any
+            /// value up to `Duration::MAX` is accepted.
             pub fn set_tcp_keepalive_interval(&mut self, interval: Option<std::time::Duration>) {
-                self.core.options.tcp_keepalive_interval = interval;
+                self.core.options.tcp_keepalive_interval =
+                    interval.map(crate::options::keepalive_secs);
             }
 
             /// Sets how many unanswered keepalive probes drop the connection

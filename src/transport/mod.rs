@@ -19,7 +19,6 @@
 //!
 //! inproc endpoints are not served here; the context connects inproc pipes directly.
 
-
 mod ipc;
 mod tcp;
 

@@ -121,7 +121,11 @@ fn every_attempt_resolves_the_name_again() {
             LIMIT,
         )
     };
-    let io = IoThread::spawn(0).unwrap();
+    let io = IoThread::spawn(
+        0,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .unwrap();
     let endpoint = "tcp://moving.example:5555";
     let (socket, monitor) = connect(&io, endpoint, target(endpoint, resolver));
     expect(&monitor, "retried after the refused port", |e| {
@@ -152,7 +156,11 @@ fn a_failed_lookup_is_reported_and_retried() {
             LIMIT,
         )
     };
-    let io = IoThread::spawn(0).unwrap();
+    let io = IoThread::spawn(
+        0,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .unwrap();
     let endpoint = "tcp://down.example:5555";
     let (socket, monitor) = connect(&io, endpoint, target(endpoint, resolver));
     for _ in 0..3 {
@@ -193,7 +201,11 @@ fn a_stuck_lookup_blocks_neither_the_loop_nor_a_second_lookup() {
             Duration::from_millis(30),
         )
     };
-    let io = IoThread::spawn(0).unwrap();
+    let io = IoThread::spawn(
+        0,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .unwrap();
     let stuck_ep = "tcp://stuck.example:5555";
     let (stuck, monitor) = connect(&io, stuck_ep, target(stuck_ep, resolver));
 

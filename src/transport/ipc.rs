@@ -22,7 +22,8 @@ pub(crate) struct IpcListener {
     inner: UnixListener,
     /// The address accepted connections report: the path as given, or `@name`.
     address: String,
-    /// The socket file to remove on drop; `None` for an abstract name.
+    /// The socket file to remove on drop; `None` for an abstract name. Held for its `Drop`.
+    #[allow(dead_code)]
     file: Option<SocketFile>,
 }
 

@@ -1,7 +1,9 @@
 //! Multipart messages made of [`Frame`]s.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -280,7 +282,7 @@ pub struct Metadata {
     pub(crate) peer_address: Option<String>,
     pub(crate) peer_socket_addr: Option<SocketAddr>,
     pub(crate) local_address: Option<String>,
-    pub(crate) properties: Vec<(String, Bytes)>,
+    pub(crate) properties: Properties,
 }
 
 impl Metadata {
@@ -327,11 +329,135 @@ impl Metadata {
         if name.eq_ignore_ascii_case("Local-Address") {
             return self.local_address.as_deref().map(str::as_bytes);
         }
-        self.properties
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| &v[..])
+        self.properties.get(name.as_bytes())
     }
+}
+
+/// A peer's READY properties (other than those [`Metadata`] answers itself), kept compactly:
+/// the metadata as received in one buffer, and an index of where each property lies, sorted
+/// by name without regard to ASCII case. So a connection keeps what the peer sent plus 16
+/// bytes per property, and a lookup is a binary search.
+#[derive(Clone, Default)]
+pub(crate) struct Properties {
+    /// The metadata in wire form (or any buffer the spans point into).
+    raw: Bytes,
+    /// One entry per property, sorted by name in ASCII lower case; properties of the same
+    /// name keep their order of arrival.
+    index: Box<[Entry]>,
+}
+
+/// Where one property lies in [`Properties::raw`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    name_at: u32,
+    name_len: u8,
+    value_at: u32,
+    value_len: u32,
+}
+
+impl Properties {
+    /// The properties at `spans` (name and value byte ranges) of `raw`, in order of arrival.
+    /// Spans that do not fit in `raw`, names that are empty or over 255 bytes, and offsets
+    /// over 4 GiB are skipped.
+    pub(crate) fn new(
+        raw: Bytes,
+        spans: impl IntoIterator<Item = (Range<usize>, Range<usize>)>,
+    ) -> Self {
+        let fits = |r: &Range<usize>| r.start <= r.end && r.end <= raw.len();
+        let mut index: Vec<Entry> = spans
+            .into_iter()
+            .filter(|(n, v)| fits(n) && fits(v))
+            .filter_map(|(n, v)| {
+                Some(Entry {
+                    name_at: u32::try_from(n.start).ok()?,
+                    name_len: u8::try_from(n.len()).ok().filter(|&l| l > 0)?,
+                    value_at: u32::try_from(v.start).ok()?,
+                    value_len: u32::try_from(v.len()).ok()?,
+                })
+            })
+            .collect();
+        // A stable sort: the first of several properties with one name stays first.
+        index.sort_by(|a, b| compare_names(name_of(&raw, a), name_of(&raw, b)));
+        Properties {
+            raw,
+            index: index.into_boxed_slice(),
+        }
+    }
+
+    /// The value of the first property called `name` (ASCII case ignored), if any.
+    pub(crate) fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        let at = self
+            .index
+            .partition_point(|e| compare_names(name_of(&self.raw, e), name) == Ordering::Less);
+        let entry = self.index.get(at)?;
+        name_of(&self.raw, entry)
+            .eq_ignore_ascii_case(name)
+            .then(|| value_of(&self.raw, entry))
+    }
+
+    /// How many properties there are.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True when there are none.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Every property as `(name, value)`, sorted by name (ASCII case ignored).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.index
+            .iter()
+            .map(|e| (name_of(&self.raw, e), value_of(&self.raw, e)))
+    }
+
+    /// Bytes this table keeps alive: the buffer and the index.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.raw.len() + std::mem::size_of_val(&*self.index)
+    }
+}
+
+impl PartialEq for Properties {
+    /// Equal when they hold the same properties (in the same order), wherever they lie.
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Properties {}
+
+impl fmt::Debug for Properties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(
+                self.iter()
+                    .map(|(n, v)| (n.escape_ascii().to_string(), v.escape_ascii().to_string())),
+            )
+            .finish()
+    }
+}
+
+fn name_of<'a>(raw: &'a [u8], e: &Entry) -> &'a [u8] {
+    let start = e.name_at as usize;
+    raw.get(start..start + usize::from(e.name_len))
+        .unwrap_or_default()
+}
+
+fn value_of<'a>(raw: &'a [u8], e: &Entry) -> &'a [u8] {
+    let start = e.value_at as usize;
+    raw.get(start..start.saturating_add(e.value_len as usize))
+        .unwrap_or_default()
+}
+
+/// Orders names as their ASCII lower-case forms would be.
+fn compare_names(a: &[u8], b: &[u8]) -> Ordering {
+    a.iter()
+        .map(u8::to_ascii_lowercase)
+        .cmp(b.iter().map(u8::to_ascii_lowercase))
 }
 
 #[cfg(test)]
@@ -377,13 +503,27 @@ mod tests {
         assert_eq!(m[0].as_ptr(), c[0].as_ptr());
     }
 
+    /// Properties over `name=value` pairs laid out in one buffer.
+    fn properties(pairs: &[(&str, &str)]) -> Properties {
+        let mut raw = Vec::new();
+        let mut spans = Vec::new();
+        for (n, v) in pairs {
+            let n_at = raw.len();
+            raw.extend_from_slice(n.as_bytes());
+            let v_at = raw.len();
+            raw.extend_from_slice(v.as_bytes());
+            spans.push((n_at..v_at, v_at..raw.len()));
+        }
+        Properties::new(Bytes::from(raw), spans)
+    }
+
     #[test]
     fn metadata_lookup_ignores_case() {
         let meta = Metadata {
             socket_type: Some(SocketType::Push),
             identity: Bytes::from_static(b"id"),
             peer_address: Some("127.0.0.1".into()),
-            properties: vec![("X-Custom".into(), Bytes::from_static(b"v"))],
+            properties: properties(&[("X-Custom", "v")]),
             ..Metadata::default()
         };
         assert_eq!(meta.get("socket-type"), Some(&b"PUSH"[..]));
@@ -391,5 +531,41 @@ mod tests {
         assert_eq!(meta.get("Peer-Address"), Some(&b"127.0.0.1"[..]));
         assert_eq!(meta.get("x-custom"), Some(&b"v"[..]));
         assert_eq!(meta.get("missing"), None);
+    }
+
+    #[test]
+    fn property_lookup_is_a_search_that_ignores_case_and_keeps_the_first() {
+        let names: Vec<String> = (0..1000).map(|i| format!("X-Prop-{i:04}")).collect();
+        let mut pairs: Vec<(&str, &str)> =
+            names.iter().rev().map(|n| (n.as_str(), &n[7..])).collect();
+        pairs.push(("x-PROP-0500", "later"));
+        pairs.push(("Z", ""));
+        pairs.push(("a", "first-a"));
+        pairs.push(("A", "second-a"));
+        let props = properties(&pairs);
+        assert_eq!(props.len(), 1004);
+        assert_eq!(props.get(b"x-prop-0500"), Some(&b"0500"[..]));
+        assert_eq!(props.get(b"X-PROP-0999"), Some(&b"0999"[..]));
+        assert_eq!(props.get(b"X-Prop-0000"), Some(&b"0000"[..]));
+        assert_eq!(props.get(b"z"), Some(&b""[..]));
+        assert_eq!(props.get(b"A"), Some(&b"first-a"[..]));
+        assert_eq!(props.get(b"X-Prop-1000"), None);
+        assert_eq!(props.get(b"X-Prop-"), None);
+        assert_eq!(props.get(b""), None);
+        // Sorted without regard to case.
+        let sorted: Vec<&[u8]> = props.iter().map(|(n, _)| n).take(3).collect();
+        assert_eq!(sorted, [&b"a"[..], b"A", b"X-Prop-0000"]);
+        // What is kept: the buffer and 16 bytes per property.
+        assert_eq!(std::mem::size_of::<Entry>(), 16);
+        let raw_len: usize = pairs.iter().map(|(n, v)| n.len() + v.len()).sum();
+        assert_eq!(props.held_bytes(), raw_len + 16 * 1004);
+        // Spans that do not fit are skipped, not trusted.
+        let bad = Properties::new(
+            Bytes::from_static(b"ab"),
+            [(0..1, 1..3), (0..0, 1..2), (0..1, 1..2)],
+        );
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad.get(b"A"), Some(&b"b"[..]));
+        assert!(Properties::default().is_empty());
     }
 }

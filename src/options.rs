@@ -31,6 +31,27 @@ pub const DEFAULT_MAX_MSG_SIZE: usize = 64 * 1024 * 1024;
 /// empty, so without a cap a peer could grow one message forever with empty frames.
 pub const MAX_FRAMES_PER_MESSAGE: usize = 1 << 16;
 
+/// Least a received frame counts toward the maximum message size, whatever its length: a
+/// frame takes this much memory (`size_of::<Frame>()`) even when empty, so a message of many
+/// empty frames is limited by what it costs to hold, not by its few bytes on the wire.
+pub(crate) const MIN_FRAME_COST: usize = 32;
+
+/// Default largest READY metadata (the command's body) accepted from a peer: 64 KiB.
+///
+/// libzmq takes whatever fits in a command frame. Standard properties need a few hundred
+/// bytes (`Socket-Type`, an `Identity` of at most 255 bytes); 64 KiB leaves ample room for
+/// application `X-` properties.
+pub(crate) const DEFAULT_MAX_METADATA_SIZE: usize = 64 * 1024;
+
+/// Default most properties accepted in one READY: 256.
+pub(crate) const DEFAULT_MAX_PROPERTIES: usize = 256;
+
+/// Most commands a connection owes its peer (PONGs, an ERROR) that may wait unwritten. Past
+/// it the connection stops decoding commands and stops reading, until the peer reads what it
+/// is owed, as libzmq does with its one slot for a PONG. So a peer that sends PINGs and never
+/// reads makes us hold at most this many PONGs (23 bytes each at most).
+pub(crate) const MAX_OWED_COMMANDS: usize = 64;
+
 /// The settings of one socket. Sockets expose setters for each; this struct is how the
 /// layers below receive them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +72,10 @@ pub(crate) struct Options {
     pub(crate) reconnect_ivl_max: Duration,
     /// Largest message accepted from a peer; `None` is unlimited.
     pub(crate) max_msg_size: Option<usize>,
+    /// Largest READY metadata accepted from a peer, in bytes.
+    pub(crate) max_metadata_size: usize,
+    /// Most properties accepted in a peer's READY.
+    pub(crate) max_properties: usize,
     /// Identity sent in READY (REQ, DEALER, ROUTER).
     pub(crate) identity: Bytes,
     /// Restrict `[::]` listeners to IPv6 (IPV6_V6ONLY); off by default, so they take IPv4 too.
@@ -124,6 +149,8 @@ impl Default for Options {
             reconnect_ivl: Some(Duration::from_millis(100)),
             reconnect_ivl_max: Duration::from_secs(2),
             max_msg_size: Some(DEFAULT_MAX_MSG_SIZE),
+            max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
+            max_properties: DEFAULT_MAX_PROPERTIES,
             identity: Bytes::new(),
             ipv6_only: false,
             ipc_permissions: None,

@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::mailbox::{next_id, Peer, PeerId, Requeue, SocketEvent, SocketShared};
 use crate::message::{Message, Metadata};
 use crate::monitor::MonitorEvent;
-use crate::options::Options;
+use crate::options::{Options, MIN_FRAME_COST};
 use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError};
 use crate::transport::{ConnAddrs, Stream};
 use crate::zmtp::{Connection, ConnectionConfig, Event};
@@ -20,6 +20,10 @@ use super::IoWake;
 /// Most messages decoded before they are handed to the socket's pipe in one go (and so
 /// most held back here, beyond the pipe's high-water mark, while the pipe is full).
 const DECODE_BATCH: usize = 64;
+/// Most bytes of messages decoded in one batch, each frame counting at least
+/// [`MIN_FRAME_COST`]: a batch stops once it holds this much, so what is held back beyond
+/// the pipe's high-water mark is at most this plus one message (of at most `max_msg_size`).
+const DECODE_BUDGET: usize = 1024 * 1024;
 /// Most bytes read from one connection before others get a turn.
 const READ_BUDGET: usize = 256 * 1024;
 /// Smallest read: what an idle or quiet connection's buffer holds (libzmq reads 8 KiB).
@@ -165,6 +169,8 @@ impl Conn {
             socket_type: socket.socket_type,
             identity: options.identity.clone(),
             max_msg_size: options.max_msg_size,
+            max_metadata_size: options.max_metadata_size,
+            max_properties: options.max_properties,
             properties: Vec::new(),
         });
         let addrs = (!connecting).then(|| stream.addrs());
@@ -330,10 +336,12 @@ impl Conn {
         }
     }
 
-    /// Decodes up to [`DECODE_BATCH`] messages into `decoded`; true when it stopped at
-    /// the limit (more input may be buffered), false when the input ran dry.
+    /// Decodes up to [`DECODE_BATCH`] messages, or [`DECODE_BUDGET`] bytes of them, into
+    /// `decoded`; true when it stopped at a limit (more input may be buffered), false when
+    /// the input ran dry (or the connection wants its output written first).
     fn decode_batch(&mut self, wake: &dyn Fn() -> IoWake) -> Result<bool, End> {
-        while self.decoded.len() < DECODE_BATCH {
+        let mut cost = 0usize;
+        while self.decoded.len() < DECODE_BATCH && cost < DECODE_BUDGET {
             let polled = self.zmtp.poll_event();
             if let Some(ttl) = self.zmtp.take_peer_ttl() {
                 self.peer_ttl = Duration::from_millis(u64::from(ttl) * 100);
@@ -360,6 +368,7 @@ impl Conn {
                 Event::Cancel(topic) => Message::subscription(false, &topic),
             };
             if self.inp.is_some() {
+                cost = cost.saturating_add(message_cost(&msg));
                 self.decoded.push_back(msg);
             }
         }
@@ -409,30 +418,15 @@ impl Conn {
         }));
     }
 
-    /// Reads once if the stream may have bytes and the socket can take them.
+    /// Reads once if the stream may have bytes, the socket can take them and the ZMTP
+    /// connection wants them (not while it owes the peer output the peer does not read).
     /// Returns true when bytes were read.
     fn read(&mut self, budget: &mut usize) -> Result<bool, End> {
-        if !self.readable || self.stalled() || self.eof || *budget == 0 {
+        if !self.readable || self.stalled() || self.eof || *budget == 0 || !self.zmtp.wants_read() {
             return Ok(false);
         }
-        // Offer the kernel `read_size` bytes, zeroed first (no unsafe, so no uninitialised
-        // buffers): only what one read may fill is zeroed, and a quiet connection keeps a
-        // small buffer. The size adapts to the traffic below.
         let room = self.read_size.min(*budget);
-        let buf = self.zmtp.input();
-        // A buffer with room, or whose frames were all dropped, is reused: zeroing it costs
-        // less than a fresh allocation. Otherwise a large read gets a fresh buffer unzeroed.
-        let reuse = buf.capacity() - buf.len() >= room || buf.try_reclaim(room);
-        let result = if !reuse && room >= UNZEROED_READ_MIN {
-            self.read_unzeroed(room)
-        } else {
-            buf.reserve(room);
-            let start = buf.len();
-            buf.put_bytes(0, room);
-            let result = self.stream.read(&mut buf[start..]);
-            buf.truncate(start + *result.as_ref().unwrap_or(&0));
-            result
-        };
+        let (result, _copied) = read_into(&mut self.stream, &mut self.zmtp, room);
         let n = *result.as_ref().unwrap_or(&0);
         if n == room && self.read_size < READ_MAX {
             self.read_size *= 2;
@@ -465,17 +459,6 @@ impl Conn {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e) => Err(End::Failed(e.into())),
         }
-    }
-
-    /// Reads up to `room` bytes into a new buffer that the kernel fills without its being
-    /// zeroed first, behind a copy of the unconsumed input (the head of a frame cut off by
-    /// the previous read), and makes it the input. The old buffer's frames live on.
-    fn read_unzeroed(&mut self, room: usize) -> io::Result<usize> {
-        let input = self.zmtp.input();
-        let (buf, result) = self.stream.read_behind(input, room);
-        // Both conversions keep the allocation (a unique `Bytes` becomes a `BytesMut` as is).
-        *input = BytesMut::from(Bytes::from(buf));
-        result
     }
 
     /// Moves messages from the socket's pipe into encoded output, up to a limit.
@@ -564,12 +547,60 @@ impl Conn {
                 .is_none_or(|o| o.is_writer_closed() && o.len() == 0)
             && !self.zmtp.has_output()
     }
+}
 
-    /// Pending bytes for diagnostics and tests.
-    #[allow(dead_code)]
-    pub(super) fn output_len(&self) -> usize {
-        self.zmtp.output_len()
+/// What a decoded message counts toward [`DECODE_BUDGET`]: its frame sizes, each at least
+/// [`MIN_FRAME_COST`] (as toward the message size limit).
+fn message_cost(msg: &Message) -> usize {
+    msg.iter().fold(0usize, |sum, f| {
+        sum.saturating_add(f.len().max(MIN_FRAME_COST))
+    })
+}
+
+/// Reads at most `room` bytes from `stream` into the input buffer of `zmtp`; returns the
+/// read's result and how many bytes already in the buffer were copied to make room.
+///
+/// The kernel is offered `room` bytes zeroed first (no unsafe, so no uninitialised
+/// buffers): only what one read may fill is zeroed, and a quiet connection keeps a small
+/// buffer. A buffer with room, or whose frames were all dropped, is reused: zeroing it
+/// costs less than a fresh allocation. Otherwise a large read gets a fresh buffer that the
+/// kernel fills unzeroed ([`Stream::read_behind`]), behind a copy of the unconsumed input
+/// (the head of a frame cut off by the previous read); the old buffer's frames live on.
+/// The fresh buffer has the spare room [`Connection::read_hint`] asks for: while a large
+/// frame arrives, as much again as has arrived, so its body is copied about once in all
+/// (the buffer doubles) rather than once per read.
+fn read_into(
+    stream: &mut Stream,
+    zmtp: &mut Connection,
+    room: usize,
+) -> (io::Result<usize>, usize) {
+    let spare = zmtp.read_hint(room);
+    let buf = zmtp.input();
+    let len = buf.len();
+    let at = buf.as_ptr();
+    let reuse = buf.capacity() - len >= room || buf.try_reclaim(room);
+    // `try_reclaim` may have moved the buffered bytes to the front of their allocation.
+    let mut copied = if buf.as_ptr() == at { 0 } else { len };
+    // A fresh buffer for a frame under way is made exactly as large as asked, whatever
+    // the read's size (`reserve` would double it once more, or not grow it at all when
+    // frames still share the buffer).
+    if !reuse && (room >= UNZEROED_READ_MIN || spare > room) {
+        let (fresh, result) = stream.read_behind(buf, room, spare);
+        copied += len;
+        // Both conversions keep the allocation (a unique `Bytes` becomes a `BytesMut` as is).
+        *buf = BytesMut::from(Bytes::from(fresh));
+        return (result, copied);
     }
+    let at = buf.as_ptr();
+    buf.reserve(room);
+    if buf.as_ptr() != at {
+        copied += len;
+    }
+    let start = buf.len();
+    buf.put_bytes(0, room);
+    let result = stream.read(&mut buf[start..]);
+    buf.truncate(start + *result.as_ref().unwrap_or(&0));
+    (result, copied)
 }
 
 /// Fills `out` with the first `max` bytes of `slices` (cutting the last slice taken if
@@ -628,6 +659,7 @@ impl Unsent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     /// Three messages of 10, 20 and 30 bytes of output behind a 64-byte greeting, written
     /// in two pieces split at every offset: a message comes back exactly when its last
@@ -676,6 +708,80 @@ mod tests {
                 "max {max}"
             );
         }
+    }
+
+    /// A ZMTP connection of a PULL that has done its handshake with a PUSH, output dropped.
+    fn handshaken_pull() -> Connection {
+        let mut zmtp = Connection::new(ConnectionConfig::new(crate::SocketType::Pull));
+        // A ZMTP 3.1 NULL greeting, then READY with Socket-Type PUSH.
+        let mut peer = vec![0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 1];
+        peer.extend_from_slice(b"NULL");
+        peer.resize(64, 0);
+        peer.extend_from_slice(b"\x04\x1a\x05READY\x0bSocket-Type\x00\x00\x00\x04PUSH");
+        zmtp.feed(&peer);
+        assert!(matches!(zmtp.poll_event(), Ok(Some(Event::Ready(_)))));
+        zmtp.advance_output(zmtp.output_len());
+        zmtp
+    }
+
+    /// One 64 MiB message arrives over a Unix socket pair in reads of 128 KiB: the buffered
+    /// head of the frame is copied about once in all (the buffer doubles as it arrives), not
+    /// once per read, and the buffer never holds much more than what arrived.
+    #[test]
+    fn a_large_frame_is_received_in_linear_copies() {
+        const BODY: usize = 64 << 20;
+        const ROOM: usize = 128 * 1024;
+        let (mut writer, reader) = std::os::unix::net::UnixStream::pair().unwrap();
+        reader.set_nonblocking(true).unwrap();
+        let mut stream = Stream::Ipc(reader);
+        let sender = std::thread::spawn(move || {
+            let mut header = vec![0x02];
+            header.extend_from_slice(&(BODY as u64).to_be_bytes());
+            writer.write_all(&header).unwrap();
+            let chunk = vec![7u8; ROOM];
+            for _ in 0..BODY / ROOM {
+                writer.write_all(&chunk).unwrap();
+            }
+            writer
+        });
+        let mut zmtp = handshaken_pull();
+        let (mut received, mut copied) = (0usize, 0usize);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let msg = loop {
+            assert!(Instant::now() < deadline, "{received} bytes in a minute");
+            let (result, copies) = read_into(&mut stream, &mut zmtp, ROOM);
+            copied += copies;
+            match result {
+                Ok(0) => panic!("the stream ended after {received} bytes"),
+                Ok(n) => received += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+            let capacity = zmtp.input().capacity();
+            assert!(
+                capacity <= 2 * received + 2 * ROOM + 16 * 1024,
+                "{capacity} bytes reserved for {received} received"
+            );
+            if let Some(Event::Message(m)) = zmtp.poll_event().unwrap() {
+                break m;
+            }
+        };
+        let _writer = sender.join().unwrap();
+        assert_eq!(msg.byte_len(), BODY);
+        assert!(msg[0].iter().all(|&b| b == 7));
+        assert_eq!(received, BODY + 9);
+        assert!(
+            copied <= 3 * received,
+            "{copied} bytes copied for {received} received"
+        );
+    }
+
+    #[test]
+    fn decoded_batches_stop_at_their_byte_budget() {
+        let empty = Message::from(vec![Bytes::new(); 1000]);
+        assert_eq!(message_cost(&empty), 1000 * MIN_FRAME_COST);
+        assert_eq!(message_cost(&Message::from(vec![1u8; 100])), 100);
+        assert!(DECODE_BUDGET / message_cost(&empty) < DECODE_BATCH);
     }
 
     #[test]

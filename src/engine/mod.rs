@@ -330,10 +330,8 @@ mod tests {
             let stream = TcpStream::connect(addr).unwrap();
             stream.set_read_timeout(Some(LIMIT)).unwrap();
             let zmtp = Connection::new(ConnectionConfig {
-                socket_type: SocketType::Push,
-                identity: bytes::Bytes::new(),
                 max_msg_size: None,
-                properties: Vec::new(),
+                ..ConnectionConfig::new(SocketType::Push)
             });
             let mut peer = Peer { stream, zmtp };
             loop {

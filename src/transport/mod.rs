@@ -289,6 +289,8 @@ impl Stream {
     /// Reads up to `max` bytes into a new buffer, behind a copy of `head`, and returns the
     /// buffer with how many bytes were read. The kernel fills the buffer's memory as it is:
     /// unlike [`Read::read`], which needs a zeroed buffer, nothing is written there first.
+    /// The buffer has room for at least `spare` bytes after `head` (and at least `max`), so
+    /// a caller that knows more is coming can make later reads fit without a new copy.
     ///
     /// `Ok(0)` means the end of the stream. Reading goes on until `max` bytes came or the
     /// kernel has no more, so a short count means the kernel buffer was drained (or the
@@ -299,13 +301,19 @@ impl Stream {
     /// `WouldBlock` when nothing could be read; any other error from the read, unless
     /// some bytes came first (they are returned, and the error comes again on the next
     /// read).
-    pub(crate) fn read_behind(&self, head: &[u8], max: usize) -> (Vec<u8>, io::Result<usize>) {
+    pub(crate) fn read_behind(
+        &self,
+        head: &[u8],
+        max: usize,
+        spare: usize,
+    ) -> (Vec<u8>, io::Result<usize>) {
         // `io::copy` into a `BufWriter` has the reader fill the writer's spare buffer in
         // one call, and the standard library's streams read into it without initialising
         // it; `into_parts` then hands the buffer back unwritten. `io::copy` stops when the
         // `Take` runs out (while at least 8 KiB are spare) or the read fails; should the
         // buffer ever fill first, `Refuse` makes the copy fail and keeps the bytes.
-        let mut buffer = BufWriter::with_capacity(head.len() + max + READ_SLACK, Refuse);
+        let room = max.max(spare).saturating_add(READ_SLACK);
+        let mut buffer = BufWriter::with_capacity(head.len().saturating_add(room), Refuse);
         let head_copied = buffer.write_all(head);
         debug_assert!(head_copied.is_ok() && buffer.buffer().len() == head.len());
         let result = match self {

@@ -765,7 +765,7 @@ fn read_behind_on(h: &mut Harness, client: &mut Stream, server: &mut Stream) {
     while received.len() < data.len() {
         let (buf, result) = h
             .retry(|| {
-                let (buf, result) = server.read_behind(b"head", 40_000);
+                let (buf, result) = server.read_behind(b"head", 40_000, 0);
                 result.map(|n| (buf, Ok::<usize, io::Error>(n)))
             })
             .unwrap();
@@ -781,12 +781,12 @@ fn read_behind_on(h: &mut Harness, client: &mut Stream, server: &mut Stream) {
         received.extend_from_slice(&buf[4..]);
     }
     assert!(received == data, "bytes differ");
-    let (buf, result) = server.read_behind(b"", 40_000);
+    let (buf, result) = server.read_behind(b"", 40_000, 0);
     assert_eq!(result.unwrap_err().kind(), io::ErrorKind::WouldBlock);
     assert!(buf.is_empty());
     client.shutdown_write().unwrap();
     let n = h
-        .retry(|| server.read_behind(b"", 40_000).1)
+        .retry(|| server.read_behind(b"", 40_000, 0).1)
         .expect("end of stream");
     assert_eq!(n, 0);
 }

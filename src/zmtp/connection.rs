@@ -11,6 +11,10 @@
 //! 4. Whenever [`Connection::has_output`], write what [`Connection::output_slices`] gives with
 //!    `write_vectored` and report the count to [`Connection::advance_output`]. Polling can
 //!    queue output too (our READY, a PONG, an ERROR), so check after each round of polling.
+//! 5. Read from the peer only while [`Connection::wants_read`]: once the connection owes the
+//!    peer [`MAX_OWED_COMMANDS`] unwritten commands (PONGs), it decodes no more commands and
+//!    wants no more input until the peer reads what it is owed. [`Connection::read_hint`]
+//!    says how much room the next read should have.
 //!
 //! An error from `poll_event` is fatal and sticky: every later call returns an equivalent
 //! error, so the caller may close the connection whenever it likes.
@@ -18,6 +22,7 @@
 //! Decoding depends only on the bytes, never on how they were chunked: the same stream fed
 //! whole or one byte at a time gives the same events.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::IoSlice;
 
@@ -26,8 +31,12 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::command::{self, Command};
 use super::frame::{self, Decoded, FrameDecoder, FrameEncoder};
 use super::greeting::{Greeting, GREETING_LEN, NULL_MECHANISM, OUR_MINOR};
+use super::metadata;
 use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::message::{Message, Properties};
+use crate::options::MAX_OWED_COMMANDS;
+#[cfg(any(test, feature = "fuzzing"))]
+use crate::options::{DEFAULT_MAX_METADATA_SIZE, DEFAULT_MAX_PROPERTIES};
 use crate::socket_type::SocketType;
 
 /// Name of the property that carries the socket type (canonical spelling, as libzmq
@@ -37,6 +46,10 @@ pub(crate) const SOCKET_TYPE_PROPERTY: &str = "Socket-Type";
 pub(crate) const IDENTITY_PROPERTY: &str = "Identity";
 /// Reason of the ERROR we send to a peer of an incompatible socket type.
 pub(crate) const INVALID_SOCKET_TYPE: &str = "Invalid socket type";
+/// Reason of the ERROR we send to a peer whose READY we refuse for its size or contents.
+pub(crate) const INVALID_METADATA: &str = "Invalid metadata";
+/// Longest identity (routing id) a peer may announce, as ZMTP allows.
+pub(crate) const MAX_IDENTITY_LEN: usize = 255;
 
 /// What our side of a connection announces and accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +58,13 @@ pub(crate) struct ConnectionConfig {
     pub(crate) socket_type: SocketType,
     /// Sent as the `Identity` property iff `socket_type.sends_identity()`; may be empty.
     pub(crate) identity: Bytes,
-    /// Cap on the sum of frame body sizes of one incoming message; `None` is unlimited.
+    /// Cap on the cost of one incoming message (its frame sizes, each counting at least
+    /// [`MIN_FRAME_COST`](crate::options::MIN_FRAME_COST)); `None` is unlimited.
     pub(crate) max_msg_size: Option<usize>,
+    /// Cap on the peer's READY metadata, in bytes (checked on the frame header).
+    pub(crate) max_metadata_size: usize,
+    /// Cap on the number of properties in the peer's READY.
+    pub(crate) max_properties: usize,
     /// Extra READY properties (application `X-...` ones), sent after the standard ones.
     /// Names that collide with `Socket-Type` or `Identity`, and properties that cannot be
     /// encoded (empty name, name over 255 bytes), are not sent.
@@ -54,12 +72,16 @@ pub(crate) struct ConnectionConfig {
 }
 
 impl ConnectionConfig {
-    /// A configuration with an empty identity, no size limit and no extra properties.
+    /// A configuration with an empty identity, no message size limit, the default metadata
+    /// limits and no extra properties.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn new(socket_type: SocketType) -> Self {
         ConnectionConfig {
             socket_type,
             identity: Bytes::new(),
             max_msg_size: None,
+            max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
+            max_properties: DEFAULT_MAX_PROPERTIES,
             properties: Vec::new(),
         }
     }
@@ -70,12 +92,13 @@ impl ConnectionConfig {
 pub(crate) struct PeerInfo {
     /// The peer's socket type (compatible with ours).
     pub(crate) socket_type: SocketType,
-    /// The peer's `Identity` property; empty when it sent none.
+    /// The peer's `Identity` property (at most 255 bytes); empty when it sent none.
     pub(crate) identity: Bytes,
     /// The peer's greeting minor version: 0 for ZMTP 3.0, 1 for 3.1 (1 for any major > 3).
     pub(crate) minor: u8,
-    /// All other READY properties, names as received.
-    pub(crate) properties: Vec<(String, Bytes)>,
+    /// All other READY properties, names as received. They and `identity` share one copy of
+    /// the READY metadata, detached from the input buffer.
+    pub(crate) properties: Properties,
 }
 
 /// What decoding the peer's bytes produced.
@@ -125,6 +148,12 @@ pub(crate) struct Connection {
     output: FrameEncoder,
     /// The non-zero TTL (deciseconds) of a PING received since the engine last asked.
     peer_ttl: Option<u16>,
+    /// Bytes of output written so far ([`Connection::advance_output`]).
+    written: u64,
+    /// For each command we owe the peer (PONG, ERROR) that is not wholly written yet, the
+    /// output offset where it ends, oldest first; at most [`MAX_OWED_COMMANDS`] (plus one
+    /// ERROR), because commands that could add one are not decoded while it is full.
+    owed: VecDeque<u64>,
 }
 
 impl fmt::Debug for Connection {
@@ -135,6 +164,7 @@ impl fmt::Debug for Connection {
             .field("peer", &self.peer)
             .field("input_len", &self.input.len())
             .field("output_len", &self.output.len())
+            .field("owed", &self.owed.len())
             .finish()
     }
 }
@@ -154,6 +184,8 @@ impl Connection {
             input: BytesMut::new(),
             output,
             peer_ttl: None,
+            written: 0,
+            owed: VecDeque::new(),
         }
     }
 
@@ -164,8 +196,47 @@ impl Connection {
     }
 
     /// Appends a copy of `data` to the input buffer.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn feed(&mut self, data: &[u8]) {
         self.input.extend_from_slice(data);
+    }
+
+    /// Bytes received and not yet decoded.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn input_len(&self) -> usize {
+        self.input.len()
+    }
+
+    /// True while the connection takes more input: false once it failed, or while it owes
+    /// the peer [`MAX_OWED_COMMANDS`] commands it has not written (the peer is not reading:
+    /// decoding more PINGs would only pile up PONGs). Write the output, then ask again.
+    pub(crate) fn wants_read(&self) -> bool {
+        !matches!(self.state, State::Failed(_)) && self.owed.len() < MAX_OWED_COMMANDS
+    }
+
+    /// How much spare room the input buffer should have for a read that offers the kernel
+    /// `room` bytes: `room`, or more while the input holds the start of a frame that is
+    /// longer. Then it is as much as has arrived of the buffered input (never more than the
+    /// frame still lacks), so a large body's buffer grows by doubling, in amortised linear
+    /// copies, and memory follows what the peer sent, never what a header declares.
+    pub(crate) fn read_hint(&self, room: usize) -> usize {
+        if matches!(self.state, State::ExpectGreeting | State::Failed(_)) {
+            return room;
+        }
+        let Ok(Some(header)) = frame::decode_header(&self.input) else {
+            return room;
+        };
+        let arrived = self.input.len();
+        let missing = header.total_len().saturating_sub(arrived);
+        room.max(missing.min(arrived))
+    }
+
+    /// Queues a command we owe the peer (a PONG, an ERROR), written by `encode` into the
+    /// output, and remembers where it ends until it is written.
+    fn queue_owed(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        encode(self.output.staging());
+        let end = self.written.saturating_add(self.output.len() as u64);
+        self.owed.push_back(end);
     }
 
     /// Decodes the next event from the buffered input.
@@ -174,17 +245,20 @@ impl Connection {
     /// queues our READY once the peer's greeting is in, checks the peer's READY, and emits
     /// [`Event::Ready`]. Afterwards it answers PING by queueing a PONG (echoing at most 16
     /// context bytes) and ignores PONG and unknown commands. Consumed bytes leave the input
-    /// buffer.
+    /// buffer. While the connection owes [`MAX_OWED_COMMANDS`] unwritten commands, it stops
+    /// in front of the next command (returning `Ok(None)`) until output is written.
     ///
     /// # Errors
     ///
     /// All errors are sticky: once one is returned, every later call returns an equivalent
     /// one.
     /// - [`Error::Protocol`]: a bad greeting (not ZMTP 3.x, other mechanism), anything but
-    ///   READY or ERROR during the handshake, malformed READY metadata, missing or unknown
-    ///   `Socket-Type`, a malformed frame or command, READY after the handshake, a message
-    ///   over `max_msg_size` or with too many frames (found from the headers, before the
-    ///   bodies arrive).
+    ///   READY or ERROR during the handshake, malformed READY metadata, READY over
+    ///   `max_metadata_size` (found from its header) or with over `max_properties`
+    ///   properties, an identity over 255 bytes (those three queue an ERROR "Invalid
+    ///   metadata" first), missing or unknown `Socket-Type`, a malformed frame or command,
+    ///   READY after the handshake, a message over `max_msg_size` or with too many frames
+    ///   (found from the headers, before the bodies arrive).
     /// - [`Error::IncompatiblePeer`]: the peer's socket type cannot talk to ours. An ERROR
     ///   command ("Invalid socket type") is queued for the peer first.
     /// - [`Error::PeerError`]: the peer sent an ERROR command.
@@ -224,6 +298,16 @@ impl Connection {
                             "expected READY from the peer, got a message frame".into(),
                         ));
                     }
+                    let max = self.config.max_metadata_size;
+                    // READY's body is its name (6 bytes) and the metadata.
+                    if header.size > max.saturating_add(1 + command::READY.len()) {
+                        self.send_error(INVALID_METADATA);
+                        return Err(Error::Protocol(format!(
+                            "peer's handshake command of {} bytes is larger than the \
+                             maximum metadata of {max} bytes",
+                            header.size
+                        )));
+                    }
                     let body = match self.decoder.decode(&mut self.input)? {
                         None => return Ok(None),
                         Some(Decoded::Command(body)) => body,
@@ -234,8 +318,8 @@ impl Connection {
                         }
                     };
                     return match Command::decode(body)? {
-                        Command::Ready(properties) => {
-                            let peer = self.accept_ready(properties, minor)?;
+                        Command::Ready(metadata) => {
+                            let peer = self.accept_ready(&metadata, minor)?;
                             self.peer = Some(peer.clone());
                             self.state = State::Traffic;
                             Ok(Some(Event::Ready(peer)))
@@ -248,6 +332,7 @@ impl Connection {
                     };
                 }
                 State::Traffic => {
+                    self.decoder.hold_commands = self.owed.len() >= MAX_OWED_COMMANDS;
                     let body = match self.decoder.decode(&mut self.input)? {
                         None => return Ok(None),
                         Some(Decoded::Message(frames)) => {
@@ -257,7 +342,7 @@ impl Connection {
                     };
                     match Command::decode(body)? {
                         Command::Ping { ttl, context } => {
-                            command::encode_pong(self.output.staging(), &context);
+                            self.queue_owed(|out| command::encode_pong(out, &context));
                             if ttl > 0 {
                                 self.peer_ttl = Some(ttl);
                             }
@@ -277,9 +362,16 @@ impl Connection {
         }
     }
 
-    /// Queues our READY: `Socket-Type`, then `Identity` if our type sends one, then the
-    /// configured extra properties.
+    /// Queues our READY.
     fn queue_ready(&mut self) {
+        let mut ready = BytesMut::new();
+        self.encode_our_ready(&mut ready);
+        self.output.staging().extend_from_slice(&ready);
+    }
+
+    /// Appends our READY: `Socket-Type`, then `Identity` if our type sends one, then the
+    /// configured extra properties.
+    fn encode_our_ready(&self, dst: &mut BytesMut) {
         let config = &self.config;
         let mut properties: Vec<(&str, &[u8])> = Vec::with_capacity(2 + config.properties.len());
         properties.push((SOCKET_TYPE_PROPERTY, config.socket_type.as_str().as_bytes()));
@@ -296,24 +388,35 @@ impl Connection {
                 })
                 .map(|(name, value)| (name.as_str(), &value[..])),
         );
-        command::encode_ready(self.output.staging(), &properties);
+        command::encode_ready(dst, &properties);
     }
 
-    /// Checks the peer's READY properties and builds its [`PeerInfo`].
+    /// Checks the peer's READY metadata and builds its [`PeerInfo`].
     ///
     /// Names are matched without regard to case; the first `Socket-Type` and the first
-    /// `Identity` count, later duplicates are dropped.
-    fn accept_ready(&mut self, properties: Vec<(String, Bytes)>, minor: u8) -> Result<PeerInfo> {
+    /// `Identity` count, later duplicates are dropped. What is kept is one copy of the
+    /// metadata and a 16-byte index entry per other property.
+    fn accept_ready(&mut self, data: &Bytes, minor: u8) -> Result<PeerInfo> {
+        let spans = match metadata::parse(data, self.config.max_properties) {
+            Ok(spans) => spans,
+            Err(e) => {
+                self.send_error(INVALID_METADATA);
+                return Err(e);
+            }
+        };
+        // Detached from the input buffer, so the connection keeps only what it accepted.
+        let raw = Bytes::copy_from_slice(data);
         let mut socket_type = None;
         let mut identity = None;
         let mut others = Vec::new();
-        for (name, value) in properties {
-            if name.eq_ignore_ascii_case(SOCKET_TYPE_PROPERTY) {
-                socket_type.get_or_insert(value);
-            } else if name.eq_ignore_ascii_case(IDENTITY_PROPERTY) {
-                identity.get_or_insert(value);
+        for span in spans {
+            let name = &raw[span.name.clone()];
+            if name.eq_ignore_ascii_case(SOCKET_TYPE_PROPERTY.as_bytes()) {
+                socket_type.get_or_insert(span.value);
+            } else if name.eq_ignore_ascii_case(IDENTITY_PROPERTY.as_bytes()) {
+                identity.get_or_insert(span.value);
             } else {
-                others.push((name, value));
+                others.push((span.name, span.value));
             }
         }
         let Some(raw_type) = socket_type else {
@@ -321,12 +424,22 @@ impl Connection {
                 "peer's READY has no Socket-Type property".into(),
             ));
         };
-        let Some(theirs) = SocketType::from_wire(&raw_type) else {
+        let raw_type = &raw[raw_type];
+        let Some(theirs) = SocketType::from_wire(raw_type) else {
             return Err(Error::Protocol(format!(
                 "peer announced an unknown socket type `{}`",
                 raw_type.escape_ascii()
             )));
         };
+        if let Some(id) = &identity {
+            if id.len() > MAX_IDENTITY_LEN {
+                self.send_error(INVALID_METADATA);
+                return Err(Error::Protocol(format!(
+                    "peer announced an identity of {} bytes (at most {MAX_IDENTITY_LEN})",
+                    id.len()
+                )));
+            }
+        }
         let ours = self.config.socket_type;
         if !ours.is_compatible_with(theirs) {
             self.send_error(INVALID_SOCKET_TYPE);
@@ -337,9 +450,9 @@ impl Connection {
         }
         Ok(PeerInfo {
             socket_type: theirs,
-            identity: identity.unwrap_or_default(),
+            identity: identity.map_or_else(Bytes::new, |id| raw.slice(id)),
             minor,
-            properties: others,
+            properties: Properties::new(raw, others),
         })
     }
 
@@ -349,6 +462,7 @@ impl Connection {
     }
 
     /// What the peer announced, once [`Event::Ready`] has been emitted (kept after errors).
+    #[cfg(test)]
     pub(crate) fn peer(&self) -> Option<&PeerInfo> {
         self.peer.as_ref()
     }
@@ -420,7 +534,7 @@ impl Connection {
     /// Queues an ERROR command; `reason` is cut to 255 bytes (at a character boundary).
     /// The connection itself stays as it was; the caller closes it once the output is out.
     pub(crate) fn send_error(&mut self, reason: &str) {
-        command::encode_error(self.output.staging(), reason);
+        self.queue_owed(|out| command::encode_error(out, reason));
     }
 
     /// True when bytes are waiting to be written.
@@ -443,7 +557,12 @@ impl Connection {
     /// Drops the first `n` bytes of pending output after they were written; a write may
     /// end anywhere, even inside a slice. `n` beyond [`Connection::output_len`] drops all.
     pub(crate) fn advance_output(&mut self, n: usize) {
+        let n = n.min(self.output.len());
         self.output.advance(n);
+        self.written = self.written.saturating_add(n as u64);
+        while self.owed.front().is_some_and(|&end| end <= self.written) {
+            self.owed.pop_front();
+        }
     }
 }
 
@@ -460,57 +579,115 @@ fn replay(e: &Error) -> Error {
     }
 }
 
-/// Decodes arbitrary bytes as traffic from a peer after a valid handshake, draining every
-/// event and the output. Must never panic, whatever `data` holds; a fuzz target and the
-/// tests run it.
+#[cfg(any(test, feature = "fuzzing"))]
+/// Largest frame a PONG we owe takes: header, name and 16 context bytes.
+const MAX_PONG_LEN: usize = 2 + 1 + 4 + command::MAX_PING_CONTEXT;
+#[cfg(any(test, feature = "fuzzing"))]
+/// Largest frame an ERROR we send takes: long header, name, length byte and reason.
+const MAX_ERROR_LEN: usize = frame::MAX_HEADER_LEN + 1 + 5 + 1 + command::MAX_ERROR_REASON;
+/// Message size limit of the fuzz bodies.
+#[cfg(any(test, feature = "fuzzing"))]
+const FUZZ_MAX_MSG: usize = 1 << 20;
+/// Bytes the fuzz bodies hand the connection at a time, as a read would.
+#[cfg(any(test, feature = "fuzzing"))]
+const FUZZ_READ: usize = 4096;
+
+/// Drives `conn` like the engine does over a peer that sends `stream` (in `pieces`) and reads
+/// our output only when the connection stops wanting input: it hands over at most
+/// [`FUZZ_READ`] bytes at a time and only while [`Connection::wants_read`], polls every
+/// event, answers messages like a publisher would (so the encoding side runs too), and
+/// writes no output between polls. After every round it checks what the connection holds
+/// against the documented bounds, and panics if one is broken:
+/// - owed output (PONGs, ERROR): at most [`MAX_OWED_COMMANDS`] PONGs and one ERROR;
+/// - undecoded input: at most one frame (of the size limits) and one read;
+/// - the message under assembly: at most the message size limit;
+/// - the peer's metadata: at most the metadata limit plus 16 bytes per property, and an
+///   identity of at most 255 bytes.
+#[cfg(any(test, feature = "fuzzing"))]
+fn fuzz_drive(conn: &mut Connection, pieces: &[&[u8]]) {
+    let mut ready = BytesMut::new();
+    conn.encode_our_ready(&mut ready);
+    // Output that is not owed: our greeting and READY, and our echoes.
+    let mut ours = conn.output_len();
+    let mut ready_counted = false;
+    let max_frame = FUZZ_MAX_MSG.max(frame::MIN_COMMAND_LIMIT) + frame::MAX_HEADER_LEN;
+    let max_owed = MAX_OWED_COMMANDS * MAX_PONG_LEN + MAX_ERROR_LEN;
+    for piece in pieces {
+        let mut rest = *piece;
+        loop {
+            if conn.wants_read() && !rest.is_empty() {
+                let (now, later) = rest.split_at(rest.len().min(FUZZ_READ));
+                conn.feed(now);
+                rest = later;
+            }
+            while let Ok(Some(event)) = conn.poll_event() {
+                if let Event::Message(msg) = event {
+                    let before = conn.output_len();
+                    conn.send_message(&msg);
+                    ours += conn.output_len() - before;
+                }
+            }
+            if !ready_counted && !matches!(conn.state, State::ExpectGreeting) {
+                ready_counted = true;
+                ours += ready.len();
+            }
+            let owed = conn.output_len().saturating_sub(ours);
+            assert!(owed <= max_owed, "{owed} bytes of owed output");
+            assert!(conn.owed.len() <= MAX_OWED_COMMANDS + 1);
+            let input = conn.input_len();
+            assert!(input <= max_frame + FUZZ_READ, "{input} bytes of input");
+            assert!(conn.decoder.partial_cost() <= FUZZ_MAX_MSG);
+            if let Some(peer) = &conn.peer {
+                let held = peer.properties.held_bytes();
+                let max = conn.config.max_metadata_size + 16 * conn.config.max_properties;
+                assert!(held <= max, "{held} bytes of metadata");
+                assert!(peer.identity.len() <= MAX_IDENTITY_LEN);
+            }
+            if rest.is_empty() || matches!(conn.state, State::Failed(_)) {
+                break;
+            }
+            if !conn.wants_read() {
+                // The peer reads at last: everything queued goes out.
+                conn.advance_output(conn.output_len());
+                ours = 0;
+            }
+        }
+    }
+    let _ = conn.take_peer_ttl();
+}
+
+/// Decodes arbitrary bytes as traffic from a peer after a valid handshake (see
+/// [`fuzz_drive`] for how, and for the bounds it checks). Must never panic, whatever `data`
+/// holds; a fuzz target and the tests run it.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz_decode(data: &[u8]) {
     let mut conn = Connection::new(ConnectionConfig {
-        max_msg_size: Some(1 << 20),
+        max_msg_size: Some(FUZZ_MAX_MSG),
         ..ConnectionConfig::new(SocketType::XPub)
     });
     let mut peer = BytesMut::new();
     peer.extend_from_slice(&Greeting::ours().to_bytes());
     command::encode_ready(&mut peer, &[(SOCKET_TYPE_PROPERTY, b"SUB")]);
-    conn.feed(&peer);
-    conn.feed(data);
-    while let Ok(Some(event)) = conn.poll_event() {
-        // Answer like a publisher would, so the encoding side runs too.
-        if let Event::Message(msg) = event {
-            conn.send_message(&msg);
-        }
-    }
-    let mut slices = [IoSlice::new(&[]); 8];
-    let filled = conn.output_slices(&mut slices);
-    let written: usize = slices.iter().take(filled).map(|s| s.len()).sum();
-    conn.advance_output(written);
-    conn.advance_output(conn.output_len());
+    fuzz_drive(&mut conn, &[&peer, data]);
 }
 
 /// Decodes arbitrary bytes as everything a peer sends from the first byte on: greeting,
 /// READY, then traffic. The first byte picks our socket type (so every type's handshake
-/// checks run); the rest is the peer's stream. Drains every event and the output, as the
-/// engine would. Must never panic, whatever `data` holds.
+/// checks run); the rest is the peer's stream, cut in two pieces at a point the first byte
+/// also picks (so a split inside the greeting or a frame is exercised too). Driven and
+/// checked as [`fuzz_drive`] says. Must never panic, whatever `data` holds.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz_handshake(data: &[u8]) {
     let Some((&pick, stream)) = data.split_first() else {
         return;
     };
     let ours = SocketType::ALL[usize::from(pick) % SocketType::ALL.len()];
     let mut conn = Connection::new(ConnectionConfig {
-        max_msg_size: Some(1 << 20),
+        max_msg_size: Some(FUZZ_MAX_MSG),
         ..ConnectionConfig::new(ours)
     });
-    // Fed in two pieces, so a split inside the greeting or a frame is exercised too.
     let cut = usize::from(pick) % (stream.len() + 1);
-    for piece in [&stream[..cut], &stream[cut..]] {
-        conn.feed(piece);
-        while let Ok(Some(event)) = conn.poll_event() {
-            if let Event::Message(msg) = event {
-                conn.send_message(&msg);
-            }
-        }
-        let _ = conn.take_peer_ttl();
-    }
-    conn.advance_output(conn.output_len());
+    fuzz_drive(&mut conn, &[&stream[..cut], &stream[cut..]]);
 }
 
 #[cfg(test)]
@@ -813,7 +990,7 @@ mod tests {
                 socket_type: t,
                 identity: Bytes::new(),
                 minor: 1,
-                properties: vec![],
+                properties: Properties::default(),
             })]
         };
         assert_eq!(push.events, expect(SocketType::Pull));
@@ -847,10 +1024,8 @@ mod tests {
         };
         assert_eq!(seen_by_router.socket_type, SocketType::Dealer);
         assert_eq!(&seen_by_router.identity[..], b"me");
-        assert_eq!(
-            seen_by_router.properties,
-            [("X-Color".to_string(), Bytes::from_static(b"blue"))]
-        );
+        let props: Vec<_> = seen_by_router.properties.iter().collect();
+        assert_eq!(props, [(&b"X-Color"[..], &b"blue"[..])]);
         assert_eq!(&d.conn.peer().unwrap().identity[..], b"router-id");
 
         let (mut p, mut s) = (Side::new(pub_), Side::of(SocketType::Sub));
@@ -925,15 +1100,180 @@ mod tests {
         ]));
         let (events, err) = drain(&mut conn);
         assert!(err.is_none(), "{err:?}");
-        assert_eq!(
-            events,
-            [Event::Ready(PeerInfo {
-                socket_type: SocketType::Dealer,
-                identity: Bytes::from_static(b"abc"),
-                minor: 1,
-                properties: vec![("X-First".into(), Bytes::from_static(b"1"))],
-            })]
+        let [Event::Ready(info)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(info.socket_type, SocketType::Dealer);
+        assert_eq!(&info.identity[..], b"abc");
+        assert_eq!(info.minor, 1);
+        let props: Vec<_> = info.properties.iter().collect();
+        assert_eq!(props, [(&b"X-First"[..], &b"1"[..])]);
+        assert_eq!(info.properties.get(b"x-first"), Some(&b"1"[..]));
+    }
+
+    /// A READY body (name and metadata) with `count` properties named `N<i>` and valued `v`.
+    fn many_properties(count: usize) -> Vec<u8> {
+        let mut props = BytesMut::new();
+        metadata::encode(&mut props, &[(SOCKET_TYPE_PROPERTY, b"PUSH")]);
+        for i in 0..count {
+            let name = format!("N{i}");
+            metadata::encode(&mut props, &[(&name, b"v")]);
+        }
+        let mut frame = BytesMut::new();
+        command::encode_command(&mut frame, command::READY, &[&props]);
+        frame.to_vec()
+    }
+
+    #[test]
+    fn a_ready_with_a_million_properties_is_refused_on_its_header() {
+        let ready = many_properties(1_000_000);
+        assert!(ready.len() > 5_000_000);
+        let mut conn = Connection::new(ConnectionConfig::new(SocketType::Pull));
+        take_output(&mut conn);
+        conn.feed(&libzmq_greeting());
+        // Only the header and a few bytes of the body: refused before the rest arrives.
+        conn.feed(&ready[..64]);
+        let err = conn.poll_event().unwrap_err().to_string();
+        assert!(
+            err.contains("larger than the maximum metadata of 65536 bytes"),
+            "{err}"
         );
+        assert!(conn.input().capacity() < 1 << 16);
+        // Our READY, then an ERROR for the peer.
+        let out = take_output(&mut conn);
+        assert!(out.ends_with(b"\x05ERROR\x10Invalid metadata"), "{out:?}");
+    }
+
+    #[test]
+    fn the_property_count_and_identity_length_are_capped() {
+        let config = ConnectionConfig {
+            max_metadata_size: 16 << 20,
+            ..ConnectionConfig::new(SocketType::Pull)
+        };
+        // 256 properties besides Socket-Type: too many (the default is 256 in all).
+        let mut conn = Connection::new(config.clone());
+        conn.feed(&libzmq_greeting());
+        conn.feed(&many_properties(DEFAULT_MAX_PROPERTIES));
+        let err = drain(&mut conn).1.expect("an error").to_string();
+        assert!(
+            err.contains("more than the maximum of 256 properties"),
+            "{err}"
+        );
+        assert!(take_output(&mut conn).ends_with(b"Invalid metadata"));
+
+        // 255 of them are kept, as one copy of the metadata and an index; lookups ignore case.
+        let mut conn = Connection::new(config.clone());
+        conn.feed(&libzmq_greeting());
+        let ready = many_properties(DEFAULT_MAX_PROPERTIES - 1);
+        conn.feed(&ready);
+        let (events, err) = drain(&mut conn);
+        assert!(err.is_none(), "{err:?}");
+        let [Event::Ready(info)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!(info.properties.len(), 255);
+        assert_eq!(info.properties.get(b"n254"), Some(&b"v"[..]));
+        assert_eq!(info.properties.get(b"N0"), Some(&b"v"[..]));
+        assert_eq!(info.properties.get(b"N255"), None);
+        assert_eq!(info.properties.get(b"socket-type"), None);
+        let body = ready.len() - frame::MAX_HEADER_LEN - 1 - command::READY.len();
+        assert_eq!(info.properties.held_bytes(), body + 16 * 255);
+
+        // An identity of 255 bytes is fine, 256 is not (ZMTP's limit on routing ids).
+        for (len, ok) in [(255, true), (256, false)] {
+            let mut conn = Connection::new(ConnectionConfig::new(SocketType::Router));
+            take_output(&mut conn);
+            conn.feed(&libzmq_greeting());
+            let id = vec![b'i'; len];
+            conn.feed(&ready_frame(&[
+                (SOCKET_TYPE_PROPERTY, b"DEALER"),
+                (IDENTITY_PROPERTY, &id),
+            ]));
+            let (events, err) = drain(&mut conn);
+            if ok {
+                assert!(err.is_none(), "{err:?}");
+                assert!(matches!(&events[..], [Event::Ready(i)] if i.identity.len() == 255));
+            } else {
+                let err = err.expect("an error").to_string();
+                assert!(err.contains("identity of 256 bytes"), "{err}");
+                assert!(take_output(&mut conn).ends_with(b"Invalid metadata"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_flood_of_pings_never_read_stops_decoding_at_the_owed_limit() {
+        let mut conn = handshaken(SocketType::Pull, SocketType::Push);
+        let mut ping = BytesMut::new();
+        command::encode_ping(&mut ping, 0, b"0123456789abcdef");
+        let pings = ping.repeat((8 << 20) / ping.len());
+        // Many MiB of PINGs fed as reads come, the output never written.
+        for chunk in pings.chunks(128 * 1024) {
+            conn.feed(chunk);
+            assert_eq!(drain(&mut conn).1.map(|e| e.to_string()), None);
+            assert!(conn.output_len() <= MAX_OWED_COMMANDS * MAX_PONG_LEN);
+        }
+        assert_eq!(conn.owed.len(), MAX_OWED_COMMANDS);
+        assert!(!conn.wants_read());
+        assert_eq!(conn.output_len(), MAX_OWED_COMMANDS * (2 + 5 + 16));
+        // The input stops being consumed: all but the first 64 PINGs wait undecoded.
+        assert_eq!(
+            conn.input_len(),
+            pings.len() - MAX_OWED_COMMANDS * ping.len()
+        );
+        let before = conn.input_len();
+        assert_eq!(drain(&mut conn).0, []);
+        assert_eq!(conn.input_len(), before);
+        // Writing part of one PONG frees nothing; writing it whole frees one slot.
+        conn.advance_output(MAX_PONG_LEN - 1);
+        assert!(!conn.wants_read());
+        conn.advance_output(1);
+        assert!(conn.wants_read());
+        assert_eq!(drain(&mut conn).0, []);
+        assert_eq!(conn.owed.len(), MAX_OWED_COMMANDS);
+        assert_eq!(conn.input_len(), before - ping.len());
+        // Once the peer reads everything, decoding goes on.
+        conn.advance_output(conn.output_len());
+        assert!(conn.wants_read());
+    }
+
+    #[test]
+    fn messages_before_held_commands_are_decoded() {
+        let mut conn = handshaken(SocketType::Pull, SocketType::Push);
+        let mut ping = BytesMut::new();
+        command::encode_ping(&mut ping, 0, b"");
+        conn.feed(&ping.repeat(MAX_OWED_COMMANDS));
+        conn.feed(b"\x00\x01a");
+        conn.feed(&ping);
+        conn.feed(b"\x00\x01b");
+        let (events, err) = drain(&mut conn);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(events, [Event::Message(msg(&[b"a"]))]);
+        take_output(&mut conn);
+        let (events, err) = drain(&mut conn);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(events, [Event::Message(msg(&[b"b"]))]);
+        assert_eq!(take_output(&mut conn), b"\x04\x05\x04PONG");
+    }
+
+    #[test]
+    fn the_read_hint_follows_what_arrived_never_what_is_declared() {
+        let room = 128 * 1024;
+        let mut conn = handshaken(SocketType::Pull, SocketType::Push);
+        assert_eq!(conn.read_hint(room), room);
+        // A frame header declaring 1 GiB, and nothing else: no more than a normal read.
+        conn.feed(&[0x02, 0, 0, 0, 0, 0x40, 0, 0, 0]);
+        assert_eq!(conn.poll_event().unwrap(), None);
+        assert_eq!(conn.read_hint(room), room);
+        assert!(conn.input().capacity() < 1 << 16);
+        // As the body arrives, the hint is what arrived (the buffer may double)...
+        conn.feed(&vec![7; 1 << 20]);
+        assert_eq!(conn.read_hint(room), (1 << 20) + 9);
+        // ...but never more than the frame still lacks.
+        let mut conn = handshaken(SocketType::Pull, SocketType::Push);
+        conn.feed(&[0x02, 0, 0, 0, 0, 0, 0x30, 0, 0]);
+        conn.feed(&vec![7; 2 << 20]);
+        assert_eq!(conn.read_hint(room), 1 << 20);
     }
 
     /// Feeds a 3.1 greeting then `after`; returns the first error.
@@ -1383,7 +1723,7 @@ mod tests {
                 socket_type: t,
                 identity: Bytes::new(),
                 minor: 1,
-                properties: vec![],
+                properties: Properties::default(),
             })
         };
         assert_eq!(

@@ -19,7 +19,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::message::Frames;
-use crate::options::MAX_FRAMES_PER_MESSAGE;
+use crate::options::{MAX_FRAMES_PER_MESSAGE, MIN_FRAME_COST};
 
 /// Flag bit: more frames of this message follow.
 pub(crate) const FLAG_MORE: u8 = 0x01;
@@ -62,7 +62,7 @@ impl FrameHeader {
     }
 
     /// Header plus body length, saturating (a saturated total can never be complete).
-    fn total_len(&self) -> usize {
+    pub(crate) fn total_len(&self) -> usize {
         self.header_len.saturating_add(self.size)
     }
 }
@@ -134,10 +134,17 @@ pub(crate) enum Decoded {
     Message(Frames),
 }
 
+/// What a frame of `size` bytes counts toward the message size limit: its size, but at least
+/// [`MIN_FRAME_COST`], the memory a frame takes even when empty.
+pub(crate) fn frame_cost(size: usize) -> usize {
+    size.max(MIN_FRAME_COST)
+}
+
 /// Cuts frames out of an input buffer and assembles multipart messages, enforcing limits.
 #[derive(Debug)]
 pub(crate) struct FrameDecoder {
-    /// Cap on the sum of body sizes of one message; `None` is unlimited.
+    /// Cap on the cost of one message (the sum of [`frame_cost`] over its frames); `None` is
+    /// unlimited.
     max_msg_size: Option<usize>,
     /// Cap on one command frame's body; `None` is unlimited.
     max_command_size: Option<usize>,
@@ -145,12 +152,17 @@ pub(crate) struct FrameDecoder {
     max_frames: usize,
     /// Frames of the message under assembly.
     partial: Frames,
-    /// Sum of the body sizes in `partial`.
+    /// Sum of [`frame_cost`] over `partial`.
     partial_size: usize,
+    /// While set, a command frame at the front of the input is left there: `decode` returns
+    /// `Ok(None)` instead (the connection owes its peer too much output to take more
+    /// commands that could add to it).
+    pub(crate) hold_commands: bool,
 }
 
 impl FrameDecoder {
-    /// A decoder with the given message size limit (summed over a message's frames).
+    /// A decoder with the given message size limit (summed over a message's frames, each
+    /// counting at least [`MIN_FRAME_COST`]).
     ///
     /// Command frames get the same limit but never less than [`MIN_COMMAND_LIMIT`]; the
     /// frame count is capped at [`MAX_FRAMES_PER_MESSAGE`].
@@ -161,10 +173,18 @@ impl FrameDecoder {
             max_frames: MAX_FRAMES_PER_MESSAGE,
             partial: Frames::new(),
             partial_size: 0,
+            hold_commands: false,
         }
     }
 
+    /// What the frames of the message under assembly cost (see [`frame_cost`]).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn partial_cost(&self) -> usize {
+        self.partial_size
+    }
+
     /// True while some frames of a message have arrived but not its last one.
+    #[cfg(test)]
     pub(crate) fn in_message(&self) -> bool {
         !self.partial.is_empty()
     }
@@ -173,11 +193,12 @@ impl FrameDecoder {
     ///
     /// Consumed bytes are removed from `buf`; bodies are split off it without copying.
     /// Returns `Ok(None)` when more bytes are needed. A command frame that arrives between
-    /// the frames of a message is returned at once and the message keeps assembling.
+    /// the frames of a message is returned at once and the message keeps assembling; while
+    /// [`FrameDecoder::hold_commands`] is set, decoding stops in front of it instead.
     ///
     /// # Errors
     ///
-    /// [`Error::Protocol`] for a malformed header, a message whose declared frame sizes add
+    /// [`Error::Protocol`] for a malformed header, a message whose declared frame costs add
     /// up to more than the limit, a command frame over its limit, or a message with too many
     /// frames. Limits are checked on the header, before the body is waited for.
     pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>> {
@@ -186,6 +207,9 @@ impl FrameDecoder {
                 return Ok(None);
             };
             if header.is_command() {
+                if self.hold_commands {
+                    return Ok(None);
+                }
                 if let Some(max) = self.max_command_size {
                     if header.size > max {
                         return Err(Error::Protocol(format!(
@@ -203,12 +227,13 @@ impl FrameDecoder {
                     self.max_frames
                 )));
             }
-            let total = self.partial_size.saturating_add(header.size);
+            let total = self.partial_size.saturating_add(frame_cost(header.size));
             if let Some(max) = self.max_msg_size {
                 if total > max {
                     return Err(Error::Protocol(format!(
                         "message larger than the maximum of {max} bytes \
-                         (at least {total} bytes announced)"
+                         (at least {total} bytes announced, each frame counting at least \
+                         {MIN_FRAME_COST})"
                     )));
                 }
             }
@@ -461,21 +486,60 @@ mod tests {
         assert!(err.contains("message larger than the maximum"), "{err}");
 
         // The limit is on the sum over the frames of a message.
-        let mut dec = FrameDecoder::new(Some(10));
-        let mut bytes = vec![0x01, 6];
-        bytes.extend_from_slice(b"abcdef");
-        bytes.extend_from_slice(&[0x00, 5]);
+        let mut dec = FrameDecoder::new(Some(100));
+        let mut bytes = vec![0x01, 60];
+        bytes.extend_from_slice(&[b'a'; 60]);
+        bytes.extend_from_slice(&[0x00, 41]);
         assert!(decode_all(&mut dec, &bytes).is_err());
 
         // Exactly at the limit is fine, and the count restarts with each message.
-        let mut dec = FrameDecoder::new(Some(10));
-        let mut bytes = vec![0x01, 6];
-        bytes.extend_from_slice(b"abcdef");
-        bytes.extend_from_slice(&[0x00, 4]);
-        bytes.extend_from_slice(b"ghij");
-        bytes.extend_from_slice(&[0x00, 10]);
-        bytes.extend_from_slice(b"0123456789");
+        let mut dec = FrameDecoder::new(Some(100));
+        let mut bytes = vec![0x01, 60];
+        bytes.extend_from_slice(&[b'a'; 60]);
+        bytes.extend_from_slice(&[0x00, 40]);
+        bytes.extend_from_slice(&[b'b'; 40]);
+        bytes.extend_from_slice(&[0x00, 100]);
+        bytes.extend_from_slice(&[b'c'; 100]);
         assert_eq!(decode_all(&mut dec, &bytes).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn every_frame_costs_at_least_what_holding_it_takes() {
+        assert_eq!(MIN_FRAME_COST, std::mem::size_of::<Frame>());
+        // 1024 empty frames are 2 KiB on the wire but cost 32 KiB to hold.
+        let mut wire = [0x01u8, 0x00].repeat(1023);
+        wire.extend_from_slice(&[0x00, 0x00]);
+        let mut dec = FrameDecoder::new(Some(1024 * MIN_FRAME_COST));
+        assert_eq!(decode_all(&mut dec, &wire).unwrap().len(), 1);
+        let mut dec = FrameDecoder::new(Some(1024 * MIN_FRAME_COST - 1));
+        let err = decode_all(&mut dec, &wire).unwrap_err().to_string();
+        assert!(err.contains("each frame counting at least 32"), "{err}");
+        // A frame larger than the minimum counts its size only.
+        let mut wire = vec![0x00, 100];
+        wire.extend_from_slice(&[1; 100]);
+        assert_eq!(
+            decode_all(&mut FrameDecoder::new(Some(100)), &wire)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn held_commands_stay_in_the_input() {
+        let mut dec = FrameDecoder::new(None);
+        dec.hold_commands = true;
+        let wire = b"\x01\x01a\x04\x02\x01X\x00\x01b";
+        let mut buf = BytesMut::from(&wire[..]);
+        // The first frame is taken, then decoding stops in front of the command.
+        assert_eq!(dec.decode(&mut buf).unwrap(), None);
+        assert_eq!(&buf[..], &wire[3..]);
+        dec.hold_commands = false;
+        assert_eq!(
+            dec.decode(&mut buf).unwrap(),
+            Some(Decoded::Command(Bytes::from_static(b"\x01X")))
+        );
+        assert_eq!(dec.decode(&mut buf).unwrap(), Some(msg(&[b"a", b"b"])));
     }
 
     #[test]

@@ -10,7 +10,11 @@
 //! Names are case-insensitive by the RFC; this module keeps them as received and leaves the
 //! comparison to its callers.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::ops::Range;
+
+#[cfg(test)]
+use bytes::Bytes;
+use bytes::{BufMut, BytesMut};
 
 use crate::error::{Error, Result};
 
@@ -48,20 +52,34 @@ pub(crate) fn encode(dst: &mut BytesMut, properties: &[(&str, &[u8])]) {
     }
 }
 
-/// Parses a property list that fills all of `data`.
+/// Where one property lies in its metadata: the name's and the value's byte ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// The name (1 to 255 bytes).
+    pub(crate) name: Range<usize>,
+    /// The value.
+    pub(crate) value: Range<usize>,
+}
+
+/// Parses a property list that fills all of `data`, of at most `max_properties` properties,
+/// into where each property lies; nothing is copied or allocated per property but its span.
 ///
-/// Values are slices of `data` (no copy). Names that are not UTF-8 are converted lossily;
-/// their characters are not otherwise checked, as libzmq does not check them either.
+/// Names are not checked for their characters (libzmq does not check them either).
 ///
 /// # Errors
 ///
 /// [`Error::Protocol`] for a zero-length name, a property cut short by the end of the data,
-/// or a value length with its top bit set.
-pub(crate) fn parse(data: &Bytes) -> Result<Vec<(String, Bytes)>> {
+/// a value length with its top bit set, or more than `max_properties` properties.
+pub(crate) fn parse(data: &[u8], max_properties: usize) -> Result<Vec<Span>> {
     let truncated = || Error::Protocol("metadata ends in the middle of a property".into());
-    let mut properties = Vec::new();
+    let mut spans = Vec::new();
     let mut pos = 0usize;
     while let Some(&name_len) = data.get(pos) {
+        if spans.len() >= max_properties {
+            return Err(Error::Protocol(format!(
+                "metadata has more than the maximum of {max_properties} properties"
+            )));
+        }
         let name_len = usize::from(name_len);
         if name_len == 0 {
             return Err(Error::Protocol(
@@ -70,7 +88,6 @@ pub(crate) fn parse(data: &Bytes) -> Result<Vec<(String, Bytes)>> {
         }
         let name_start = pos + 1;
         let name_end = name_start + name_len;
-        let name = data.get(name_start..name_end).ok_or_else(truncated)?;
         let len_bytes = data.get(name_end..name_end + 4).ok_or_else(truncated)?;
         let mut be = [0u8; 4];
         be.copy_from_slice(len_bytes);
@@ -85,13 +102,28 @@ pub(crate) fn parse(data: &Bytes) -> Result<Vec<(String, Bytes)>> {
         if value_end > data.len() {
             return Err(truncated());
         }
-        properties.push((
-            String::from_utf8_lossy(name).into_owned(),
-            data.slice(value_start..value_end),
-        ));
+        spans.push(Span {
+            name: name_start..name_end,
+            value: value_start..value_end,
+        });
         pos = value_end;
     }
-    Ok(properties)
+    Ok(spans)
+}
+
+/// Parses metadata without a limit on the property count, into owned names and shared
+/// values (for tests).
+#[cfg(test)]
+pub(crate) fn parse_owned(data: &Bytes) -> Result<Vec<(String, Bytes)>> {
+    Ok(parse(data, usize::MAX)?
+        .into_iter()
+        .map(|s| {
+            (
+                String::from_utf8_lossy(&data[s.name]).into_owned(),
+                data.slice(s.value),
+            )
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -134,14 +166,14 @@ mod tests {
             ("X-Big", &[9u8; 300]),
         ];
         let data = Bytes::from(encoded(&props));
-        let parsed = parse(&data).unwrap();
+        let parsed = parse_owned(&data).unwrap();
         assert_eq!(parsed.len(), 3);
         for ((n, v), (pn, pv)) in props.iter().zip(&parsed) {
             assert_eq!((*n, *v), (pn.as_str(), &pv[..]));
         }
         let base = data.as_ptr() as usize;
         assert_eq!(parsed[0].1.as_ptr() as usize, base + 1 + 11 + 4);
-        assert_eq!(parse(&Bytes::new()).unwrap(), []);
+        assert_eq!(parse(&[], 0).unwrap(), []);
     }
 
     #[test]
@@ -150,24 +182,36 @@ mod tests {
         // Every proper prefix ends inside the property.
         for cut in 1..full.len() {
             let data = Bytes::copy_from_slice(&full[..cut]);
-            let err = parse(&data).unwrap_err().to_string();
+            let err = parse(&data, 9).unwrap_err().to_string();
             assert!(err.contains("middle of a property"), "cut {cut}: {err}");
         }
         let empty_name = Bytes::from_static(b"\x00\x00\x00\x00\x00");
-        assert!(parse(&empty_name)
+        assert!(parse(&empty_name, 9)
             .unwrap_err()
             .to_string()
             .contains("empty name"));
         let huge = Bytes::from_static(b"\x01A\x80\x00\x00\x00");
-        assert!(parse(&huge).unwrap_err().to_string().contains("top bit"));
+        assert!(parse(&huge, 9).unwrap_err().to_string().contains("top bit"));
         let huge = Bytes::from_static(b"\x01A\x7f\xff\xff\xff");
-        assert!(parse(&huge).is_err());
+        assert!(parse(&huge, 9).is_err());
+    }
+
+    #[test]
+    fn the_property_count_is_capped_before_anything_is_kept() {
+        let one: [(&str, &[u8]); 1] = [("A", b"")];
+        let data = encoded(&one).repeat(10);
+        assert_eq!(parse(&data, 10).unwrap().len(), 10);
+        let err = parse(&data, 9).unwrap_err().to_string();
+        assert!(
+            err.contains("more than the maximum of 9 properties"),
+            "{err}"
+        );
     }
 
     #[test]
     fn non_utf8_names_are_kept_lossily() {
         let data = Bytes::from_static(b"\x02\xffA\x00\x00\x00\x01v");
-        let parsed = parse(&data).unwrap();
+        let parsed = parse_owned(&data).unwrap();
         assert_eq!(parsed[0].0, "\u{fffd}A");
         assert_eq!(&parsed[0].1[..], b"v");
     }

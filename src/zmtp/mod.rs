@@ -27,17 +27,13 @@
 //! Received frames are slices of the input buffer, large outgoing bodies are queued without
 //! copying, and no memory is reserved for a size a peer merely declares.
 
-// Nothing outside this module uses it until the engine lands; the tests exercise all of it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod command;
 mod connection;
 mod frame;
 mod greeting;
 mod metadata;
 
-// The engine's entry points (unused until it lands).
-#[allow(unused_imports)]
-pub(crate) use connection::{
-    fuzz_decode, fuzz_handshake, Connection, ConnectionConfig, Event, PeerInfo,
-};
+/// The fuzz bodies, for the `fuzzing` feature's entry points.
+#[cfg(feature = "fuzzing")]
+pub(crate) use connection::{fuzz_decode, fuzz_handshake};
+pub(crate) use connection::{Connection, ConnectionConfig, Event, PeerInfo};

@@ -214,12 +214,14 @@ impl Conn {
         self.zmtp.is_ready()
     }
 
-    /// Queues a PING (with our TTL) and, unless one is already waiting, remembers when it
-    /// went out. Returns true when a heartbeat timeout should be armed for this PING.
+    /// Queues a PING (with our TTL) and, unless an earlier one is still waiting for
+    /// traffic in return, remembers when it went out. Returns true when a heartbeat
+    /// timeout should be armed (or moved) for this PING: traffic since the last PING
+    /// answered it, so its timeout no longer counts, as libzmq cancels it on traffic.
     pub(super) fn send_ping(&mut self, now: Instant) -> bool {
         self.zmtp
             .send_ping(self.options.ping_ttl_deciseconds(), b"");
-        if self.ping_sent.is_some() {
+        if self.ping_sent.is_some_and(|sent| self.last_recv < sent) {
             return false;
         }
         self.ping_sent = Some(now);

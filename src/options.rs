@@ -31,9 +31,11 @@ pub const DEFAULT_MAX_MSG_SIZE: usize = 64 * 1024 * 1024;
 /// empty, so without a cap a peer could grow one message forever with empty frames.
 pub const MAX_FRAMES_PER_MESSAGE: usize = 1 << 16;
 
-/// Least a received frame counts toward the maximum message size, whatever its length: a
-/// frame takes this much memory (`size_of::<Frame>()`) even when empty, so a message of many
-/// empty frames is limited by what it costs to hold, not by its few bytes on the wire.
+/// What each frame of a received message counts toward the maximum message size at the
+/// least: a message counts its bytes or this much per frame, whichever is more. A frame
+/// takes this much memory (`size_of::<Frame>()`) even when empty, so a message of many
+/// empty frames is limited by what it costs to hold, not by its few bytes on the wire,
+/// while a message of exactly the limit's bytes still fits with its envelope frames.
 pub(crate) const MIN_FRAME_COST: usize = 32;
 
 /// Default largest READY metadata (the command's body) accepted from a peer: 64 KiB.

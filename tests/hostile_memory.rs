@@ -208,8 +208,8 @@ fn pings_from_a_peer_that_never_reads_are_held_to_a_few_pongs_attack() {
 }
 
 /// 200 messages of 65,536 empty frames each: 128 KiB apiece on the wire (25 MiB in all),
-/// 2 MiB apiece to hold (32 bytes a frame). Each frame counts at least 32 bytes toward the
-/// message size limit, so a PULL with a 1 MiB limit refuses the first such message from its
+/// 2 MiB apiece to hold (32 bytes a frame). A message counts 32 bytes a frame toward the
+/// message size limit when that is more than its bytes, so a PULL with a 1 MiB limit refuses the first such message from its
 /// headers and drops the peer: it holds at most one message's cost (1 MiB) for it. (Before,
 /// empty frames counted nothing: all 200 were accepted, and with nobody receiving, the pipe
 /// held them all, +400 MiB.) Messages of empty frames within the limit still arrive whole.

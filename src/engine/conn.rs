@@ -551,8 +551,8 @@ impl Conn {
     }
 }
 
-/// What a decoded message counts toward [`DECODE_BUDGET`]: its frame sizes, each at least
-/// [`MIN_FRAME_COST`] (as toward the message size limit).
+/// What a decoded message counts toward [`DECODE_BUDGET`], about what holding it costs: its
+/// frame sizes, each at least [`MIN_FRAME_COST`].
 fn message_cost(msg: &Message) -> usize {
     msg.iter().fold(0usize, |sum, f| {
         sum.saturating_add(f.len().max(MIN_FRAME_COST))

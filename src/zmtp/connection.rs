@@ -58,8 +58,9 @@ pub(crate) struct ConnectionConfig {
     pub(crate) socket_type: SocketType,
     /// Sent as the `Identity` property iff `socket_type.sends_identity()`; may be empty.
     pub(crate) identity: Bytes,
-    /// Cap on the cost of one incoming message (its frame sizes, each counting at least
-    /// [`MIN_FRAME_COST`](crate::options::MIN_FRAME_COST)); `None` is unlimited.
+    /// Cap on the cost of one incoming message (its bytes, or
+    /// [`MIN_FRAME_COST`](crate::options::MIN_FRAME_COST) per frame if more); `None` is
+    /// unlimited.
     pub(crate) max_msg_size: Option<usize>,
     /// Cap on the peer's READY metadata, in bytes (checked on the frame header).
     pub(crate) max_metadata_size: usize,

@@ -134,17 +134,19 @@ pub(crate) enum Decoded {
     Message(Frames),
 }
 
-/// What a frame of `size` bytes counts toward the message size limit: its size, but at least
-/// [`MIN_FRAME_COST`], the memory a frame takes even when empty.
-pub(crate) fn frame_cost(size: usize) -> usize {
-    size.max(MIN_FRAME_COST)
+/// What a message of `frames` frames and `bytes` body bytes counts toward the message size
+/// limit: its bytes, or [`MIN_FRAME_COST`] per frame (the memory a frame takes even when
+/// empty), whichever is more. So a message of many empty frames is limited by what it costs
+/// to hold, and a message of exactly the limit's bytes still fits with its delimiter or
+/// envelope frames, as with libzmq.
+pub(crate) fn message_cost(frames: usize, bytes: usize) -> usize {
+    bytes.max(frames.saturating_mul(MIN_FRAME_COST))
 }
 
 /// Cuts frames out of an input buffer and assembles multipart messages, enforcing limits.
 #[derive(Debug)]
 pub(crate) struct FrameDecoder {
-    /// Cap on the cost of one message (the sum of [`frame_cost`] over its frames); `None` is
-    /// unlimited.
+    /// Cap on the cost of one message (see [`message_cost`]); `None` is unlimited.
     max_msg_size: Option<usize>,
     /// Cap on one command frame's body; `None` is unlimited.
     max_command_size: Option<usize>,
@@ -152,7 +154,7 @@ pub(crate) struct FrameDecoder {
     max_frames: usize,
     /// Frames of the message under assembly.
     partial: Frames,
-    /// Sum of [`frame_cost`] over `partial`.
+    /// Sum of the body sizes of `partial`.
     partial_size: usize,
     /// While set, a command frame at the front of the input is left there: `decode` returns
     /// `Ok(None)` instead (the connection owes its peer too much output to take more
@@ -161,8 +163,7 @@ pub(crate) struct FrameDecoder {
 }
 
 impl FrameDecoder {
-    /// A decoder with the given message size limit (summed over a message's frames, each
-    /// counting at least [`MIN_FRAME_COST`]).
+    /// A decoder with the given message size limit (on a message's [`message_cost`]).
     ///
     /// Command frames get the same limit but never less than [`MIN_COMMAND_LIMIT`]; the
     /// frame count is capped at [`MAX_FRAMES_PER_MESSAGE`].
@@ -177,10 +178,10 @@ impl FrameDecoder {
         }
     }
 
-    /// What the frames of the message under assembly cost (see [`frame_cost`]).
+    /// What the frames of the message under assembly cost (see [`message_cost`]).
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn partial_cost(&self) -> usize {
-        self.partial_size
+        message_cost(self.partial.len(), self.partial_size)
     }
 
     /// True while some frames of a message have arrived but not its last one.
@@ -227,12 +228,13 @@ impl FrameDecoder {
                     self.max_frames
                 )));
             }
-            let total = self.partial_size.saturating_add(frame_cost(header.size));
+            let total = self.partial_size.saturating_add(header.size);
             if let Some(max) = self.max_msg_size {
-                if total > max {
+                let cost = message_cost(self.partial.len() + 1, total);
+                if cost > max {
                     return Err(Error::Protocol(format!(
                         "message larger than the maximum of {max} bytes \
-                         (at least {total} bytes announced, each frame counting at least \
+                         (at least {cost} bytes announced, each frame counting at least \
                          {MIN_FRAME_COST})"
                     )));
                 }
@@ -523,6 +525,17 @@ mod tests {
                 .len(),
             1
         );
+        // A body of exactly the limit still fits behind its empty delimiter (a REP's
+        // request), as with libzmq; one byte more does not.
+        let mut wire = vec![0x01, 0x00, 0x00, 100];
+        wire.extend_from_slice(&[1; 100]);
+        assert_eq!(
+            decode_all(&mut FrameDecoder::new(Some(100)), &wire)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(decode_all(&mut FrameDecoder::new(Some(99)), &wire).is_err());
     }
 
     #[test]

@@ -77,7 +77,10 @@ pub use error::{Error, Result, SendError};
 pub use frame::Frame;
 pub use message::{Message, Metadata};
 pub use monitor::{Monitor, MonitorEvent};
-pub use options::{DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE};
+pub use options::{
+    DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_SUBSCRIPTION_BYTES, MAX_FRAMES_PER_MESSAGE,
+};
 pub use pattern::dynamic::Socket;
 pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};

@@ -307,3 +307,27 @@ fn a_ferro_sub_that_subscribes_twice_is_seen_twice_by_a_verbose_libzmq_xpub() {
     assert!(sub.unsubscribe("a"));
     assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x00a");
 }
+
+/// The I/O thread sends a SUB's subscriptions to a new connection itself: a libzmq XPUB
+/// hears them while the SUB's thread makes no call at all (here: sleeps), and hears them
+/// again when it restarts and the SUB reconnects.
+#[test]
+fn a_libzmq_xpub_hears_a_ferro_sub_that_makes_no_call() {
+    let zctx = zmq::Context::new();
+    let xpub = zmq_socket(&zctx, zmq::XPUB);
+    xpub.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    xpub.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = zmq_last_endpoint(&xpub);
+
+    let ctx = Context::new();
+    let mut sub = ctx.subscriber().unwrap();
+    sub.subscribe("quiet");
+    sub.connect(&endpoint).unwrap();
+    let sleeper = std::thread::spawn(move || {
+        // No call on the SUB while the XPUB waits for the subscription.
+        std::thread::sleep(Duration::from_secs(3));
+        sub
+    });
+    assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01quiet");
+    drop(sleeper.join().unwrap());
+}

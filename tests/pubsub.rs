@@ -594,3 +594,29 @@ fn a_flood_of_unmatched_messages_cannot_hold_a_receive_past_its_deadline() {
     assert_eq!(got, Ok("try_recv"));
     assert_eq!(got2, Ok("recv_timeout"));
 }
+
+#[test]
+fn a_publisher_connecting_to_a_sub_that_makes_no_call_hears_its_subscriptions() {
+    for t in [Transport::Inproc, Transport::Tcp] {
+        let ctx = Context::new();
+        let mut sub = subscriber(&ctx);
+        let endpoint = bind_fresh!(sub, t);
+        sub.subscribe("a");
+        sub.subscribe("b");
+        let sleeper = thread::spawn(move || {
+            thread::sleep(Duration::from_secs(2));
+            sub
+        });
+        let mut publisher = publisher(&ctx);
+        publisher.connect(&endpoint).unwrap();
+        // The SUB's thread sleeps: whoever attached the connection greeted it.
+        publisher.wait_for_subscribers(1, WAIT).unwrap();
+        assert!(util::eventually(WAIT, || publisher.send("b.1").unwrap() == 1));
+        let mut sub = sleeper.join().unwrap();
+        assert_eq!(sub.recv().unwrap(), "b.1");
+        // Greeted once: no duplicate subscription was sent by a later call either.
+        assert!(sub.unsubscribe("b"));
+        settle(&mut publisher, &mut sub);
+        assert_eq!(publisher.send("b.2").unwrap(), 0);
+    }
+}

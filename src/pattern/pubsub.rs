@@ -9,8 +9,8 @@
 //!
 //! PUB keeps what each peer subscribed to, filters every message by its first frame, and
 //! drops a peer's copy when that peer's queue is full: it never blocks. SUB keeps its own
-//! counted subscriptions, sends the whole set to every peer that attaches (so a reconnect
-//! re-subscribes by itself), and filters what arrives against them too.
+//! counted subscriptions, has the whole set written into every peer that attaches, by the
+//! I/O thread or the inproc connect (so a reconnect re-subscribes by itself), and filters what arrives against them too.
 //!
 //! XPUB and XSUB (`src/pattern/xpubsub.rs`) run on the same two state structs: an XPUB is a
 //! PUB whose state also keeps the topics of all peers together and a queue of what the
@@ -149,9 +149,8 @@ macro_rules! publisher_common {
             /// subscribers you expect are listening. The wait sleeps until a subscription or a
             /// peer arrives; it does not poll.
             ///
-            /// A subscriber sends its subscriptions to a new connection on its next call (a
-            /// subscriber blocked in `recv` sends them at once), so wait for subscribers in a
-            /// different thread or process from the subscribers themselves.
+            /// A ferromq subscriber's subscriptions are written into a new connection as it
+            /// attaches, whatever the subscriber's thread is doing.
             ///
             /// # Examples
             ///
@@ -756,8 +755,7 @@ fn topic(msg: &Message) -> &[u8] {
 ///
 /// let mut publisher = ctx.publisher()?;
 /// publisher.connect("inproc://news")?;
-/// // The subscriber tells a new publisher its subscriptions on its next call.
-/// let _ = subscriber.try_recv();
+/// // The subscriptions are the first thing a new publisher hears from the subscriber.
 ///
 /// publisher.send(["sport.tennis", "6-4 6-3"])?;
 /// publisher.send(["politics", "..."])?;
@@ -890,16 +888,33 @@ impl SubState {
     /// upstream with `ZMQ_XPUB_VERBOSE` must see repeats), cancels only for the last one, and
     /// the rest upstream unchanged.
     pub(crate) fn forward(&mut self, core: &mut SocketCore, msg: Message) -> usize {
-        // New peers hear the set as it was before this change, then the change itself.
+        // Under the subscription lock: peers attached before it heard the old set from
+        // whoever attached them, and are taken in to hear the change; later ones will
+        // hear the new set.
+        let shared = core.shared();
+        let mut set = shared.subscriptions();
+        core.process_mailbox();
         self.greet_new_peers(core);
         let keep: SmallVec<[bool; 4]> = msg
             .iter()
             .map(|frame| match frame.split_first() {
                 Some((&1, topic)) => {
-                    self.subscriptions.add(topic);
+                    if self.subscriptions.add(topic) {
+                        if let Some(set) = set.as_mut() {
+                            set.insert(topic.to_vec());
+                        }
+                    }
                     true
                 }
-                Some((&0, topic)) => self.subscriptions.remove(topic),
+                Some((&0, topic)) => {
+                    let last = self.subscriptions.remove(topic);
+                    if last {
+                        if let Some(set) = set.as_mut() {
+                            set.remove(topic);
+                        }
+                    }
+                    last
+                }
                 _ => true,
             })
             .collect();
@@ -918,17 +933,32 @@ impl SubState {
     /// Adds one subscription to `topic` and tells every peer, each time: libzmq 4.x's SUB
     /// sends every subscription (its XSUB does), and leaves it to an XPUB upstream to pass
     /// up only the first unless it is verbose.
+    ///
+    /// Done under the socket's subscription lock, as `forward` is.
     pub(crate) fn subscribe(&mut self, core: &mut SocketCore, topic: &[u8]) {
+        let shared = core.shared();
+        let mut set = shared.subscriptions();
+        core.process_mailbox();
         self.greet_new_peers(core);
-        self.subscriptions.add(topic);
+        if self.subscriptions.add(topic) {
+            if let Some(set) = set.as_mut() {
+                set.insert(topic.to_vec());
+            }
+        }
         Self::tell_peers(core, &Message::subscription(true, topic));
     }
 
     /// Takes back one subscription to `topic`; true when it was the last one.
     pub(crate) fn unsubscribe(&mut self, core: &mut SocketCore, topic: &[u8]) -> bool {
+        let shared = core.shared();
+        let mut set = shared.subscriptions();
+        core.process_mailbox();
         self.greet_new_peers(core);
         let removed = self.subscriptions.remove(topic);
         if removed {
+            if let Some(set) = set.as_mut() {
+                set.remove(topic);
+            }
             Self::tell_peers(core, &Message::subscription(false, topic));
         }
         removed
@@ -968,17 +998,11 @@ impl SubState {
         }
     }
 
-    /// Sends the whole subscription set to each peer attached since the last call.
+    /// Forgets which peers attached since the last call: whoever attached them (the I/O
+    /// thread, or the inproc registry) already wrote the subscription set into their pipes
+    /// (`SocketShared::attach`), without waiting for this socket's thread.
     pub(crate) fn greet_new_peers(&self, core: &mut SocketCore) {
-        for id in core.take_attached() {
-            let Some(peer) = core.peer(id) else {
-                continue;
-            };
-            self.subscriptions.for_each(|topic| {
-                // A full pipe loses the subscription, as documented on `subscribe`.
-                let _ = peer.tx.try_write(Message::subscription(true, topic));
-            });
-        }
+        let _ = core.take_attached();
     }
 
     /// Sends one message (a subscription change, or what an XSUB forwards) to every peer,

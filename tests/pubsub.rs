@@ -620,3 +620,38 @@ fn a_publisher_connecting_to_a_sub_that_makes_no_call_hears_its_subscriptions() 
         assert_eq!(publisher.send("b.2").unwrap(), 0);
     }
 }
+
+#[test]
+fn a_non_blocking_receive_discards_a_bounded_number_of_unmatched_messages() {
+    let ctx = Context::new();
+    let name = format!("inproc://{}", unique("unmatched-backlog"));
+    let mut sub = subscriber(&ctx);
+    sub.set_recv_hwm(0);
+    sub.bind(&name).unwrap();
+    sub.subscribe("");
+    let mut publisher = publisher(&ctx);
+    publisher.set_send_hwm(0);
+    publisher.connect(&name).unwrap();
+    publisher.wait_for_subscribers(1, WAIT).unwrap();
+    // 5000 messages queued, then the SUB narrows its subscription: they no longer match.
+    for _ in 0..5000 {
+        assert_eq!(publisher.send("unwanted").unwrap(), 1);
+    }
+    sub.subscribe("wanted");
+    assert!(sub.unsubscribe(""));
+    assert!(util::eventually(WAIT, || publisher.send("wanted").unwrap() == 1));
+    // One try_recv does a bounded amount of work, then says it would block...
+    assert!(matches!(sub.try_recv(), Err(Error::WouldBlock)));
+    // ...and later calls get through the backlog to the message.
+    let mut calls = 1;
+    let got = loop {
+        match sub.try_recv() {
+            Ok(m) => break m,
+            Err(Error::WouldBlock) => calls += 1,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(calls < 100, "backlog never drained");
+    };
+    assert_eq!(got, "wanted");
+    assert!(calls >= 5000 / 1024, "{calls} calls");
+}

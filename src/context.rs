@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::engine::IoThread;
 use crate::error::{Error, Result};
-use crate::mailbox::{next_id, Partner, Peer, SocketEvent, SocketShared};
+use crate::mailbox::{next_id, Partner, Peer, SocketShared};
 use crate::message::Metadata;
 use crate::options::Options;
 use crate::pipe::{pipe, write_probe, Notify};
@@ -331,7 +331,7 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
     // Each side knows the other's id for it, so that whichever lets go first can hand
     // back what the other queued and it never took.
     let (c_id, b_id) = (next_id(), next_id());
-    c.post(SocketEvent::Attach(Peer {
+    c.attach(Peer {
         id: c_id,
         tx: c_to_b,
         rx: from_b,
@@ -341,8 +341,8 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
             socket: Arc::downgrade(b),
             peer: b_id,
         }),
-    }));
-    b.post(SocketEvent::Attach(Peer {
+    });
+    b.attach(Peer {
         id: b_id,
         tx: b_to_c,
         rx: from_c,
@@ -352,7 +352,7 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
             socket: Arc::downgrade(c),
             peer: c_id,
         }),
-    }));
+    });
 }
 
 /// Locks a mutex, ignoring poisoning: the registries stay consistent across a panic

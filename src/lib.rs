@@ -79,8 +79,8 @@ pub use frame::Frame;
 pub use message::{Message, Metadata};
 pub use monitor::{Monitor, MonitorEvent};
 pub use options::{
-    DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, MAX_FRAMES_PER_MESSAGE,
-    MAX_LINGER_WITHOUT_PEER,
+    DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE, DEFAULT_MAX_SUBSCRIPTIONS,
+    DEFAULT_MAX_SUBSCRIPTION_BYTES, MAX_FRAMES_PER_MESSAGE, MAX_LINGER_WITHOUT_PEER,
 };
 pub use pattern::dynamic::Socket;
 pub use pattern::pipeline::{Pull, Push};

@@ -4,8 +4,9 @@
 //! Below the engine and the sockets, so the engine can attach peers and hand back
 //! messages without knowing anything of the socket that will take them.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -42,7 +43,16 @@ pub(crate) struct SocketShared {
     /// Set when the socket is dropped: the I/O thread ignores any command of its that
     /// comes later, with no list of closed sockets to keep.
     closed: AtomicBool,
+    /// A SUB's or XSUB's distinct subscriptions (`None` for other sockets). Whoever
+    /// attaches a peer ([`SocketShared::attach`]) writes them into the peer's pipe first,
+    /// under this lock, and posts the peer before letting go; the socket changes them
+    /// under the same lock, taking in posted peers and telling every peer it holds. So
+    /// each peer hears each subscription once, without the application's thread.
+    subscriptions: Mutex<Option<BTreeSet<Vec<u8>>>>,
 }
+
+/// The locked subscription set of a SUB or XSUB; see [`SocketShared::subscriptions`].
+pub(crate) type Subscriptions<'a> = MutexGuard<'a, Option<BTreeSet<Vec<u8>>>>;
 
 impl SocketShared {
     /// A new socket's shared half, with the receiving end of its mailbox.
@@ -56,6 +66,9 @@ impl SocketShared {
             mail: AtomicBool::new(false),
             monitor: Mutex::new(None),
             closed: AtomicBool::new(false),
+            subscriptions: Mutex::new(
+                matches!(socket_type, SocketType::Sub | SocketType::XSub).then(BTreeSet::new),
+            ),
         });
         (shared, rx)
     }
@@ -93,6 +106,27 @@ impl SocketShared {
         let (tx, rx) = crossbeam_channel::unbounded();
         *self.monitor.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
         Monitor::new(rx)
+    }
+
+    /// Locks the subscription set (`None` inside for sockets that do not subscribe). Hold
+    /// it while changing the set, taking in attached peers and telling them the change.
+    pub(crate) fn subscriptions(&self) -> Subscriptions<'_> {
+        self.subscriptions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands a new peer to the socket. A SUB or XSUB's subscriptions are written into the
+    /// peer's pipe first (`01` + topic each, so they are the peer's first messages), under
+    /// the subscription lock, which is held until the peer is posted. A subscription that
+    /// finds the pipe full is lost, as one sent later would be.
+    pub(crate) fn attach(&self, peer: Peer) {
+        let subscriptions = self.subscriptions();
+        if let Some(set) = subscriptions.as_ref() {
+            for topic in set {
+                let _ = peer.tx.try_write(Message::subscription(true, topic));
+            }
+        }
+        self.post(SocketEvent::Attach(peer));
+        drop(subscriptions);
     }
 
     /// Delivers an event to the socket and wakes its caller.

@@ -91,6 +91,27 @@ pub enum MonitorEvent {
         /// went wrong, such as a heartbeat timeout or a protocol violation.
         reason: Option<String>,
     },
+    /// A PUB or XPUB refused subscriptions from a peer because the peer already held as
+    /// many as [`set_max_subscriptions`] or [`set_max_subscription_bytes`] allow (no libzmq
+    /// equivalent: libzmq has no bound). The refused subscriptions are not held and not
+    /// passed up; the peer stays connected and keeps what it held. Reported at the 1st,
+    /// 2nd, 4th, 8th, ... refusal for each peer, so a flood cannot flood the monitor.
+    ///
+    /// [`set_max_subscriptions`]: crate::Pub::set_max_subscriptions
+    /// [`set_max_subscription_bytes`]: crate::Pub::set_max_subscription_bytes
+    SubscriptionsRefused {
+        /// The endpoint connected to, for a connected peer; otherwise the local address of
+        /// the connection (tcp, ipc), or `inproc`.
+        endpoint: String,
+        /// The peer's address, where the transport has one.
+        peer_address: Option<String>,
+        /// How many subscriptions from this peer were refused so far.
+        refused: u64,
+        /// How many distinct subscriptions the peer holds.
+        held: usize,
+        /// How many topic bytes those hold.
+        held_bytes: usize,
+    },
     /// A listener was closed by `unbind` or by closing the socket (`ZMQ_EVENT_CLOSED`).
     Closed {
         /// The endpoint that was bound.

@@ -27,6 +27,20 @@ pub const MAX_LINGER_WITHOUT_PEER: Duration = Duration::from_secs(5);
 /// without bound. `set_max_message_size(None)` on a socket restores libzmq's behaviour.
 pub const DEFAULT_MAX_MSG_SIZE: usize = 64 * 1024 * 1024;
 
+/// Default most distinct subscriptions a PUB or XPUB holds for one peer: 100,000.
+///
+/// libzmq has no limit, so one peer sending distinct SUBSCRIBEs makes a publisher grow
+/// without bound (about 110 bytes per short topic). Past the bound a new subscription is
+/// refused: not held, not passed up by an XPUB, counted, and reported to the monitor as
+/// [`MonitorEvent::SubscriptionsRefused`](crate::MonitorEvent::SubscriptionsRefused).
+/// `set_max_subscriptions(None)` restores libzmq's behaviour.
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 100_000;
+
+/// Default most topic bytes a PUB or XPUB holds for one peer, summed over its distinct
+/// subscriptions: 16 MiB. Past it a new subscription is refused, as past
+/// [`DEFAULT_MAX_SUBSCRIPTIONS`]. `set_max_subscription_bytes(None)` removes the bound.
+pub const DEFAULT_MAX_SUBSCRIPTION_BYTES: usize = 16 * 1024 * 1024;
+
 /// Most frames accepted in one message from a peer. Each frame costs memory even when
 /// empty, so without a cap a peer could grow one message forever with empty frames.
 pub const MAX_FRAMES_PER_MESSAGE: usize = 1 << 16;
@@ -78,6 +92,10 @@ pub(crate) struct Options {
     pub(crate) max_metadata_size: usize,
     /// Most properties accepted in a peer's READY.
     pub(crate) max_properties: usize,
+    /// PUB/XPUB: most distinct subscriptions held per peer; `None` is unlimited.
+    pub(crate) max_subscriptions: Option<usize>,
+    /// PUB/XPUB: most topic bytes held per peer; `None` is unlimited.
+    pub(crate) max_subscription_bytes: Option<usize>,
     /// Identity sent in READY (REQ, DEALER, ROUTER).
     pub(crate) identity: Bytes,
     /// Restrict `[::]` listeners to IPv6 (IPV6_V6ONLY); off by default, so they take IPv4 too.
@@ -153,6 +171,8 @@ impl Default for Options {
             max_msg_size: Some(DEFAULT_MAX_MSG_SIZE),
             max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
             max_properties: DEFAULT_MAX_PROPERTIES,
+            max_subscriptions: Some(DEFAULT_MAX_SUBSCRIPTIONS),
+            max_subscription_bytes: Some(DEFAULT_MAX_SUBSCRIPTION_BYTES),
             identity: Bytes::new(),
             ipv6_only: false,
             ipc_permissions: None,

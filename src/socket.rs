@@ -565,6 +565,16 @@ impl SocketCore {
         self.peers.len()
     }
 
+    /// The socket's shared half (for a SUB's subscription lock).
+    pub(crate) fn shared(&self) -> Arc<SocketShared> {
+        self.shared.clone()
+    }
+
+    /// Sends a monitor event from the pattern layer, built only if a monitor is set.
+    pub(crate) fn emit(&self, event: impl FnOnce() -> MonitorEvent) {
+        self.shared.emit(event);
+    }
+
     /// Starts monitoring this socket's tcp and ipc endpoints and connections.
     pub(crate) fn monitor(&self) -> Monitor {
         self.shared.monitor()

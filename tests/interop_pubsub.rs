@@ -271,3 +271,63 @@ fn a_libzmq_sub_that_subscribes_twice_is_unsubscribed_by_its_one_cancel() {
     );
     assert_eq!(publisher.send("A2").unwrap(), 0);
 }
+
+/// libzmq 4.x's SUB sends every subscription upstream, repeats included, and a libzmq XPUB
+/// with `ZMQ_XPUB_VERBOSE` passes each one up: a ferromq SUB must do the same, or a verbose
+/// proxy upstream never sees the repeat.
+#[test]
+fn a_ferro_sub_that_subscribes_twice_is_seen_twice_by_a_verbose_libzmq_xpub() {
+    let zctx = zmq::Context::new();
+    let xpub = zmq_socket(&zctx, zmq::XPUB);
+    xpub.set_xpub_verbose(true).unwrap();
+    xpub.set_rcvtimeo(100).unwrap();
+    xpub.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = zmq_last_endpoint(&xpub);
+
+    let ctx = Context::new();
+    let mut sub = ctx.subscriber().unwrap();
+    sub.connect(&endpoint).unwrap();
+    sub.subscribe("a");
+    // The first arrives once the connection is up (the SUB's calls send it).
+    let deadline = Instant::now() + WAIT;
+    let first = loop {
+        let _ = sub.try_recv();
+        match xpub.recv_bytes(0) {
+            Ok(m) => break m,
+            Err(zmq::Error::EAGAIN) => assert!(Instant::now() < deadline, "no subscription"),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(first, b"\x01a");
+    sub.subscribe("a");
+    xpub.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01a");
+    // One cancel leaves a subscription: nothing goes upstream; the second sends it.
+    assert!(!sub.unsubscribe("a"));
+    assert!(sub.unsubscribe("a"));
+    assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x00a");
+}
+
+/// The I/O thread sends a SUB's subscriptions to a new connection itself: a libzmq XPUB
+/// hears them while the SUB's thread makes no call at all (here: sleeps), and hears them
+/// again when it restarts and the SUB reconnects.
+#[test]
+fn a_libzmq_xpub_hears_a_ferro_sub_that_makes_no_call() {
+    let zctx = zmq::Context::new();
+    let xpub = zmq_socket(&zctx, zmq::XPUB);
+    xpub.set_rcvtimeo(TIMEOUT_MS).unwrap();
+    xpub.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = zmq_last_endpoint(&xpub);
+
+    let ctx = Context::new();
+    let mut sub = ctx.subscriber().unwrap();
+    sub.subscribe("quiet");
+    sub.connect(&endpoint).unwrap();
+    let sleeper = std::thread::spawn(move || {
+        // No call on the SUB while the XPUB waits for the subscription.
+        std::thread::sleep(Duration::from_secs(3));
+        sub
+    });
+    assert_eq!(xpub.recv_bytes(0).unwrap(), b"\x01quiet");
+    drop(sleeper.join().unwrap());
+}

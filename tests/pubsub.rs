@@ -443,3 +443,215 @@ fn incompatible_inproc_peers_are_refused() {
         Err(Error::IncompatiblePeer { .. })
     ));
 }
+
+/// A raw ZMTP 3.1 SUB over tcp: greeting and READY sent, the PUB's greeting and 27-byte
+/// READY read.
+fn raw_sub(endpoint: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("tcp://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut out = util::zmtp_greeting();
+    out.extend_from_slice(&util::zmtp_ready("SUB"));
+    s.write_all(&out).unwrap();
+    let mut head = [0u8; 64 + 27];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head[64 + 20..], b"\0\0\0\x03PUB");
+    s
+}
+
+#[test]
+fn a_peer_flooding_subscriptions_is_bounded_reported_and_harms_nobody() {
+    use std::io::Write;
+    const BOUND: usize = 1000;
+    const SENT: usize = 5000;
+    let ctx = Context::new();
+    let mut publisher = publisher(&ctx);
+    publisher.set_max_subscriptions(Some(BOUND));
+    let monitor = publisher.monitor();
+    let endpoint = bind_fresh!(publisher, Transport::Tcp);
+
+    let mut good = subscriber(&ctx);
+    good.connect(&endpoint).unwrap();
+    good.subscribe("good");
+    settle(&mut publisher, &mut good);
+
+    // SENT distinct SUBSCRIBE commands of 6-byte topics, in one write.
+    let mut raw = raw_sub(&endpoint);
+    let mut flood = Vec::new();
+    for i in 0..SENT {
+        let topic = format!("t{i:05}");
+        flood.extend_from_slice(&[0x04, (10 + topic.len()) as u8, 9]);
+        flood.extend_from_slice(b"SUBSCRIBE");
+        flood.extend_from_slice(topic.as_bytes());
+    }
+    raw.write_all(&flood).unwrap();
+
+    let refused = (SENT - BOUND) as u64;
+    assert!(
+        util::eventually(WAIT, || publisher.refused_subscriptions() == refused),
+        "refused {} of {SENT}, bound {BOUND}",
+        publisher.refused_subscriptions()
+    );
+    // Held: the first BOUND topics; the rest were refused.
+    assert_eq!(publisher.send("t00000").unwrap(), 1);
+    assert_eq!(publisher.send(format!("t{:05}", BOUND - 1)).unwrap(), 1);
+    assert_eq!(publisher.send(format!("t{BOUND:05}")).unwrap(), 0);
+    assert_eq!(publisher.send(format!("t{:05}", SENT - 1)).unwrap(), 0);
+    // The good subscriber is unaffected.
+    assert_eq!(publisher.send(["good", "news"]).unwrap(), 1);
+    assert_eq!(&good.recv().unwrap()[1][..], b"news");
+
+    // The monitor saw refusals 1, 2, 4, ... 2048, each with the held count and bytes at
+    // the bound.
+    let mut reported = Vec::new();
+    while let Ok(event) = monitor.recv_timeout(Duration::from_millis(200)) {
+        if let ferromq::MonitorEvent::SubscriptionsRefused {
+            refused,
+            held,
+            held_bytes,
+            peer_address,
+            ..
+        } = event
+        {
+            assert_eq!((held, held_bytes), (BOUND, BOUND * 6));
+            assert!(peer_address.is_some());
+            reported.push(refused);
+        }
+    }
+    let powers: Vec<u64> = (0..12).map(|k| 1u64 << k).collect();
+    assert_eq!(reported, powers);
+}
+
+#[test]
+fn subscription_bytes_are_bounded_per_peer() {
+    let ctx = Context::new();
+    let mut publisher = publisher(&ctx);
+    publisher.set_max_subscription_bytes(Some(100));
+    let name = format!("inproc://{}", unique("sub-bytes"));
+    publisher.bind(&name).unwrap();
+    let mut sub = subscriber(&ctx);
+    sub.connect(&name).unwrap();
+    for i in 0..20 {
+        sub.subscribe(format!("topic-{i:04}")); // 10 bytes each
+    }
+    assert_eq!(publisher.refused_subscriptions(), 10);
+    assert_eq!(publisher.send("topic-0009").unwrap(), 1);
+    assert_eq!(publisher.send("topic-0010").unwrap(), 0);
+    // A cancel frees room for another topic.
+    assert!(sub.unsubscribe("topic-0000"));
+    sub.subscribe("topic-0010");
+    assert_eq!(publisher.send("topic-0010").unwrap(), 1);
+    assert_eq!(publisher.refused_subscriptions(), 10);
+}
+
+#[test]
+fn a_flood_of_unmatched_messages_cannot_hold_a_receive_past_its_deadline() {
+    let ctx = Context::new();
+    let name = format!("inproc://{}", unique("unmatched-flood"));
+    let mut sub = subscriber(&ctx);
+    sub.bind(&name).unwrap();
+    sub.subscribe("wanted");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let floods: Vec<_> = (0..3)
+        .map(|_| {
+            let (ctx, name, stop) = (ctx.clone(), name.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut publisher = publisher(&ctx);
+                publisher.set_send_hwm(100_000);
+                publisher.connect(&name).unwrap();
+                publisher.wait_for_subscribers(1, WAIT).unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = publisher.send("unwanted");
+                }
+            })
+        })
+        .collect();
+    // Let the floods start (the SUB greets them at its calls).
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(300) {
+        let _ = sub.try_recv();
+    }
+    let (tx, rx) = mpsc::channel();
+    let worker = thread::spawn(move || {
+        for _ in 0..20 {
+            let r = sub.try_recv();
+            assert!(matches!(r, Err(Error::WouldBlock)), "{r:?}");
+        }
+        tx.send("try_recv").unwrap();
+        let r = sub.recv_timeout(Duration::from_millis(100));
+        assert!(matches!(r, Err(Error::TimedOut)), "{r:?}");
+        tx.send("recv_timeout").unwrap();
+    });
+    // A generous watchdog, not a speed assertion.
+    let got = rx.recv_timeout(WAIT);
+    let got2 = rx.recv_timeout(WAIT);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    worker.join().unwrap();
+    for f in floods {
+        f.join().unwrap();
+    }
+    assert_eq!(got, Ok("try_recv"));
+    assert_eq!(got2, Ok("recv_timeout"));
+}
+
+#[test]
+fn a_publisher_connecting_to_a_sub_that_makes_no_call_hears_its_subscriptions() {
+    for t in [Transport::Inproc, Transport::Tcp] {
+        let ctx = Context::new();
+        let mut sub = subscriber(&ctx);
+        let endpoint = bind_fresh!(sub, t);
+        sub.subscribe("a");
+        sub.subscribe("b");
+        let sleeper = thread::spawn(move || {
+            thread::sleep(Duration::from_secs(2));
+            sub
+        });
+        let mut publisher = publisher(&ctx);
+        publisher.connect(&endpoint).unwrap();
+        // The SUB's thread sleeps: whoever attached the connection greeted it.
+        publisher.wait_for_subscribers(1, WAIT).unwrap();
+        assert!(util::eventually(WAIT, || publisher.send("b.1").unwrap() == 1));
+        let mut sub = sleeper.join().unwrap();
+        assert_eq!(sub.recv().unwrap(), "b.1");
+        // Greeted once: no duplicate subscription was sent by a later call either.
+        assert!(sub.unsubscribe("b"));
+        settle(&mut publisher, &mut sub);
+        assert_eq!(publisher.send("b.2").unwrap(), 0);
+    }
+}
+
+#[test]
+fn a_non_blocking_receive_discards_a_bounded_number_of_unmatched_messages() {
+    let ctx = Context::new();
+    let name = format!("inproc://{}", unique("unmatched-backlog"));
+    let mut sub = subscriber(&ctx);
+    sub.set_recv_hwm(0);
+    sub.bind(&name).unwrap();
+    sub.subscribe("");
+    let mut publisher = publisher(&ctx);
+    publisher.set_send_hwm(0);
+    publisher.connect(&name).unwrap();
+    publisher.wait_for_subscribers(1, WAIT).unwrap();
+    // 5000 messages queued, then the SUB narrows its subscription: they no longer match.
+    for _ in 0..5000 {
+        assert_eq!(publisher.send("unwanted").unwrap(), 1);
+    }
+    sub.subscribe("wanted");
+    assert!(sub.unsubscribe(""));
+    assert!(util::eventually(WAIT, || publisher.send("wanted").unwrap() == 1));
+    // One try_recv does a bounded amount of work, then says it would block...
+    assert!(matches!(sub.try_recv(), Err(Error::WouldBlock)));
+    // ...and later calls get through the backlog to the message.
+    let mut calls = 1;
+    let got = loop {
+        match sub.try_recv() {
+            Ok(m) => break m,
+            Err(Error::WouldBlock) => calls += 1,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(calls < 100, "backlog never drained");
+    };
+    assert_eq!(got, "wanted");
+    assert!(calls >= 5000 / 1024, "{calls} calls");
+}

@@ -283,6 +283,20 @@ impl Subscriber for Sub {
         match event {
             "subscribe" => w.sub.subscribe(TOPIC),
             "unsubscribe" => return Some(w.sub.unsubscribe(TOPIC).to_string()),
+            "subscribe-seen-upstream" | "unsubscribe-seen-upstream" => {
+                // A verboser XPUB connects and is greeted with the set; then the call, and
+                // what the XPUB was sent for it.
+                let mut xpub = XPub::connected(&w.ctx, &w.name);
+                assert_eq!(outcome(w.sub.try_recv()), "would-block");
+                let held = xpub.passed_up();
+                assert!(held == "none" || held == "sub(t)", "greeting {held}");
+                if event == "subscribe-seen-upstream" {
+                    w.sub.subscribe(TOPIC);
+                } else {
+                    w.sub.unsubscribe(TOPIC);
+                }
+                return Some(xpub.passed_up());
+            }
             _ => return None,
         }
         Some("ok".into())
@@ -488,7 +502,13 @@ fn pub_follows_every_row_of_its_table() {
 
 /// Runs every row of the SUB or XSUB table, and checks that every pair the harness knows
 /// has a row. `own` are the events only `S` has, `cancel` the one that takes `t` back.
-fn follow_sub_table<S: Subscriber>(heading: &str, own: &[&str], cancel: &str) {
+/// `extra`: (state, event) pairs the table must have beyond the common ones.
+fn follow_sub_table<S: Subscriber>(
+    heading: &str,
+    own: &[&str],
+    cancel: &str,
+    extra: &[(&str, &str)],
+) {
     let rows = table("pubsub.md", heading);
     let covered = run_rows(&rows, |row| {
         let mut w = SubWorld::<S>::new(&row["state"]);
@@ -512,6 +532,7 @@ fn follow_sub_table<S: Subscriber>(heading: &str, own: &[&str], cancel: &str) {
         &["subscribed-twice"],
         &[cancel, "peer-publishes"],
     ));
+    required.extend(extra.iter().map(|&(a, b)| (a.to_string(), b.to_string())));
     required.extend(all_pairs(
         &["has-messages"],
         &["recv", "try-recv", cancel, "peer-detaches"],
@@ -526,6 +547,12 @@ fn sub_follows_every_row_of_its_table() {
         "SUB transition table",
         &["subscribe", "unsubscribe"],
         "unsubscribe",
+        &[
+            ("not-subscribed", "subscribe-seen-upstream"),
+            ("subscribed", "subscribe-seen-upstream"),
+            ("subscribed", "unsubscribe-seen-upstream"),
+            ("subscribed-twice", "unsubscribe-seen-upstream"),
+        ],
     );
 }
 
@@ -535,6 +562,7 @@ fn xsub_follows_every_row_of_its_table() {
         "XSUB transition table",
         &["send-subscribe", "send-cancel", "send-message"],
         "send-cancel",
+        &[],
     );
 }
 

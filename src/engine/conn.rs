@@ -410,14 +410,15 @@ impl Conn {
         self.heartbeat_timer = true;
         let id = next_id();
         self.peer_id = Some(id);
-        self.socket.post(SocketEvent::Attach(Peer {
+        // A SUB's subscriptions go first, written here by the I/O thread.
+        self.socket.attach(Peer {
             id,
             tx: out_w,
             rx: in_r,
             meta: Arc::new(meta),
             endpoint: self.endpoint.clone(),
             partner: None,
-        }));
+        });
     }
 
     /// Reads once if the stream may have bytes, the socket can take them and the ZMTP

@@ -9,8 +9,8 @@
 //!
 //! PUB keeps what each peer subscribed to, filters every message by its first frame, and
 //! drops a peer's copy when that peer's queue is full: it never blocks. SUB keeps its own
-//! counted subscriptions, sends the whole set to every peer that attaches (so a reconnect
-//! re-subscribes by itself), and filters what arrives against them too.
+//! counted subscriptions, has the whole set written into every peer that attaches, by the
+//! I/O thread or the inproc connect (so a reconnect re-subscribes by itself), and filters what arrives against them too.
 //!
 //! XPUB and XSUB (`src/pattern/xpubsub.rs`) run on the same two state structs: an XPUB is a
 //! PUB whose state also keeps the topics of all peers together and a queue of what the
@@ -26,6 +26,7 @@ use smallvec::SmallVec;
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::message::{Message, Metadata};
+use crate::monitor::MonitorEvent;
 use crate::pattern::trie::Trie;
 use crate::pattern::{socket_common, state_recv_variants};
 use crate::pipe::{ReadError, WriteError};
@@ -72,6 +73,53 @@ macro_rules! publisher_common {
                 self.state.dropped()
             }
 
+            /// Sets the most distinct subscriptions this socket holds for one peer (default
+            /// [`DEFAULT_MAX_SUBSCRIPTIONS`](crate::DEFAULT_MAX_SUBSCRIPTIONS), 100,000);
+            /// `None` is no limit, as in libzmq. A new subscription past it is refused: not
+            /// held, not passed up, counted in `refused_subscriptions`, and reported as
+            /// [`MonitorEvent::SubscriptionsRefused`](crate::MonitorEvent::SubscriptionsRefused).
+            /// The peer stays connected with what it holds. Applies to what arrives from now
+            /// on; what a peer already holds is kept.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.set_max_subscriptions(Some(1));
+            /// publisher.bind("inproc://bounded")?;
+            /// let mut subscriber = ctx.subscriber()?;
+            /// subscriber.connect("inproc://bounded")?;
+            /// subscriber.subscribe("a");
+            /// subscriber.subscribe("b"); // one too many for this publisher
+            /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+            /// assert_eq!(publisher.refused_subscriptions(), 1);
+            /// assert_eq!(publisher.send("b.1")?, 0);
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn set_max_subscriptions(&mut self, max: Option<usize>) {
+                self.core.options.max_subscriptions = max;
+            }
+
+            /// Sets the most topic bytes this socket holds for one peer, summed over its
+            /// distinct subscriptions (default
+            /// [`DEFAULT_MAX_SUBSCRIPTION_BYTES`](crate::DEFAULT_MAX_SUBSCRIPTION_BYTES),
+            /// 16 MiB); `None` is no limit. Past it, a new subscription is refused as past
+            /// [`Self::set_max_subscriptions`].
+            pub fn set_max_subscription_bytes(&mut self, max: Option<usize>) {
+                self.core.options.max_subscription_bytes = max;
+            }
+
+            /// How many subscriptions were refused since this socket was made, over all
+            /// peers, because a peer held as many as [`Self::set_max_subscriptions`] and
+            /// [`Self::set_max_subscription_bytes`] allow; after taking in what arrived.
+            pub fn refused_subscriptions(&mut self) -> u64 {
+                self.state.refused_subscriptions(&mut self.core)
+            }
+
             /// How many connected peers have at least one subscription now, after taking in the
             /// subscriptions that arrived since the last call.
             ///
@@ -101,9 +149,8 @@ macro_rules! publisher_common {
             /// subscribers you expect are listening. The wait sleeps until a subscription or a
             /// peer arrives; it does not poll.
             ///
-            /// A subscriber sends its subscriptions to a new connection on its next call (a
-            /// subscriber blocked in `recv` sends them at once), so wait for subscribers in a
-            /// different thread or process from the subscribers themselves.
+            /// A ferromq subscriber's subscriptions are written into a new connection as it
+            /// attaches, whatever the subscriber's thread is doing.
             ///
             /// # Examples
             ///
@@ -187,10 +234,40 @@ pub(crate) struct PubState {
     /// What each peer is subscribed to. A peer without an entry has no subscription.
     /// Entries of departed peers are pruned by `forget_departed`.
     subscriptions: HashMap<PeerId, Trie>,
+    /// What each peer's subscriptions cost, for the per-peer bound; boxed to keep the
+    /// socket small.
+    limits: Box<Limits>,
     /// Copies of messages not queued because the subscriber's queue was full.
     dropped: u64,
     /// What an XPUB tells its application; `None` for a PUB.
     upstream: Option<Upstream>,
+}
+
+/// The per-peer subscription bound's bookkeeping (`Options::max_subscriptions`,
+/// `max_subscription_bytes`).
+#[derive(Debug, Default)]
+struct Limits {
+    /// Per peer with subscriptions: topic bytes held and refusals. Pruned with
+    /// `subscriptions`.
+    usage: HashMap<PeerId, Usage>,
+    /// Subscriptions refused, over all peers, since the socket was made.
+    refused: u64,
+}
+
+/// What one peer's subscriptions cost, for the per-peer bound.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    /// Topic bytes of the distinct subscriptions held.
+    bytes: usize,
+    /// Subscriptions refused because the bound was reached.
+    refused: u64,
+}
+
+/// The per-peer subscription bound, taken from the options at each read.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    count: usize,
+    bytes: usize,
 }
 
 /// What an XPUB keeps beyond a PUB: enough to pass each subscription up once, and the
@@ -376,6 +453,15 @@ impl PubState {
         self.dropped
     }
 
+    /// Subscriptions refused past the per-peer bound since the socket was made.
+    pub(crate) fn refused_subscriptions(&mut self, core: &mut SocketCore) -> u64 {
+        let (departed, _) = self.take_subscriptions(core, false);
+        if departed {
+            self.forget_departed(core);
+        }
+        self.limits.refused
+    }
+
     /// How many connected peers have at least one subscription.
     pub(crate) fn subscriber_count(&mut self, core: &mut SocketCore) -> usize {
         let (departed, _) = self.take_subscriptions(core, false);
@@ -424,6 +510,10 @@ impl PubState {
     fn take_subscriptions(&mut self, core: &mut SocketCore, park: bool) -> (bool, bool) {
         core.process_mailbox();
         let limit = core.options.recv_hwm;
+        let bound = Bound {
+            count: core.options.max_subscriptions.unwrap_or(usize::MAX),
+            bytes: core.options.max_subscription_bytes.unwrap_or(usize::MAX),
+        };
         let mut departed = false;
         let mut drained = true;
         'peers: for peer in &core.peers {
@@ -444,7 +534,25 @@ impl PubState {
                 }
                 budget -= 1;
                 match peer.rx.try_read() {
-                    Ok(msg) => self.take_in(peer.id, &peer.meta, &msg),
+                    Ok(msg) => {
+                        if let Some(refusal) = self.take_in(peer.id, &peer.meta, &msg, bound) {
+                            core.emit(|| MonitorEvent::SubscriptionsRefused {
+                                endpoint: peer.endpoint.as_deref().map_or_else(
+                                    || {
+                                        peer.meta
+                                            .local_address
+                                            .clone()
+                                            .unwrap_or_else(|| "inproc".into())
+                                    },
+                                    str::to_owned,
+                                ),
+                                peer_address: peer.meta.peer_address.clone(),
+                                refused: refusal.refused,
+                                held: refusal.held,
+                                held_bytes: refusal.held_bytes,
+                            });
+                        }
+                    }
                     Err(ReadError::Empty) => break,
                     Err(ReadError::Closed) => {
                         departed = true;
@@ -470,14 +578,43 @@ impl PubState {
     /// removes it. That is what libzmq's publishers do, and what its subscribers expect: a
     /// libzmq SUB sends SUBSCRIBE on every `ZMQ_SUBSCRIBE` but CANCEL only when its own
     /// count for the topic reaches zero. The counting belongs to the subscriber.
-    fn take_in(&mut self, peer: PeerId, meta: &Arc<Metadata>, msg: &Message) {
+    ///
+    /// A new subscription that would take the peer past `bound` (distinct subscriptions,
+    /// or their topic bytes) is refused: not held, not passed up, counted. Returns what to
+    /// report when this message brought the peer's refusals to a power of two.
+    fn take_in(
+        &mut self,
+        peer: PeerId,
+        meta: &Arc<Metadata>,
+        msg: &Message,
+        bound: Bound,
+    ) -> Option<Refusal> {
         let mut other = Message::new();
+        let mut report = None;
         for frame in msg {
             match frame.split_first() {
                 Some((&1, topic)) => {
                     let trie = self.subscriptions.entry(peer).or_default();
                     let new_for_peer = !trie.contains(topic);
                     if new_for_peer {
+                        let usage = self.limits.usage.entry(peer).or_default();
+                        let bytes = usage.bytes.saturating_add(topic.len());
+                        if trie.len() >= bound.count || bytes > bound.bytes {
+                            usage.refused = usage.refused.saturating_add(1);
+                            self.limits.refused = self.limits.refused.saturating_add(1);
+                            if usage.refused.is_power_of_two() {
+                                report = Some(Refusal {
+                                    refused: usage.refused,
+                                    held: trie.len(),
+                                    held_bytes: usage.bytes,
+                                });
+                            }
+                            if trie.is_empty() {
+                                self.subscriptions.remove(&peer);
+                            }
+                            continue;
+                        }
+                        usage.bytes = bytes;
                         trie.add(topic);
                     }
                     if let Some(up) = &mut self.upstream {
@@ -493,6 +630,11 @@ impl PubState {
                     let mut held = false;
                     if let Some(trie) = self.subscriptions.get_mut(&peer) {
                         held = trie.remove(topic);
+                        if held {
+                            if let Some(usage) = self.limits.usage.get_mut(&peer) {
+                                usage.bytes = usage.bytes.saturating_sub(topic.len());
+                            }
+                        }
                         if trie.is_empty() {
                             self.subscriptions.remove(&peer);
                         }
@@ -518,6 +660,7 @@ impl PubState {
                 up.deliver(other, Some(meta));
             }
         }
+        report
     }
 
     /// Drops the peers whose connection is gone, and their subscriptions.
@@ -528,6 +671,7 @@ impl PubState {
     fn forget_departed(&mut self, core: &mut SocketCore) {
         core.peer_count();
         let live: HashSet<PeerId> = core.peers.iter().map(|p| p.id).collect();
+        self.limits.usage.retain(|id, _| live.contains(id));
         let Some(up) = &mut self.upstream else {
             self.subscriptions.retain(|id, _| live.contains(id));
             return;
@@ -559,6 +703,19 @@ impl PubState {
             .count()
     }
 }
+
+/// What `take_in` hands back for the monitor when a peer's refusals reach a power of two.
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    refused: u64,
+    held: usize,
+    held_bytes: usize,
+}
+
+/// Most unmatched messages a non-blocking SUB receive discards before it returns
+/// `WouldBlock`, so a publisher flooding unmatched topics cannot keep `try_recv` (or a
+/// proxy step) from returning. The same bound as the poll's look-ahead.
+const DISCARD_BUDGET: usize = 1024;
 
 /// What subscriptions are matched against: the message's first frame (empty when the
 /// message has no frame).
@@ -599,8 +756,7 @@ fn topic(msg: &Message) -> &[u8] {
 ///
 /// let mut publisher = ctx.publisher()?;
 /// publisher.connect("inproc://news")?;
-/// // The subscriber tells a new publisher its subscriptions on its next call.
-/// let _ = subscriber.try_recv();
+/// // The subscriptions are the first thing a new publisher hears from the subscriber.
 ///
 /// publisher.send(["sport.tennis", "6-4 6-3"])?;
 /// publisher.send(["politics", "..."])?;
@@ -648,8 +804,10 @@ impl Sub {
     /// Subscribes to messages whose first frame starts with `topic`; the empty topic
     /// subscribes to everything.
     ///
-    /// The first subscription to a topic is sent to every connected publisher at once;
-    /// repeating it only adds to the count. Never blocks: a publisher whose queue from
+    /// The subscription is sent to every connected publisher at once, every time, as
+    /// libzmq's SUB does (a publisher holds it once; an XPUB with
+    /// [`set_verbose`](crate::XPub::set_verbose) passes up each repeat). Repeats are
+    /// counted here: the cancel goes out only with the last [`Sub::unsubscribe`]. Never blocks: a publisher whose queue from
     /// this socket is full ([`Sub::set_send_hwm`]) misses the subscription, as in
     /// libzmq, until it reconnects.
     ///
@@ -731,16 +889,33 @@ impl SubState {
     /// upstream with `ZMQ_XPUB_VERBOSE` must see repeats), cancels only for the last one, and
     /// the rest upstream unchanged.
     pub(crate) fn forward(&mut self, core: &mut SocketCore, msg: Message) -> usize {
-        // New peers hear the set as it was before this change, then the change itself.
+        // Under the subscription lock: peers attached before it heard the old set from
+        // whoever attached them, and are taken in to hear the change; later ones will
+        // hear the new set.
+        let shared = core.shared();
+        let mut set = shared.subscriptions();
+        core.process_mailbox();
         self.greet_new_peers(core);
         let keep: SmallVec<[bool; 4]> = msg
             .iter()
             .map(|frame| match frame.split_first() {
                 Some((&1, topic)) => {
-                    self.subscriptions.add(topic);
+                    if self.subscriptions.add(topic) {
+                        if let Some(set) = set.as_mut() {
+                            set.insert(topic.to_vec());
+                        }
+                    }
                     true
                 }
-                Some((&0, topic)) => self.subscriptions.remove(topic),
+                Some((&0, topic)) => {
+                    let last = self.subscriptions.remove(topic);
+                    if last {
+                        if let Some(set) = set.as_mut() {
+                            set.remove(topic);
+                        }
+                    }
+                    last
+                }
                 _ => true,
             })
             .collect();
@@ -756,19 +931,35 @@ impl SubState {
         Self::tell_peers(core, &msg)
     }
 
-    /// Adds one subscription to `topic`, telling the peers when it is new.
+    /// Adds one subscription to `topic` and tells every peer, each time: libzmq 4.x's SUB
+    /// sends every subscription (its XSUB does), and leaves it to an XPUB upstream to pass
+    /// up only the first unless it is verbose.
+    ///
+    /// Done under the socket's subscription lock, as `forward` is.
     pub(crate) fn subscribe(&mut self, core: &mut SocketCore, topic: &[u8]) {
+        let shared = core.shared();
+        let mut set = shared.subscriptions();
+        core.process_mailbox();
         self.greet_new_peers(core);
         if self.subscriptions.add(topic) {
-            Self::tell_peers(core, &Message::subscription(true, topic));
+            if let Some(set) = set.as_mut() {
+                set.insert(topic.to_vec());
+            }
         }
+        Self::tell_peers(core, &Message::subscription(true, topic));
     }
 
     /// Takes back one subscription to `topic`; true when it was the last one.
     pub(crate) fn unsubscribe(&mut self, core: &mut SocketCore, topic: &[u8]) -> bool {
+        let shared = core.shared();
+        let mut set = shared.subscriptions();
+        core.process_mailbox();
         self.greet_new_peers(core);
         let removed = self.subscriptions.remove(topic);
         if removed {
+            if let Some(set) = set.as_mut() {
+                set.remove(topic);
+            }
             Self::tell_peers(core, &Message::subscription(false, topic));
         }
         removed
@@ -779,6 +970,7 @@ impl SubState {
         if let Some(msg) = self.polled.take() {
             return Ok(msg);
         }
+        let mut discarded: usize = 0;
         loop {
             self.greet_new_peers(core);
             match core.recv_fair(Wait::Never) {
@@ -787,11 +979,16 @@ impl SubState {
                         return Ok(msg);
                     }
                     // Not ours: drop it, but keep to the deadline even if such messages
-                    // keep coming.
-                    if let Wait::Until(Some(deadline)) = wait {
-                        if Instant::now() >= deadline {
+                    // keep coming, and let a non-blocking call return.
+                    discarded = discarded.saturating_add(1);
+                    match wait {
+                        Wait::Until(Some(deadline)) if Instant::now() >= deadline => {
                             return Err(Error::TimedOut);
                         }
+                        Wait::Never if discarded >= DISCARD_BUDGET => {
+                            return Err(Error::WouldBlock);
+                        }
+                        _ => {}
                     }
                 }
                 // Every pipe was found empty and parked: a message or a new peer rings
@@ -802,17 +999,11 @@ impl SubState {
         }
     }
 
-    /// Sends the whole subscription set to each peer attached since the last call.
+    /// Forgets which peers attached since the last call: whoever attached them (the I/O
+    /// thread, or the inproc registry) already wrote the subscription set into their pipes
+    /// (`SocketShared::attach`), without waiting for this socket's thread.
     pub(crate) fn greet_new_peers(&self, core: &mut SocketCore) {
-        for id in core.take_attached() {
-            let Some(peer) = core.peer(id) else {
-                continue;
-            };
-            self.subscriptions.for_each(|topic| {
-                // A full pipe loses the subscription, as documented on `subscribe`.
-                let _ = peer.tx.try_write(Message::subscription(true, topic));
-            });
-        }
+        let _ = core.take_attached();
     }
 
     /// Sends one message (a subscription change, or what an XSUB forwards) to every peer,
@@ -875,7 +1066,7 @@ impl SubState {
         }
         if self.polled.is_none() {
             // Bounded, so a flood of unmatched messages cannot keep a poll here.
-            for _ in 0..1024 {
+            for _ in 0..DISCARD_BUDGET {
                 match core.recv_fair(Wait::Never) {
                     Ok((_, msg)) if self.unfiltered || self.subscriptions.matches(topic(&msg)) => {
                         self.polled = Some(msg);

@@ -68,7 +68,6 @@ impl Trie {
     }
 
     /// The number of distinct prefixes held.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -264,7 +264,7 @@ publisher_common!(XPub, xpublisher);
 ///   application; a [`Pub`](crate::Pub) discards it). In a multipart message each frame
 ///   that starts with `01` or `00` counts as a subscription change;
 /// - the whole subscription set is sent to every publisher that connects or reconnects
-///   later, at the XSUB's next call, as a SUB does;
+///   later, as its first messages, without a call on the XSUB, as for a SUB;
 /// - sends never block: a publisher whose queue from this socket is full misses the message;
 /// - **receiving does not filter**: every message the publishers send is delivered. The
 ///   publishers filter by the subscriptions they were sent; a libzmq XSUB filters nothing
@@ -427,7 +427,6 @@ impl XSub {
     /// xsub.subscribe("");
     /// let mut publisher = ctx.publisher()?;
     /// publisher.connect("inproc://xsub-recv")?;
-    /// let _ = xsub.try_recv(); // greets the new publisher with the subscription
     /// publisher.send("anything")?;
     /// xsub.set_recv_timeout(Some(Duration::from_secs(5)));
     /// assert_eq!(xsub.recv()?, "anything");

@@ -57,10 +57,10 @@ pub(crate) const MIN_FRAME_COST: usize = 32;
 /// libzmq takes whatever fits in a command frame. Standard properties need a few hundred
 /// bytes (`Socket-Type`, an `Identity` of at most 255 bytes); 64 KiB leaves ample room for
 /// application `X-` properties.
-pub(crate) const DEFAULT_MAX_METADATA_SIZE: usize = 64 * 1024;
+pub const DEFAULT_MAX_METADATA_SIZE: usize = 64 * 1024;
 
 /// Default most properties accepted in one READY: 256.
-pub(crate) const DEFAULT_MAX_PROPERTIES: usize = 256;
+pub const DEFAULT_MAX_PROPERTIES: usize = 256;
 
 /// Most commands a connection owes its peer (PONGs, an ERROR) that may wait unwritten. Past
 /// it the connection stops decoding commands and stops reading, until the peer reads what it

@@ -173,3 +173,49 @@ fn hostile_peers_are_dropped_while_a_good_peer_keeps_delivering() {
         "the message after the unknown command was lost"
     );
 }
+
+/// The metadata bounds are settings: a PULL that takes at most one READY property, or at
+/// most 8 bytes of metadata, refuses a ferromq PUSH (whose READY carries `Socket-Type` and
+/// more than 8 bytes) with a reason in the monitor; with the defaults the same PUSH is
+/// served.
+#[test]
+fn the_metadata_bounds_are_settings() {
+    for (max_bytes, max_properties, refused, why) in [
+        (8, 256, true, "maximum metadata of 8 bytes"),
+        (64 * 1024, 0, true, "maximum of 0 properties"),
+        (64 * 1024, 256, false, ""),
+    ] {
+        let ctx = Context::new();
+        let mut pull = ctx.pull().unwrap();
+        pull.set_max_metadata_size(max_bytes);
+        pull.set_max_properties(max_properties);
+        let monitor = pull.monitor();
+        pull.bind("tcp://127.0.0.1:*").unwrap();
+        let mut push = ctx.push().unwrap();
+        push.connect(pull.last_endpoint().unwrap()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match monitor.recv_timeout(left).expect("a handshake outcome") {
+                ferromq::MonitorEvent::HandshakeFailed { reason, .. } => {
+                    assert!(refused, "refused with defaults: {reason}");
+                    assert!(reason.contains(why), "{reason}");
+                    break;
+                }
+                ferromq::MonitorEvent::HandshakeSucceeded { .. } => {
+                    assert!(
+                        !refused,
+                        "accepted past a bound of {max_bytes} B / {max_properties}"
+                    );
+                    push.send("served").unwrap();
+                    assert_eq!(
+                        pull.recv_timeout(Duration::from_secs(10)).unwrap(),
+                        "served"
+                    );
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+}

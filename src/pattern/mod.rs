@@ -197,6 +197,23 @@ macro_rules! socket_common {
                 self.core.options.max_msg_size = max;
             }
 
+            /// Sets the largest handshake metadata (the body of a peer's READY) accepted,
+            /// in bytes (default
+            /// [`DEFAULT_MAX_METADATA_SIZE`](crate::DEFAULT_MAX_METADATA_SIZE), 64 KiB;
+            /// libzmq takes whatever fits in a frame). A larger READY is refused from its
+            /// header, with an ERROR, and the peer dropped. Applies to later connections.
+            pub fn set_max_metadata_size(&mut self, max: usize) {
+                self.core.options.max_metadata_size = max;
+            }
+
+            /// Sets the most properties accepted in a peer's READY (default
+            /// [`DEFAULT_MAX_PROPERTIES`](crate::DEFAULT_MAX_PROPERTIES), 256). A READY
+            /// with more is refused, with an ERROR, before anything of it is kept.
+            /// Applies to later connections.
+            pub fn set_max_properties(&mut self, max: usize) {
+                self.core.options.max_properties = max;
+            }
+
             /// Sets how long a new connection may take to finish its ZMTP handshake
             /// before it is dropped (default 30 s, as libzmq); `None` is no limit, and a
             /// timeout too long to wait for (up to `Duration::MAX`) is about a century.

@@ -22,12 +22,12 @@ pub(crate) use crate::socket::refuse_empty;
 /// non-blocking receive then returns [`Error::WouldBlock`], a timed one [`Error::TimedOut`]
 /// once its deadline has passed, so a peer flooding garbage cannot keep a call busy past
 /// what the caller allowed. A blocking receive with no deadline goes on.
-pub(crate) const DISCARD_BUDGET: u32 = 1024;
+pub(crate) const DISCARD_BUDGET: usize = 1024;
 
 /// Counts the messages a receive discards, against [`DISCARD_BUDGET`].
 #[derive(Debug, Default)]
 pub(crate) struct Discards {
-    count: u32,
+    count: usize,
 }
 
 impl Discards {

@@ -28,7 +28,7 @@ use crate::error::{Error, Result, SendError};
 use crate::message::{Message, Metadata};
 use crate::monitor::MonitorEvent;
 use crate::pattern::trie::Trie;
-use crate::pattern::{socket_common, state_recv_variants};
+use crate::pattern::{socket_common, state_recv_variants, DISCARD_BUDGET};
 use crate::pipe::{ReadError, WriteError};
 use crate::poll::sealed::CoreRef;
 use crate::poll::Interest;
@@ -712,11 +712,6 @@ struct Refusal {
     held_bytes: usize,
 }
 
-/// Most unmatched messages a non-blocking SUB receive discards before it returns
-/// `WouldBlock`, so a publisher flooding unmatched topics cannot keep `try_recv` (or a
-/// proxy step) from returning. The same bound as the poll's look-ahead.
-const DISCARD_BUDGET: usize = 1024;
-
 /// What subscriptions are matched against: the message's first frame (empty when the
 /// message has no frame).
 fn topic(msg: &Message) -> &[u8] {
@@ -979,7 +974,8 @@ impl SubState {
                         return Ok(msg);
                     }
                     // Not ours: drop it, but keep to the deadline even if such messages
-                    // keep coming, and let a non-blocking call return.
+                    // keep coming, and let a non-blocking call return after
+                    // `DISCARD_BUDGET` of them (the same bound as the poll's look-ahead).
                     discarded = discarded.saturating_add(1);
                     match wait {
                         Wait::Until(Some(deadline)) if Instant::now() >= deadline => {

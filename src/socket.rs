@@ -148,6 +148,7 @@ impl SocketCore {
     /// Binds to an endpoint and starts accepting peers there.
     pub(crate) fn bind(&mut self, endpoint: &str) -> Result<()> {
         let ep = Endpoint::parse(endpoint)?;
+        self.refuse_raw_inproc(&ep, endpoint)?;
         let resolved = match &ep {
             Endpoint::Inproc(name) => {
                 self.ctx.inproc_bind(name, &self.shared, &self.options)?;
@@ -179,6 +180,7 @@ impl SocketCore {
     /// drop, in the background (a tcp host name is resolved again at every attempt).
     pub(crate) fn connect(&mut self, endpoint: &str) -> Result<()> {
         let ep = Endpoint::parse(endpoint)?;
+        self.refuse_raw_inproc(&ep, endpoint)?;
         let key: Arc<str> = Arc::from(endpoint);
         match &ep {
             Endpoint::Inproc(name) => {
@@ -204,6 +206,18 @@ impl SocketCore {
                     key,
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// A STREAM socket's peers are byte streams: inproc has none to offer (libzmq refuses
+    /// it too).
+    fn refuse_raw_inproc(&self, ep: &Endpoint, endpoint: &str) -> Result<()> {
+        if self.shared.socket_type == SocketType::Stream && matches!(ep, Endpoint::Inproc(_)) {
+            return Err(Error::endpoint(
+                endpoint,
+                "STREAM sockets speak to tcp and ipc peers only",
+            ));
         }
         Ok(())
     }

@@ -30,10 +30,16 @@ pub enum SocketType {
     XPub,
     /// Subscriber that sends subscriptions as messages.
     XSub,
+    /// Raw stream to plain tcp or ipc peers that speak no ZMTP (libzmq's `ZMQ_STREAM`;
+    /// the typed socket is [`StreamSocket`](crate::StreamSocket)). Not a ZMTP wire type:
+    /// no peer can announce it, so it is not in [`SocketType::ALL`] and
+    /// [`SocketType::from_wire`] never returns it.
+    Stream,
 }
 
 impl SocketType {
-    /// Every socket type, for tables and tests.
+    /// Every socket type of ZMTP's table, for tables and tests ([`SocketType::Stream`],
+    /// which speaks no ZMTP, is not among them).
     pub const ALL: [SocketType; 11] = [
         SocketType::Pair,
         SocketType::Pub,
@@ -62,6 +68,7 @@ impl SocketType {
             SocketType::Push => "PUSH",
             SocketType::XPub => "XPUB",
             SocketType::XSub => "XSUB",
+            SocketType::Stream => "STREAM",
         }
     }
 
@@ -123,6 +130,7 @@ mod tests {
         assert_eq!(SocketType::from_wire(b"push"), None);
         assert_eq!(SocketType::from_wire(b""), None);
         assert_eq!(SocketType::from_wire(b"CLIENT"), None);
+        assert_eq!(SocketType::from_wire(b"STREAM"), None, "not a wire type");
     }
 
     #[test]
@@ -138,5 +146,8 @@ mod tests {
         assert_eq!(legal, 21);
         assert!(!SocketType::Push.is_compatible_with(SocketType::Push));
         assert!(!SocketType::Req.is_compatible_with(SocketType::Dealer));
+        for t in SocketType::ALL {
+            assert!(!SocketType::Stream.is_compatible_with(t), "STREAM-{t}");
+        }
     }
 }

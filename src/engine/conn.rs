@@ -15,7 +15,120 @@ use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError};
 use crate::transport::{ConnAddrs, Stream};
 use crate::zmtp::{Connection, ConnectionConfig, Event};
 
+use super::raw::Raw;
 use super::IoWake;
+
+/// What a connection speaks: ZMTP, or raw bytes for a STREAM socket ([`Raw`]). The
+/// driver below is the same for both; each method forwards to the mode's own.
+#[allow(clippy::large_enum_variant)]
+enum Codec {
+    Zmtp(Connection),
+    Raw(Raw),
+}
+
+impl Codec {
+    fn is_ready(&self) -> bool {
+        match self {
+            Codec::Zmtp(z) => z.is_ready(),
+            Codec::Raw(r) => r.is_ready(),
+        }
+    }
+
+    fn send_ping(&mut self, ttl_deciseconds: u16, context: &[u8]) {
+        if let Codec::Zmtp(z) = self {
+            z.send_ping(ttl_deciseconds, context);
+        }
+    }
+
+    fn poll_event(&mut self) -> crate::Result<Option<Event>> {
+        match self {
+            Codec::Zmtp(z) => z.poll_event(),
+            Codec::Raw(r) => Ok(r.poll_event()),
+        }
+    }
+
+    fn take_peer_ttl(&mut self) -> Option<u16> {
+        match self {
+            Codec::Zmtp(z) => z.take_peer_ttl(),
+            Codec::Raw(_) => None,
+        }
+    }
+
+    fn wants_read(&self) -> bool {
+        match self {
+            Codec::Zmtp(z) => z.wants_read(),
+            Codec::Raw(_) => true,
+        }
+    }
+
+    fn send_message(&mut self, msg: &Message) {
+        match self {
+            Codec::Zmtp(z) => z.send_message(msg),
+            Codec::Raw(r) => r.send_message(msg),
+        }
+    }
+
+    fn output_len(&self) -> usize {
+        match self {
+            Codec::Zmtp(z) => z.output_len(),
+            Codec::Raw(r) => r.output_len(),
+        }
+    }
+
+    fn has_output(&self) -> bool {
+        match self {
+            Codec::Zmtp(z) => z.has_output(),
+            Codec::Raw(r) => r.has_output(),
+        }
+    }
+
+    fn output_slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        match self {
+            Codec::Zmtp(z) => z.output_slices(out),
+            Codec::Raw(r) => r.output_slices(out),
+        }
+    }
+
+    fn advance_output(&mut self, n: usize) {
+        match self {
+            Codec::Zmtp(z) => z.advance_output(n),
+            Codec::Raw(r) => r.advance_output(n),
+        }
+    }
+}
+
+/// The input side [`read_into`] reads into.
+trait ReadInput {
+    /// How much room the next read should have beyond `room` (see
+    /// [`Connection::read_hint`]).
+    fn read_hint(&self, room: usize) -> usize;
+    /// The input buffer.
+    fn input(&mut self) -> &mut BytesMut;
+}
+
+impl ReadInput for Connection {
+    fn read_hint(&self, room: usize) -> usize {
+        Connection::read_hint(self, room)
+    }
+    fn input(&mut self) -> &mut BytesMut {
+        Connection::input(self)
+    }
+}
+
+impl ReadInput for Codec {
+    fn read_hint(&self, room: usize) -> usize {
+        match self {
+            Codec::Zmtp(z) => z.read_hint(room),
+            Codec::Raw(r) => r.read_hint(room),
+        }
+    }
+    fn input(&mut self) -> &mut BytesMut {
+        match self {
+            Codec::Zmtp(z) => z.input(),
+            Codec::Raw(r) => r.input(),
+        }
+    }
+}
 
 /// Most messages decoded before they are handed to the socket's pipe in one go (and so
 /// most held back here, beyond the pipe's high-water mark, while the pipe is full).
@@ -109,7 +222,9 @@ pub(super) struct Conn {
     pub(super) label: Arc<str>,
     /// The peer's READY came: the handshake succeeded.
     pub(super) handshaken: bool,
-    zmtp: Connection,
+    zmtp: Codec,
+    /// A STREAM socket's connection: raw bytes, no ZMTP (see [`Raw`]).
+    pub(super) raw: bool,
     pub(super) connecting: bool,
     addrs: Option<ConnAddrs>,
     /// The pipe the socket writes messages for the peer into.
@@ -165,14 +280,19 @@ impl Conn {
         label: Arc<str>,
         connecting: bool,
     ) -> Conn {
-        let zmtp = Connection::new(ConnectionConfig {
-            socket_type: socket.socket_type,
-            identity: options.identity.clone(),
-            max_msg_size: options.max_msg_size,
-            max_metadata_size: options.max_metadata_size,
-            max_properties: options.max_properties,
-            properties: Vec::new(),
-        });
+        let raw = socket.socket_type == crate::SocketType::Stream;
+        let zmtp = if raw {
+            Codec::Raw(Raw::new())
+        } else {
+            Codec::Zmtp(Connection::new(ConnectionConfig {
+                socket_type: socket.socket_type,
+                identity: options.identity.clone(),
+                max_msg_size: options.max_msg_size,
+                max_metadata_size: options.max_metadata_size,
+                max_properties: options.max_properties,
+                properties: Vec::new(),
+            }))
+        };
         let addrs = (!connecting).then(|| stream.addrs());
         let requeue = Requeue::for_type(socket.socket_type) != Requeue::Drop;
         Conn {
@@ -185,6 +305,7 @@ impl Conn {
             label,
             handshaken: false,
             zmtp,
+            raw,
             connecting,
             addrs,
             out: None,
@@ -398,7 +519,8 @@ impl Conn {
         }
         let addrs = self.addrs.clone().unwrap_or_default();
         let meta = Metadata {
-            socket_type: Some(info.socket_type),
+            // A raw peer announced nothing.
+            socket_type: (!self.raw).then_some(info.socket_type),
             identity: info.identity,
             peer_address: addrs.peer_address,
             peer_socket_addr: addrs.peer_socket_addr,
@@ -574,7 +696,7 @@ fn message_cost(msg: &Message) -> usize {
 /// (the buffer doubles) rather than once per read.
 fn read_into(
     stream: &mut Stream,
-    zmtp: &mut Connection,
+    zmtp: &mut impl ReadInput,
     room: usize,
 ) -> (io::Result<usize>, usize) {
     let spare = zmtp.read_hint(room);

@@ -686,7 +686,8 @@ impl Loop {
         if std::mem::take(&mut conn.heartbeat_timer) {
             // The handshake is done (this flag is raised as the peer attaches).
             self.timers.cancel(owner, Kind::Handshake);
-            if let Some(ivl) = conn.options.heartbeat_ivl {
+            // A raw (STREAM) peer speaks no ZMTP: no PINGs, as libzmq's raw engine.
+            if let Some(ivl) = conn.options.heartbeat_ivl.filter(|_| !conn.raw) {
                 self.timers
                     .arm(owner, Kind::Heartbeat, uid, deadline(now, ivl));
             }
@@ -729,7 +730,11 @@ impl Loop {
         if let Origin::Connected(key, uid) = conn.origin {
             let live = (conn.linger_until.is_none() || conn.hung_up)
                 && self.connecters.get(key).is_some_and(|c| c.uid == uid);
-            if live && conn.hung_up {
+            if live && conn.hung_up && conn.raw {
+                // A STREAM socket closed this connection (`[id, ""]`): the application
+                // is done with it, so it is not remade, as libzmq's raw session ends.
+                self.remove_connecter(key);
+            } else if live && conn.hung_up {
                 // Our own socket hung up; the peer is fine, so reconnect at once.
                 if let Some(c) = self.connecters.get_mut(key) {
                     c.backoff = c.options.reconnect_ivl.unwrap_or_default();

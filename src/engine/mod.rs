@@ -10,6 +10,7 @@
 
 mod conn;
 mod io_loop;
+mod raw;
 mod resolve;
 mod timers;
 

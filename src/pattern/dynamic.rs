@@ -8,6 +8,7 @@ use crate::message::Message;
 use crate::pattern::pubsub::{PubState, SubState};
 use crate::pattern::reqrep::{self, RepMachine, ReqMachine};
 use crate::pattern::routing::{self, PairState, RouterState};
+use crate::pattern::stream::{self, StreamState};
 use crate::pattern::{refuse_empty, socket_common};
 use crate::poll::sealed::CoreRef;
 use crate::poll::Interest;
@@ -28,6 +29,7 @@ enum Machine {
     Sub(SubState),
     XPub(PubState),
     XSub(SubState),
+    Stream(StreamState),
 }
 
 /// A socket of any type, chosen at run time: for generic code, proxies, tools, and
@@ -84,15 +86,20 @@ impl Socket {
             SocketType::Sub => Machine::Sub(SubState::default()),
             SocketType::XPub => Machine::XPub(PubState::xpub()),
             SocketType::XSub => Machine::XSub(SubState::xsub()),
+            SocketType::Stream => Machine::Stream(StreamState::new()),
         };
         let mut core = SocketCore::new(ctx, kind);
         if matches!(
             machine,
-            Machine::Router(_) | Machine::Pair(_) | Machine::Sub(_) | Machine::XSub(_)
+            Machine::Router(_)
+                | Machine::Pair(_)
+                | Machine::Sub(_)
+                | Machine::XSub(_)
+                | Machine::Stream(_)
         ) {
             core.track_attached();
         }
-        if matches!(machine, Machine::Router(_)) {
+        if matches!(machine, Machine::Router(_) | Machine::Stream(_)) {
             core.track_departed();
         }
         Ok(Socket { core, machine })
@@ -404,6 +411,7 @@ impl Socket {
             Machine::Rep(m) => reqrep::rep_send(&mut self.core, m, msg, wait),
             Machine::Dealer => routing::dealer_send(&mut self.core, msg, wait),
             Machine::Router(st) => routing::router_send(&mut self.core, st, msg, wait),
+            Machine::Stream(st) => stream::stream_send(&mut self.core, st, msg, wait),
             Machine::Pair(st) => routing::pair_send(&mut self.core, st, msg, wait),
             Machine::Pub(st) | Machine::XPub(st) => {
                 st.send(&mut self.core, refuse_empty(msg)?);
@@ -431,6 +439,7 @@ impl Socket {
             Machine::Rep(m) => reqrep::rep_recv(&mut self.core, m, wait),
             Machine::Dealer => routing::dealer_recv(&mut self.core, wait),
             Machine::Router(st) => routing::router_recv(&mut self.core, st, wait),
+            Machine::Stream(st) => stream::stream_recv(&mut self.core, st, wait),
             Machine::Pair(st) => routing::pair_recv(&mut self.core, st, wait),
             Machine::Sub(st) | Machine::XSub(st) => st.recv(&mut self.core, wait),
             Machine::XPub(st) => st.recv(&mut self.core, wait),
@@ -470,6 +479,7 @@ impl crate::poll::sealed::Sealed for Socket {
             Machine::Req(m) => reqrep::req_poll_ready(core, m, interest),
             Machine::Rep(m) => reqrep::rep_poll_ready(core, m, interest),
             Machine::Router(st) => st.poll_ready(core, interest),
+            Machine::Stream(st) => st.poll_ready(core, interest),
             Machine::Pair(st) => st.poll_ready(core, interest),
             Machine::Pub(st) | Machine::XPub(st) => st.poll_ready(core, interest),
             Machine::Sub(st) => st.poll_ready(core, interest),

@@ -7,6 +7,7 @@ pub(crate) mod pipeline;
 pub(crate) mod pubsub;
 pub(crate) mod reqrep;
 pub(crate) mod routing;
+pub(crate) mod stream;
 pub(crate) mod trie;
 pub(crate) mod xpubsub;
 

@@ -386,6 +386,104 @@ impl Socket {
         Ok(())
     }
 
+    /// For STREAM: see [`StreamSocket::set_stream_notify`](crate::StreamSocket::set_stream_notify).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_stream_notify(&mut self, notify: bool) -> Result<()> {
+        match &mut self.machine {
+            Machine::Stream(st) => {
+                st.notify = notify;
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "stream_notify applies to STREAM sockets only".into(),
+            )),
+        }
+    }
+
+    /// For STREAM: see [`StreamSocket::stream_notify`](crate::StreamSocket::stream_notify).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn stream_notify(&self) -> Result<bool> {
+        match &self.machine {
+            Machine::Stream(st) => Ok(st.notify),
+            _ => Err(Error::InvalidOption(
+                "stream_notify applies to STREAM sockets only".into(),
+            )),
+        }
+    }
+
+    /// For REQ: see [`Req::correlate`](crate::Req::correlate).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn correlate(&self) -> Result<bool> {
+        match &self.machine {
+            Machine::Req(m) => Ok(m.correlate),
+            _ => Err(Error::InvalidOption(
+                "correlate applies to REQ sockets only".into(),
+            )),
+        }
+    }
+
+    /// For ROUTER: `(mandatory, handover, (notify connect, notify disconnect))`; see
+    /// [`Router::router_mandatory`](crate::Router::router_mandatory) and the others.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn router_options(&self) -> Result<(bool, bool, (bool, bool))> {
+        match &self.machine {
+            Machine::Router(st) => Ok((
+                st.mandatory,
+                st.handover,
+                (st.notify_connect, st.notify_disconnect),
+            )),
+            _ => Err(Error::InvalidOption(
+                "this option applies to ROUTER sockets only".into(),
+            )),
+        }
+    }
+
+    /// For REQ, DEALER and ROUTER: see [`Dealer::probe_router`](crate::Dealer::probe_router).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn probe_router(&self) -> Result<bool> {
+        match self.machine {
+            Machine::Req(_) | Machine::Dealer | Machine::Router(_) => {
+                Ok(self.core.options.probe_router)
+            }
+            _ => Err(Error::InvalidOption(
+                "probe_router applies to REQ, DEALER and ROUTER sockets only".into(),
+            )),
+        }
+    }
+
+    /// For XPUB: `(verbose, verboser)`; see [`XPub::verbose`](crate::XPub::verbose) and
+    /// [`XPub::verboser`](crate::XPub::verboser).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn xpub_verbosity(&self) -> Result<(bool, bool)> {
+        match &self.machine {
+            Machine::XPub(st) => {
+                let v = st.verbosity();
+                Ok((v.0, v == (true, true)))
+            }
+            _ => Err(Error::InvalidOption(
+                "this option applies to XPUB sockets only".into(),
+            )),
+        }
+    }
+
     fn xpub_state(&mut self) -> Result<&mut PubState> {
         match &mut self.machine {
             Machine::XPub(st) => Ok(st),

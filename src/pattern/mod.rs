@@ -3,6 +3,7 @@
 //! [`SocketCore`]: crate::socket::SocketCore
 
 pub(crate) mod dynamic;
+pub(crate) mod getters;
 pub(crate) mod pipeline;
 pub(crate) mod pubsub;
 pub(crate) mod reqrep;
@@ -337,6 +338,8 @@ macro_rules! socket_common {
                 self.core.set_identity(identity.into())
             }
         }
+
+        $crate::pattern::getters::option_getters!($ty);
     };
 }
 

@@ -113,6 +113,18 @@ macro_rules! publisher_common {
                 self.core.options.max_subscription_bytes = max;
             }
 
+            /// The most distinct subscriptions held for one peer (`None`: no limit; no
+            /// libzmq option, libzmq has no limit). See [`Self::set_max_subscriptions`].
+            pub fn max_subscriptions(&self) -> Option<usize> {
+                self.core.options.max_subscriptions
+            }
+
+            /// The most topic bytes held for one peer (`None`: no limit; no libzmq
+            /// option). See [`Self::set_max_subscription_bytes`].
+            pub fn max_subscription_bytes(&self) -> Option<usize> {
+                self.core.options.max_subscription_bytes
+            }
+
             /// How many subscriptions were refused since this socket was made, over all
             /// peers, because a peer held as many as [`Self::set_max_subscriptions`] and
             /// [`Self::set_max_subscription_bytes`] allow; after taking in what arrived.
@@ -367,6 +379,13 @@ impl PubState {
             up.verbose_subs = on;
             up.verbose_cancels = false;
         }
+    }
+
+    /// `(verbose subscriptions, verbose cancels)`: both false for a PUB.
+    pub(crate) fn verbosity(&self) -> (bool, bool) {
+        self.upstream
+            .as_ref()
+            .map_or((false, false), |up| (up.verbose_subs, up.verbose_cancels))
     }
 
     /// `ZMQ_XPUB_VERBOSER`: with `on`, every subscription and every cancel is passed up.

@@ -534,6 +534,18 @@ impl Req {
     pub fn set_probe_router(&mut self, probe: bool) {
         self.core.options.probe_router = probe;
     }
+
+    /// Whether requests carry an id the reply must echo (libzmq's `ZMQ_REQ_CORRELATE`,
+    /// which libzmq cannot read back). See [`Req::set_correlate`].
+    pub fn correlate(&self) -> bool {
+        self.machine.correlate
+    }
+
+    /// Whether each new peer gets an empty message first (libzmq's `ZMQ_PROBE_ROUTER`,
+    /// which libzmq cannot read back). See [`Req::set_probe_router`].
+    pub fn probe_router(&self) -> bool {
+        self.core.options.probe_router
+    }
 }
 
 /// A request that has been sent and awaits its reply. It borrows its [`Req`], so no other

@@ -194,6 +194,12 @@ impl Dealer {
     pub fn set_probe_router(&mut self, probe: bool) {
         self.core.options.probe_router = probe;
     }
+
+    /// Whether each new peer gets an empty message first (libzmq's `ZMQ_PROBE_ROUTER`,
+    /// which libzmq cannot read back). See [`Dealer::set_probe_router`].
+    pub fn probe_router(&self) -> bool {
+        self.core.options.probe_router
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -616,6 +622,31 @@ impl Router {
     /// ```
     pub fn dropped(&self) -> u64 {
         self.state.dropped()
+    }
+
+    /// Whether unroutable messages are an error (libzmq's `ZMQ_ROUTER_MANDATORY`, which
+    /// libzmq cannot read back). See [`Router::set_router_mandatory`].
+    pub fn router_mandatory(&self) -> bool {
+        self.state.mandatory
+    }
+
+    /// Whether a newcomer takes over an identity in use (libzmq's
+    /// `ZMQ_ROUTER_HANDOVER`, which libzmq cannot read back). See
+    /// [`Router::set_router_handover`].
+    pub fn router_handover(&self) -> bool {
+        self.state.handover
+    }
+
+    /// `(connect, disconnect)`: which peer arrivals and departures are notified
+    /// (libzmq's `ZMQ_ROUTER_NOTIFY`). See [`Router::set_router_notify`].
+    pub fn router_notify(&self) -> (bool, bool) {
+        (self.state.notify_connect, self.state.notify_disconnect)
+    }
+
+    /// Whether each new peer gets an empty message first (libzmq's `ZMQ_PROBE_ROUTER`,
+    /// which libzmq cannot read back). See [`Router::set_probe_router`].
+    pub fn probe_router(&self) -> bool {
+        self.core.options.probe_router
     }
 }
 

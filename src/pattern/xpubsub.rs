@@ -246,6 +246,18 @@ impl XPub {
     pub fn set_verboser(&mut self, verboser: bool) {
         self.state.set_verboser(verboser);
     }
+
+    /// Whether every subscription is passed up (libzmq's `ZMQ_XPUB_VERBOSE`, which
+    /// libzmq cannot read back). See [`XPub::set_verbose`].
+    pub fn verbose(&self) -> bool {
+        self.state.verbosity().0
+    }
+
+    /// Whether every subscription and every cancel is passed up (libzmq's
+    /// `ZMQ_XPUB_VERBOSER`, which libzmq cannot read back). See [`XPub::set_verboser`].
+    pub fn verboser(&self) -> bool {
+        self.state.verbosity() == (true, true)
+    }
 }
 
 publisher_common!(XPub, xpublisher);

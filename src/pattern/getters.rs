@@ -1,0 +1,169 @@
+//! Getters for the options every socket type shares: each returns what is in force, as
+//! libzmq's `zmq_getsockopt` does. Kept apart from the setters of
+//! [`socket_common!`](super::socket_common) so each list can grow on its own.
+
+/// Generates the option getters of a socket type with a `core: SocketCore` field.
+macro_rules! option_getters {
+    ($ty:ident) => {
+        impl $ty {
+            /// The per-peer outgoing queue limit, in messages (libzmq's `ZMQ_SNDHWM`;
+            /// 0 is no limit). See [`Self::set_send_hwm`].
+            pub fn send_hwm(&self) -> usize {
+                self.core.options.send_hwm
+            }
+
+            /// The per-peer incoming queue limit, in messages (libzmq's `ZMQ_RCVHWM`;
+            /// 0 is no limit). See [`Self::set_recv_hwm`].
+            pub fn recv_hwm(&self) -> usize {
+                self.core.options.recv_hwm
+            }
+
+            /// How long a blocking send waits (libzmq's `ZMQ_SNDTIMEO`; `None` is
+            /// forever, libzmq's -1). See [`Self::set_send_timeout`]. Named `get_` because
+            /// `send_timeout` is the send with a timeout.
+            pub fn get_send_timeout(&self) -> Option<std::time::Duration> {
+                self.core.options.send_timeout
+            }
+
+            /// How long a blocking receive waits (libzmq's `ZMQ_RCVTIMEO`; `None` is
+            /// forever, libzmq's -1). See [`Self::set_recv_timeout`]. Named `get_` because
+            /// `recv_timeout` is the receive with a timeout.
+            pub fn get_recv_timeout(&self) -> Option<std::time::Duration> {
+                self.core.options.recv_timeout
+            }
+
+            /// How long queued messages are still sent after the socket is dropped
+            /// (libzmq's `ZMQ_LINGER`; default one second, where libzmq's is infinite).
+            /// See [`Self::set_linger`].
+            pub fn linger(&self) -> std::time::Duration {
+                self.core.options.linger
+            }
+
+            /// The first delay before a dropped or refused connection is retried
+            /// (libzmq's `ZMQ_RECONNECT_IVL`; `None`: no reconnection, libzmq's -1). See
+            /// [`Self::set_reconnect_interval`].
+            pub fn reconnect_interval(&self) -> Option<std::time::Duration> {
+                self.core.options.reconnect_ivl
+            }
+
+            /// The cap the reconnect delay doubles up to (libzmq's
+            /// `ZMQ_RECONNECT_IVL_MAX`; default 2 s, where libzmq's 0 means no doubling).
+            /// See [`Self::set_reconnect_interval_max`].
+            pub fn reconnect_interval_max(&self) -> std::time::Duration {
+                self.core.options.reconnect_ivl_max
+            }
+
+            /// The largest message accepted from a peer (libzmq's `ZMQ_MAXMSGSIZE`;
+            /// `None` is any size, libzmq's -1 and its default; ferromq's default is
+            /// 64 MiB). See [`Self::set_max_message_size`].
+            pub fn max_message_size(&self) -> Option<usize> {
+                self.core.options.max_msg_size
+            }
+
+            /// The largest READY metadata accepted from a peer, in bytes (no libzmq
+            /// option). See [`Self::set_max_metadata_size`].
+            pub fn max_metadata_size(&self) -> usize {
+                self.core.options.max_metadata_size
+            }
+
+            /// The most properties accepted in a peer's READY (no libzmq option). See
+            /// [`Self::set_max_properties`].
+            pub fn max_properties(&self) -> usize {
+                self.core.options.max_properties
+            }
+
+            /// How long a new connection may take to finish its handshake (libzmq's
+            /// `ZMQ_HANDSHAKE_IVL`; `None` is no limit, libzmq's 0). See
+            /// [`Self::set_handshake_timeout`].
+            pub fn handshake_timeout(&self) -> Option<std::time::Duration> {
+                self.core.options.handshake_timeout
+            }
+
+            /// Whether `[::]` listeners are IPv6-only (`IPV6_V6ONLY`; the opposite of
+            /// libzmq's `ZMQ_IPV6`). See [`Self::set_ipv6_only`].
+            pub fn ipv6_only(&self) -> bool {
+                self.core.options.ipv6_only
+            }
+
+            /// The permission bits of later ipc socket files (no libzmq option: libzmq
+            /// leaves them to the umask). See [`Self::set_ipc_permissions`].
+            pub fn ipc_permissions(&self) -> Option<u32> {
+                self.core.options.ipc_permissions
+            }
+
+            /// The listen backlog of later binds (libzmq's `ZMQ_BACKLOG`, default 100).
+            /// See [`Self::set_backlog`].
+            pub fn backlog(&self) -> i32 {
+                self.core.options.backlog
+            }
+
+            /// The interval between PINGs (libzmq's `ZMQ_HEARTBEAT_IVL`; `None`: no
+            /// heartbeats, libzmq's 0). See [`Self::set_heartbeat_interval`].
+            pub fn heartbeat_interval(&self) -> Option<std::time::Duration> {
+                self.core.options.heartbeat_ivl
+            }
+
+            /// The TTL set for our PINGs (libzmq's `ZMQ_HEARTBEAT_TTL`), as set: what is
+            /// announced is rounded down to tenths of a second and capped at 65.5 s. See
+            /// [`Self::set_heartbeat_ttl`].
+            pub fn heartbeat_ttl(&self) -> Option<std::time::Duration> {
+                self.core.options.heartbeat_ttl
+            }
+
+            /// How long to wait for traffic after a PING, as set (libzmq's
+            /// `ZMQ_HEARTBEAT_TIMEOUT`; `None` uses the interval). See
+            /// [`Self::set_heartbeat_timeout`].
+            pub fn heartbeat_timeout(&self) -> Option<std::time::Duration> {
+                self.core.options.heartbeat_timeout
+            }
+
+            /// `SO_KEEPALIVE` for tcp connections (libzmq's `ZMQ_TCP_KEEPALIVE`; `None`
+            /// is the OS default, libzmq's -1). See [`Self::set_tcp_keepalive`].
+            pub fn tcp_keepalive(&self) -> Option<bool> {
+                self.core.options.tcp_keepalive
+            }
+
+            /// `TCP_KEEPIDLE` in force, in whole seconds as clamped (libzmq's
+            /// `ZMQ_TCP_KEEPALIVE_IDLE`; `None` is the OS default). See
+            /// [`Self::set_tcp_keepalive_idle`].
+            pub fn tcp_keepalive_idle(&self) -> Option<std::time::Duration> {
+                self.core.options.tcp_keepalive_idle
+            }
+
+            /// `TCP_KEEPINTVL` in force, in whole seconds as clamped (libzmq's
+            /// `ZMQ_TCP_KEEPALIVE_INTVL`; `None` is the OS default). See
+            /// [`Self::set_tcp_keepalive_interval`].
+            pub fn tcp_keepalive_interval(&self) -> Option<std::time::Duration> {
+                self.core.options.tcp_keepalive_interval
+            }
+
+            /// `TCP_KEEPCNT` (libzmq's `ZMQ_TCP_KEEPALIVE_CNT`; `None` is the OS
+            /// default). See [`Self::set_tcp_keepalive_count`].
+            pub fn tcp_keepalive_count(&self) -> Option<u32> {
+                self.core.options.tcp_keepalive_count
+            }
+
+            /// The kernel send buffer asked for later connections (libzmq's `ZMQ_SNDBUF`;
+            /// `None` is the OS default, libzmq's -1). What the kernel grants may differ
+            /// (Linux doubles it). See [`Self::set_send_buffer_size`].
+            pub fn send_buffer_size(&self) -> Option<usize> {
+                self.core.options.send_buffer
+            }
+
+            /// The kernel receive buffer asked for later connections (libzmq's
+            /// `ZMQ_RCVBUF`; `None` is the OS default). See
+            /// [`Self::set_recv_buffer_size`].
+            pub fn recv_buffer_size(&self) -> Option<usize> {
+                self.core.options.recv_buffer
+            }
+
+            /// The identity announced to peers (libzmq's `ZMQ_ROUTING_ID`; empty when none
+            /// is set). See [`Self::set_identity`].
+            pub fn identity(&self) -> &[u8] {
+                &self.core.options.identity
+            }
+        }
+    };
+}
+
+pub(crate) use option_getters;

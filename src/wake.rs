@@ -4,6 +4,11 @@
 //! without knowing each other: a [`Signal`] is the doorbell a socket's caller waits on,
 //! and anything else that waits (an I/O thread, about one connection) implements [`Wake`].
 
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -25,6 +30,48 @@ pub(crate) struct Signal {
     rx: Receiver<()>,
     /// How long [`Signal::wait`] spins before it blocks.
     spin: Spin,
+    /// The file descriptor behind `ZMQ_FD`, made on first use ([`Signal::fd`]).
+    fd: OnceLock<FdBell>,
+}
+
+/// A doorbell for event loops outside Rust: a socket pair whose reading end becomes
+/// readable when the signal rings. At most one byte waits in it: a ring while one waits
+/// writes nothing, and [`FdBell::clear`] reads it away before the caller looks.
+#[derive(Debug)]
+struct FdBell {
+    reader: UnixStream,
+    writer: UnixStream,
+    /// A byte was written and not yet cleared.
+    pending: AtomicBool,
+}
+
+impl FdBell {
+    fn new() -> std::io::Result<FdBell> {
+        let (reader, writer) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        Ok(FdBell {
+            reader,
+            writer,
+            pending: AtomicBool::new(false),
+        })
+    }
+
+    fn ring(&self) {
+        if !self.pending.swap(true, SeqCst) {
+            // Never blocks; a full buffer already holds a byte, which is all it needs.
+            let _ = (&self.writer).write(&[1]);
+        }
+    }
+
+    /// Reads the waiting byte away, then lets the next ring write one. In this order a
+    /// ring in between is not lost: it finds `pending` still set and writes nothing, but
+    /// came after the change it announces, which the caller's look (after this) sees.
+    fn clear(&self) {
+        let mut buf = [0u8; 16];
+        while matches!((&self.reader).read(&mut buf), Ok(n) if n > 0) {}
+        self.pending.store(false, SeqCst);
+    }
 }
 
 impl Signal {
@@ -34,12 +81,40 @@ impl Signal {
             tx,
             rx,
             spin: Spin::new(),
+            fd: OnceLock::new(),
         }
     }
 
     /// Rings the bell. Never blocks.
     pub(crate) fn notify(&self) {
         let _ = self.tx.try_send(());
+        if let Some(bell) = self.fd.get() {
+            bell.ring();
+        }
+    }
+
+    /// The reading end of a file descriptor that becomes readable when the bell rings
+    /// (libzmq's `ZMQ_FD`), made on first use. It starts readable, so a first wait on it
+    /// returns at once and the caller looks.
+    pub(crate) fn fd(&self) -> std::io::Result<BorrowedFd<'_>> {
+        if self.fd.get().is_none() {
+            let bell = FdBell::new()?;
+            bell.ring();
+            // Another thread may have set one first: either does.
+            let _ = self.fd.set(bell);
+        }
+        match self.fd.get() {
+            Some(bell) => Ok(bell.reader.as_fd()),
+            None => Err(std::io::Error::other("no file descriptor")),
+        }
+    }
+
+    /// Makes the file descriptor of [`Signal::fd`] not readable until the next ring.
+    /// Call before looking at what changed.
+    pub(crate) fn clear_fd(&self) {
+        if let Some(bell) = self.fd.get() {
+            bell.clear();
+        }
     }
 
     /// The bell's receiving side, for waiting on several bells at once (the poller).
@@ -76,6 +151,40 @@ impl Signal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// True when `fd` would return a byte now (a zero-timeout poll through mio).
+    fn readable(fd: BorrowedFd<'_>) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut poll = mio::Poll::new().unwrap();
+        let raw = fd.as_raw_fd();
+        poll.registry()
+            .register(
+                &mut mio::unix::SourceFd(&raw),
+                mio::Token(0),
+                mio::Interest::READABLE,
+            )
+            .unwrap();
+        let mut events = mio::Events::with_capacity(4);
+        poll.poll(&mut events, Some(std::time::Duration::ZERO))
+            .unwrap();
+        !events.is_empty()
+    }
+
+    #[test]
+    fn the_fd_is_readable_after_a_ring_until_cleared() {
+        let sig = Signal::new();
+        let fd = sig.fd().unwrap();
+        assert!(readable(fd), "starts readable: look first");
+        sig.clear_fd();
+        assert!(!readable(fd));
+        sig.notify();
+        sig.notify();
+        assert!(readable(fd));
+        sig.clear_fd();
+        assert!(!readable(fd), "one clear for any number of rings");
+        sig.notify();
+        assert!(readable(fd), "the next ring after a clear is seen");
+    }
 
     fn no_wait() -> Option<Instant> {
         Some(Instant::now())

@@ -167,3 +167,50 @@ macro_rules! option_getters {
 }
 
 pub(crate) use option_getters;
+
+/// Generates `fd` (`ZMQ_FD`) and `events` (`ZMQ_EVENTS`) for a socket type with a `core:
+/// SocketCore` field that implements the poll trait.
+macro_rules! readiness_fd {
+    ($ty:ident) => {
+        impl $ty {
+            /// A file descriptor that becomes readable when this socket may have something
+            /// to do (libzmq's `ZMQ_FD`), for event loops outside Rust's async world
+            /// (`poll(2)`, epoll, mio, a C or Python loop). Made on first call; the socket
+            /// owns it, and it lives as long as the socket.
+            ///
+            /// As libzmq's, it is **edge-triggered** and says only that something may have
+            /// changed, not that a message is there:
+            ///
+            /// - it is readable at first, so look before the first wait;
+            /// - when it turns readable, call [`Self::events`], which makes it not readable
+            ///   again and tells what can be done now; then receive with `try_recv` until
+            ///   [`Error::WouldBlock`](crate::Error::WouldBlock) (and send with `try_send`
+            ///   while it goes through) before waiting again. A message that arrived while
+            ///   others were still queued rings no more: waiting on the descriptor with
+            ///   messages left unread can wait forever;
+            /// - it may turn readable with nothing to do (a peer came or went, room
+            ///   appeared): `events` then says so, and the loop waits again;
+            /// - never read from or write to it yourself: wait for it to be readable only.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::Io`](crate::Error::Io) when the process is out of descriptors.
+            pub fn fd(&self) -> $crate::Result<std::os::fd::BorrowedFd<'_>> {
+                Ok(self.core.signal().fd()?)
+            }
+
+            /// What the socket can do now, without blocking (libzmq's `ZMQ_EVENTS`):
+            /// [`Interest::READABLE`](crate::Interest::READABLE) when a receive would
+            /// return something, [`Interest::WRITABLE`](crate::Interest::WRITABLE) when a
+            /// send would go through, by the socket's pattern, as [`poll`](crate::poll)
+            /// judges. Makes the descriptor of [`Self::fd`] not readable until something
+            /// changes again, so call it each time that descriptor turns readable.
+            pub fn events(&mut self) -> $crate::Interest {
+                self.core.signal().clear_fd();
+                $crate::poll::sealed::Sealed::poll_ready(self, $crate::Interest::BOTH)
+            }
+        }
+    };
+}
+
+pub(crate) use readiness_fd;

@@ -340,6 +340,7 @@ macro_rules! socket_common {
         }
 
         $crate::pattern::getters::option_getters!($ty);
+        $crate::pattern::getters::readiness_fd!($ty);
     };
 }
 

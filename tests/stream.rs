@@ -8,8 +8,8 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use ferromq::{
-    poll, Context, Error, Frame, Interest, Message, MonitorEvent, PollItem, Socket, SocketType,
-    StreamSocket,
+    poll, Context, Error, Frame, Interest, Message, MonitorEvent, PollItem, Proxy, Socket,
+    SocketType, StreamSocket,
 };
 use util::within;
 
@@ -334,5 +334,83 @@ fn libzmq_stream_and_ours_exchange_bytes() {
         ours.send([hello[0].clone(), Frame::new()]).unwrap();
         assert_eq!(theirs.recv_bytes(0).unwrap(), their_id);
         assert!(theirs.recv_bytes(0).unwrap().is_empty());
+    });
+}
+
+/// A STREAM frontend behind a proxy: a PAIR backend sees `[id, bytes]` and answers
+/// through it, as a broker in front of plain tcp clients would.
+#[test]
+fn a_proxy_forwards_between_a_stream_and_a_pair() {
+    within(Duration::from_secs(60), || {
+        let ctx = Context::new();
+        let (mut front, addr) = server(&ctx);
+        let mut back = ctx.pair().unwrap();
+        back.bind("inproc://stream-proxy").unwrap();
+        let mut app = ctx.pair().unwrap();
+        app.set_recv_timeout(Some(WAIT));
+        app.connect("inproc://stream-proxy").unwrap();
+        let proxy = Proxy::new(&mut front, &mut back);
+        let control = proxy.control();
+        std::thread::scope(|s| {
+            let running = s.spawn(move || proxy.run());
+            let mut c = client(&addr);
+            let hello = app.recv().unwrap();
+            assert!(hello[1].is_empty(), "the notice crosses the proxy");
+            c.write_all(b"hello").unwrap();
+            let mut got = Vec::new();
+            while got.len() < 5 {
+                let m = app.recv().unwrap();
+                assert_eq!(m[0], hello[0]);
+                got.extend_from_slice(&m[1]);
+            }
+            assert_eq!(got, b"hello");
+            app.send([hello[0].clone(), "world".into()]).unwrap();
+            app.send([hello[0].clone(), Frame::new()]).unwrap();
+            let mut reply = String::new();
+            c.read_to_string(&mut reply).unwrap();
+            assert_eq!(reply, "world");
+            control.stop();
+            running.join().unwrap().unwrap();
+        });
+    });
+}
+
+/// A connection our connect made and the application closed with `[id, ""]` is not made
+/// again (libzmq's raw session ends), while one the peer closed is.
+#[test]
+fn a_connection_closed_by_the_application_is_not_remade() {
+    within(Duration::from_secs(60), || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ctx = Context::new();
+        let mut s = ctx.stream().unwrap();
+        s.set_recv_timeout(Some(WAIT));
+        s.set_reconnect_interval(Some(Duration::from_millis(10)));
+        s.connect(&format!("tcp://{addr}")).unwrap();
+        let (mut first, _) = listener.accept().unwrap();
+        first.set_read_timeout(Some(WAIT)).unwrap();
+        let hello = s.recv().unwrap();
+        assert!(hello[1].is_empty());
+
+        // The peer closes: the connect is remade, under a new id.
+        drop(first);
+        let bye = s.recv().unwrap();
+        assert_eq!(bye[0], hello[0]);
+        let (mut second, _) = listener.accept().unwrap();
+        second.set_read_timeout(Some(WAIT)).unwrap();
+        let again = s.recv().unwrap();
+        assert!(again[1].is_empty());
+        assert_ne!(again[0], hello[0]);
+
+        // We close: the peer sees the end, and no new connection comes.
+        s.send([again[0].clone(), Frame::new()]).unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(second.read(&mut buf).unwrap(), 0);
+        listener.set_nonblocking(true).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            listener.accept().is_err(),
+            "reconnected after the application closed"
+        );
     });
 }

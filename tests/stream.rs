@@ -387,7 +387,7 @@ fn a_connection_closed_by_the_application_is_not_remade() {
         s.set_recv_timeout(Some(WAIT));
         s.set_reconnect_interval(Some(Duration::from_millis(10)));
         s.connect(&format!("tcp://{addr}")).unwrap();
-        let (mut first, _) = listener.accept().unwrap();
+        let (first, _) = listener.accept().unwrap();
         first.set_read_timeout(Some(WAIT)).unwrap();
         let hello = s.recv().unwrap();
         assert!(hello[1].is_empty());

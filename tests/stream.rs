@@ -414,3 +414,55 @@ fn a_connection_closed_by_the_application_is_not_remade() {
         );
     });
 }
+
+/// The same plain client against libzmq's STREAM and ours: connect, send, close. Both
+/// report the same sequence: a connect notice, the bytes, a disconnect notice, each
+/// under the connection's one 5-byte id.
+#[test]
+fn a_plain_client_sees_the_same_sequence_from_libzmq_and_from_us() {
+    within(Duration::from_secs(60), || {
+        fn play(addr: &str) {
+            let mut c = client(addr);
+            c.write_all(b"abc").unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            drop(c);
+        }
+        let collect = |mut next: Box<dyn FnMut() -> Vec<Vec<u8>> + '_>| {
+            let mut seen = Vec::new();
+            let mut id = None;
+            let mut bytes = Vec::new();
+            while seen.len() < 3 {
+                let m = next();
+                assert_eq!(m.len(), 2);
+                assert_eq!(m[0].len(), 5);
+                assert_eq!(*id.get_or_insert_with(|| m[0].clone()), m[0]);
+                if m[1].is_empty() {
+                    if !bytes.is_empty() {
+                        seen.push(std::mem::take(&mut bytes));
+                    }
+                    seen.push(Vec::new());
+                } else {
+                    bytes.extend_from_slice(&m[1]);
+                }
+            }
+            seen
+        };
+
+        let zctx = zmq::Context::new();
+        let theirs = zctx.socket(zmq::STREAM).unwrap();
+        theirs.set_rcvtimeo(10_000).unwrap();
+        theirs.bind("tcp://127.0.0.1:*").unwrap();
+        let their_addr = theirs.get_last_endpoint().unwrap().unwrap()[6..].to_owned();
+        play(&their_addr);
+        let libzmq = collect(Box::new(|| theirs.recv_multipart(0).unwrap()));
+
+        let ctx = Context::new();
+        let (mut ours, addr) = server(&ctx);
+        play(&addr);
+        let ferromq = collect(Box::new(|| {
+            ours.recv().unwrap().iter().map(|f| f.to_vec()).collect()
+        }));
+        assert_eq!(libzmq, vec![Vec::new(), b"abc".to_vec(), Vec::new()]);
+        assert_eq!(ferromq, libzmq);
+    });
+}

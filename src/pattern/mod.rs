@@ -2,6 +2,7 @@
 //!
 //! [`SocketCore`]: crate::socket::SocketCore
 
+pub(crate) mod connopts;
 pub(crate) mod dynamic;
 pub(crate) mod pipeline;
 pub(crate) mod pubsub;
@@ -336,6 +337,8 @@ macro_rules! socket_common {
                 self.core.set_identity(identity.into())
             }
         }
+
+        $crate::pattern::connopts::connection_options!($ty);
     };
 }
 

@@ -834,3 +834,58 @@ fn ipc_read_behind_reads_unzeroed_up_to_max() {
     let (mut server, _) = h.accept(&listener, &client);
     read_behind_on(&mut h, &mut client, &mut server);
 }
+
+/// `ZMQ_TOS`, `ZMQ_TCP_MAXRT` and `ZMQ_BINDTODEVICE` land on the sockets: set on the
+/// connecting socket before its connect, on the listener before its bind, and
+/// `apply_options` sets the first two on accepted streams.
+#[test]
+fn tos_maxrt_and_device_are_set_on_tcp_sockets() {
+    let options = Options {
+        tos: Some(0x28),
+        tcp_maxrt: Some(Duration::from_millis(5_000)),
+        bind_to_device: Some("lo".into()),
+        ..Options::default()
+    };
+    let mut h = Harness::new();
+    let (mut listener, last) = bind(&ep("tcp://127.0.0.1:0"), &options).unwrap();
+    let Listener::Tcp(tcp) = &listener else {
+        panic!("a tcp listener")
+    };
+    assert_eq!(
+        SockRef::from(tcp).device().unwrap().as_deref(),
+        Some(&b"lo"[..])
+    );
+    assert_eq!(SockRef::from(tcp).tos().unwrap(), 0x28);
+    h.add(&mut listener);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port_of(&last)));
+    let mut client = connect_tcp(addr, None, &options).unwrap();
+    h.add(&mut client);
+    let (server, _) = h.accept(&listener, &client);
+    client.apply_options(&options).unwrap();
+    server.apply_options(&options).unwrap();
+    for stream in [&client, &server] {
+        let Stream::Tcp(s) = stream else {
+            panic!("tcp streams")
+        };
+        let sock = SockRef::from(s);
+        assert_eq!(sock.tos().unwrap(), 0x28);
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_millis(5_000))
+        );
+    }
+    let Stream::Tcp(c) = &client else {
+        unreachable!()
+    };
+    assert_eq!(
+        SockRef::from(c).device().unwrap().as_deref(),
+        Some(&b"lo"[..])
+    );
+    // A connect from a source address binds it first.
+    let source = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 3), 0));
+    let from = connect_tcp(addr, Some(source), &Options::default()).unwrap();
+    let Stream::Tcp(f) = &from else {
+        unreachable!()
+    };
+    assert_eq!(f.local_addr().unwrap().ip(), source.ip());
+}

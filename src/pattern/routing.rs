@@ -275,9 +275,20 @@ impl RouterState {
                 continue;
             };
             let announced = peer.meta.identity();
-            let routing_id = if let Some(named) = &peer.routing_id {
-                // Named by our own connect (`ZMQ_CONNECT_ROUTING_ID`): whatever it announced.
-                Frame::from(named.to_vec())
+            let named = peer.routing_id.as_ref().map(|n| Frame::from(n.to_vec()));
+            // A name our own connect gave (`ZMQ_CONNECT_ROUTING_ID`) wins over what the
+            // peer announced, unless a live peer holds it and handover is off: then the
+            // newcomer is named as if unnamed (libzmq asserts), since hanging it up would
+            // only make our connect come back with the same name at once.
+            let named = named.filter(|n| {
+                self.handover
+                    || !self
+                        .by_id
+                        .get(n)
+                        .is_some_and(|&h| core.peer(h).is_some_and(|p| !p.tx.is_closed()))
+            });
+            let routing_id = if let Some(named) = named {
+                named
             } else if announced.first().is_some_and(|&b| b != 0) {
                 // An allocation of its own, not a slab copy: the id lives as long as the
                 // peer, and must not keep a whole slab alive.
@@ -614,13 +625,14 @@ impl Router {
     /// ROUTER connecting to a ROUTER, which announces no identity to name it by.
     ///
     /// Where ferromq differs: libzmq binds the name to whichever connection of the socket
-    /// completes next, ferromq to the connect it was set for; and the name can be sent to
-    /// once that connection's handshake is done (libzmq queues before it), so send with
-    /// [`Router::set_router_mandatory`] and retry on
+    /// completes next, ferromq to the connect it was set for (tcp and ipc reconnects keep
+    /// it; an inproc connection joined afresh after a hang-up does not); and the name can
+    /// be sent to once that connection's handshake is done (libzmq queues before it), so
+    /// send with [`Router::set_router_mandatory`] and retry on
     /// [`Error::HostUnreachable`], or wait for [`Router::peer_count`] or a
-    /// [`Router::set_router_notify`] notice. A name already in use is refused as a
-    /// duplicate identity is ([`Router::set_router_handover`] decides), where libzmq
-    /// asserts.
+    /// [`Router::set_router_notify`] notice. A name a connected peer already holds is
+    /// taken over with [`Router::set_router_handover`]; without it the newcomer is named
+    /// as if no name had been given (where libzmq asserts).
     ///
     /// # Examples
     ///

@@ -281,11 +281,8 @@ impl RouterState {
             // newcomer is named as if unnamed (libzmq asserts), since hanging it up would
             // only make our connect come back with the same name at once.
             let named = named.filter(|n| {
-                self.handover
-                    || !self
-                        .by_id
-                        .get(n)
-                        .is_some_and(|&h| core.peer(h).is_some_and(|p| !p.tx.is_closed()))
+                let held = |h: &PeerId| core.peer(*h).is_some_and(|p| !p.tx.is_closed());
+                self.handover || self.by_id.get(n).is_none_or(|h| !held(h))
             });
             let routing_id = if let Some(named) = named {
                 named

@@ -72,6 +72,11 @@ struct InprocSide {
     probe_router: bool,
     /// For a connecting side: the endpoint string it connected with.
     endpoint: Option<Arc<str>>,
+    /// `ZMQ_HELLO_MSG`: the first message on its pipe toward the other side.
+    hello: Option<Bytes>,
+    /// For a connecting side: the routing id it names the bound side with
+    /// (`ZMQ_CONNECT_ROUTING_ID`).
+    routing_id: Option<Bytes>,
 }
 
 #[derive(Default)]
@@ -287,6 +292,11 @@ impl InprocSide {
             recv_hwm: options.recv_hwm,
             identity: options.identity.clone(),
             probe_router: options.probe_router,
+            hello: options.hello_msg.clone(),
+            routing_id: endpoint
+                .is_some()
+                .then(|| options.connect_routing_id.clone())
+                .flatten(),
             endpoint,
         }
     }
@@ -321,6 +331,13 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
     if binder.probe_router {
         write_probe(&b_to_c);
     }
+    // Fresh pipes have room for the hello messages.
+    if let Some(hello) = &connecter.hello {
+        let _ = c_to_b.try_write(crate::message::Message::from(hello.clone()));
+    }
+    if let Some(hello) = &binder.hello {
+        let _ = b_to_c.try_write(crate::message::Message::from(hello.clone()));
+    }
     let meta = |side: &InprocSide| {
         Arc::new(Metadata {
             socket_type: Some(side.shared.socket_type),
@@ -337,6 +354,7 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
         rx: from_b,
         meta: meta(binder),
         endpoint: connecter.endpoint.clone(),
+        routing_id: connecter.routing_id.clone(),
         partner: Some(Partner {
             socket: Arc::downgrade(b),
             peer: b_id,
@@ -348,6 +366,7 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
         rx: from_c,
         meta: meta(connecter),
         endpoint: None,
+        routing_id: None,
         partner: Some(Partner {
             socket: Arc::downgrade(c),
             peer: c_id,

@@ -9,7 +9,10 @@
 //! | `tcp://[::1]:5555` | IPv6 literal in brackets |
 //! | `tcp://[fe80::1%eth0]:5555`, `tcp://[fe80::1%2]:5555` | IPv6 literal with a zone (RFC 4007): an interface name or index, used as the scope id |
 //! | `tcp://*:5555`, `tcp://*:*`, `tcp://127.0.0.1:0` | bind only: every interface, and/or an ephemeral port |
+//! | `tcp://eth0:5555` | bind: the (first IPv4, or with IPv6-only first IPv6) address of the interface `eth0`; a name that is no interface is resolved as a host name |
+//! | `tcp://192.168.1.17:5555;10.0.0.1:5556`, `tcp://eth0:*;host:5556` | connect only: from the source address (or interface) before `;`, port `*` or 0 for any, to the host after it |
 //! | `ipc:///tmp/feed.sock`, `ipc://relative.sock` | a Unix-domain socket file, at most 107 bytes |
+//! | `ipc://*` | bind only: a fresh socket file in a new private directory under the temporary directory, reported by `last_endpoint` and removed with its directory on unbind or close |
 //! | `ipc://@name` | a Linux abstract-namespace socket (no file) |
 //! | `inproc://name` | in-process, 1–256 characters |
 //!
@@ -90,6 +93,9 @@ pub struct TcpEndpoint {
     host: Host,
     /// The port; `None` for `*`.
     port: Option<u16>,
+    /// The local address a connect binds first (`tcp://source;host:port`); its host is an
+    /// IP literal, `*`, or an interface name (never looked up in the DNS).
+    source: Option<Box<TcpEndpoint>>,
 }
 
 /// The host part of a tcp endpoint.
@@ -178,6 +184,10 @@ pub enum IpcEndpoint {
     Path(PathBuf),
     /// A Linux abstract-namespace name (`ipc://@name`), without the `@`.
     Abstract(String),
+    /// `ipc://*`, bind only: a fresh socket file in a new private directory under the
+    /// temporary directory ([`std::env::temp_dir`]); the bound path is reported by
+    /// `last_endpoint`, and the file and its directory are removed on unbind or close.
+    Unique,
 }
 
 impl Endpoint {
@@ -252,6 +262,10 @@ impl fmt::Display for TcpEndpoint {
     /// Writes `tcp://host:port`, with IPv6 literals in brackets and `*` for a wildcard.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("tcp://")?;
+        if let Some(source) = &self.source {
+            let text = source.to_string();
+            write!(f, "{};", text.trim_start_matches("tcp://"))?;
+        }
         match &self.host {
             Host::Any => f.write_str("*")?,
             Host::Ip(IpAddr::V4(ip)) => write!(f, "{ip}")?,
@@ -272,6 +286,7 @@ impl fmt::Display for IpcEndpoint {
         match self {
             IpcEndpoint::Path(path) => write!(f, "ipc://{}", path.display()),
             IpcEndpoint::Abstract(name) => write!(f, "ipc://@{name}"),
+            IpcEndpoint::Unique => f.write_str("ipc://*"),
         }
     }
 }
@@ -298,6 +313,15 @@ impl TcpEndpoint {
     /// [`Error::InvalidEndpoint`] when a host name cannot be resolved or a zone names no
     /// interface.
     pub(crate) fn bind_addr(&self, ipv6_only: bool) -> Result<SocketAddr> {
+        if self.source.is_some() {
+            return Err(self.invalid("a source address (`source;host:port`) is for connect only"));
+        }
+        self.local_addr(ipv6_only, true)
+    }
+
+    /// The local address of a bind, or of a connect's source (`dns` false: no lookup but
+    /// interface names, as libzmq resolves a source).
+    fn local_addr(&self, ipv6_only: bool, dns: bool) -> Result<SocketAddr> {
         let port = self.port.unwrap_or(0);
         let ip = match &self.host {
             Host::Any if ipv6_only => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -308,6 +332,14 @@ impl TcpEndpoint {
                 return Ok(SocketAddr::V6(SocketAddrV6::new(*ip, port, 0, scope)));
             }
             Host::Name(name) => {
+                if let Some(ip) = interface_addr(name, ipv6_only) {
+                    return Ok(SocketAddr::new(ip, port));
+                }
+                if !dns {
+                    return Err(self.invalid(format!(
+                        "no network interface named `{name}` with an address (a source is an IP address or an interface, never looked up in the DNS)"
+                    )));
+                }
                 let addrs = resolve_host(name, port).map_err(|e| self.invalid(e))?;
                 let preferred = addrs.iter().find(|a| a.is_ipv6() == ipv6_only);
                 match preferred.or(addrs.first()) {
@@ -363,6 +395,20 @@ impl TcpEndpoint {
         .map_err(|e| self.invalid(e))
     }
 
+    /// The local address a connect to an address of the family `ipv6` binds first: the
+    /// source of `tcp://source;host:port`, `None` without one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidEndpoint`] when the source's interface is not there (or has no
+    /// address) or its zone names no interface.
+    pub(crate) fn source_addr(&self, ipv6: bool) -> Result<Option<SocketAddr>> {
+        match &self.source {
+            None => Ok(None),
+            Some(source) => source.local_addr(ipv6, false).map(Some),
+        }
+    }
+
     /// The zone of a scoped IPv6 host as written (`eth0`, `2`), for the endpoint string of a
     /// bound listener.
     pub(crate) fn zone(&self) -> Option<String> {
@@ -403,16 +449,45 @@ fn no_address(name: &str) -> String {
     format!("host `{name}` resolved to no address")
 }
 
-/// Parses what follows `tcp://`.
+/// An address of the interface `name`, IPv6 first when `ipv6`, else IPv4 first, falling
+/// back to the other family; `None` when there is no such interface or it has no address.
+fn interface_addr(name: &str, ipv6: bool) -> Option<IpAddr> {
+    let addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .filter(|i| i.name == name)
+        .map(|i| i.ip())
+        .collect();
+    addrs
+        .iter()
+        .find(|ip| ip.is_ipv6() == ipv6)
+        .or(addrs.first())
+        .copied()
+}
+
+/// Parses what follows `tcp://`: `host:port`, or `source;host:port` (libzmq takes the
+/// source up to the last `;`).
 fn parse_tcp(full: &str, rest: &str) -> Result<TcpEndpoint> {
+    let Some((source, dest)) = rest.rsplit_once(';') else {
+        return parse_tcp_address(full, rest);
+    };
+    let source = parse_tcp_address(full, source)?;
+    if source.source.is_some() {
+        return Err(Error::endpoint(full, "more than one source address"));
+    }
+    let mut endpoint = parse_tcp_address(full, dest)?;
+    endpoint.source = Some(Box::new(source));
+    Ok(endpoint)
+}
+
+/// Parses one `host:port`.
+fn parse_tcp_address(full: &str, rest: &str) -> Result<TcpEndpoint> {
     let err = |reason: &str| Error::endpoint(full, reason);
     if rest.is_empty() {
         return Err(err("missing host and port (expected tcp://host:port)"));
     }
     if rest.contains(';') {
-        return Err(err(
-            "a source address (`tcp://source;host:port`) is not supported",
-        ));
+        return Err(err("more than one source address"));
     }
     let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
         let Some((inside, after)) = bracketed.split_once(']') else {
@@ -444,7 +519,11 @@ fn parse_tcp(full: &str, rest: &str) -> Result<TcpEndpoint> {
         (parse_host(full, host)?, port)
     };
     let port = parse_port(full, port)?;
-    Ok(TcpEndpoint { host, port })
+    Ok(TcpEndpoint {
+        host,
+        port,
+        source: None,
+    })
 }
 
 /// Parses the inside of `[...]`: an IPv6 address, with an optional `%zone`.
@@ -575,10 +654,7 @@ fn parse_ipc(full: &str, rest: &str) -> Result<IpcEndpoint> {
         return Ok(IpcEndpoint::Abstract(name.to_owned()));
     }
     if rest == "*" {
-        return Err(Error::endpoint(
-            full,
-            "`ipc://*` (a generated path) is not supported; give a path",
-        ));
+        return Ok(IpcEndpoint::Unique);
     }
     Ok(IpcEndpoint::Path(PathBuf::from(rest)))
 }
@@ -768,7 +844,8 @@ mod tests {
             ("tcp://::1:5555", "must be in brackets"),
             ("tcp://ho st:5555", "not a valid host name"),
             ("tcp://host/x:5555", "not a valid host name"),
-            ("tcp://eth0:0;host:5555", "source address"),
+            ("tcp://a;b;host:5555", "more than one source"),
+            ("tcp://eth0;host:5555", "missing port"),
             ("tcp://[fe80::1%]:5555", "empty IPv6 zone"),
             ("tcp://[fe80::1%0]:5555", "zone 0 names no interface"),
             ("tcp://[fe80::1%4294967296]:5555", "out of range"),
@@ -828,7 +905,7 @@ mod tests {
     fn ipc_bad_forms() {
         assert!(reason("ipc://").contains("empty ipc path"));
         assert!(reason("ipc://@").contains("empty abstract"));
-        assert!(reason("ipc://*").contains("not supported"));
+
         assert!(reason("ipc:///tmp/a\0b").contains("NUL"));
         let path = format!("ipc:///{}", "p".repeat(MAX_IPC_PATH_LEN));
         assert!(reason(&path).contains("107-byte limit"));
@@ -863,6 +940,58 @@ mod tests {
         assert!(reason("127.0.0.1:5555").contains("missing `://`"));
         assert!(reason("").contains("missing `://`"));
         assert!(reason("tcp:/127.0.0.1:5555").contains("missing `://`"));
+    }
+
+    #[test]
+    fn a_source_address_is_the_part_before_the_last_semicolon() {
+        let ep = tcp("tcp://127.0.0.2:0;127.0.0.1:5556");
+        assert_eq!(ep.to_string(), "tcp://127.0.0.2:0;127.0.0.1:5556");
+        assert_eq!(tcp(&ep.to_string()), ep, "the text parses back");
+        assert_eq!(ep.source_addr(false).unwrap(), Some(v4(127, 0, 0, 2, 0)));
+        assert_eq!(
+            ep.connect_addrs().unwrap(),
+            vec![v4(127, 0, 0, 1, 5556)],
+            "the destination is after the `;`"
+        );
+        assert_eq!(
+            tcp("tcp://*:*;127.0.0.1:1").source_addr(false).unwrap(),
+            Some(v4(0, 0, 0, 0, 0))
+        );
+        assert_eq!(tcp("tcp://127.0.0.1:1").source_addr(false).unwrap(), None);
+        // An interface name as the source: its address, never a DNS lookup.
+        assert_eq!(
+            tcp("tcp://lo:7000;127.0.0.1:1").source_addr(false).unwrap(),
+            Some(v4(127, 0, 0, 1, 7000))
+        );
+        let err = tcp("tcp://no-such-if0:0;127.0.0.1:1")
+            .source_addr(false)
+            .unwrap_err();
+        assert!(err.to_string().contains("no network interface"), "{err}");
+        // A source is for connect only.
+        let err = tcp("tcp://127.0.0.1:0;127.0.0.1:5556")
+            .bind_addr(false)
+            .unwrap_err();
+        assert!(err.to_string().contains("connect only"), "{err}");
+    }
+
+    #[test]
+    fn an_interface_name_binds_its_address() {
+        assert_eq!(
+            tcp("tcp://lo:5555").bind_addr(false).unwrap(),
+            v4(127, 0, 0, 1, 5555)
+        );
+        // A name that is no interface is still a host name.
+        assert_eq!(
+            tcp("tcp://localhost:5555").bind_addr(false).unwrap().ip(),
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        );
+    }
+
+    #[test]
+    fn ipc_star_is_the_unique_form() {
+        let ep = Endpoint::parse("ipc://*").unwrap();
+        assert_eq!(ep, Endpoint::Ipc(IpcEndpoint::Unique));
+        assert_eq!(ep.to_string(), "ipc://*");
     }
 
     #[test]

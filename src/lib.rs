@@ -78,6 +78,7 @@ pub use error::{Error, Result, SendError};
 pub use frame::Frame;
 pub use message::{Message, Metadata};
 pub use monitor::{Monitor, MonitorEvent};
+pub use options::ReconnectStop;
 pub use options::{
     DEFAULT_HWM, DEFAULT_LINGER, DEFAULT_MAX_METADATA_SIZE, DEFAULT_MAX_MSG_SIZE,
     DEFAULT_MAX_PROPERTIES, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_SUBSCRIPTION_BYTES,

@@ -196,6 +196,9 @@ pub(crate) struct Peer {
     pub(crate) meta: Arc<Metadata>,
     /// The endpoint this socket connected to, when this peer came from a connect.
     pub(crate) endpoint: Option<Arc<str>>,
+    /// The routing id our socket named this peer with at connect time
+    /// (`ZMQ_CONNECT_ROUTING_ID`), in place of the identity the peer announces.
+    pub(crate) routing_id: Option<bytes::Bytes>,
     /// For an inproc peer: the other socket and its id for us, so that when we let go of
     /// the peer, what it queued for us and we did not take goes back to it.
     pub(crate) partner: Option<Partner>,

@@ -117,6 +117,15 @@ pub enum MonitorEvent {
         /// The endpoint that was bound.
         endpoint: String,
     },
+    /// A connect gave up for good, as its socket's
+    /// [`ReconnectStop`](crate::ReconnectStop) flags asked: no attempt follows (libzmq
+    /// reports only its last `ZMQ_EVENT_CONNECT_RETRIED` or `ZMQ_EVENT_CLOSED`).
+    ReconnectStopped {
+        /// The endpoint connected to.
+        endpoint: String,
+        /// Why: the connect was refused, or the handshake failed.
+        reason: String,
+    },
 }
 
 /// The receiving end of a socket's monitor, made by the socket's `monitor()` method.

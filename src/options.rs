@@ -127,6 +127,104 @@ pub(crate) struct Options {
     pub(crate) send_buffer: Option<usize>,
     /// `SO_RCVBUF` of tcp and ipc streams; `None` leaves the OS default.
     pub(crate) recv_buffer: Option<usize>,
+    /// `ZMQ_CONNECT_ROUTING_ID`: the routing id a ROUTER gives the peer of its next
+    /// connect; taken (and cleared) by that connect.
+    pub(crate) connect_routing_id: Option<Bytes>,
+    /// `ZMQ_CONNECT_TIMEOUT`: how long a tcp connect may take; `None` leaves it to the OS.
+    pub(crate) connect_timeout: Option<Duration>,
+    /// `ZMQ_RECONNECT_STOP`: when a connecter gives up instead of retrying.
+    pub(crate) reconnect_stop: ReconnectStop,
+    /// `ZMQ_TCP_MAXRT` (`TCP_USER_TIMEOUT` on Linux); `None` leaves the OS default.
+    pub(crate) tcp_maxrt: Option<Duration>,
+    /// `ZMQ_TOS`: the IP type-of-service byte of tcp streams; `None` leaves the OS default.
+    pub(crate) tos: Option<u32>,
+    /// `ZMQ_BINDTODEVICE`: the interface tcp sockets are bound to (`SO_BINDTODEVICE`).
+    pub(crate) bind_to_device: Option<String>,
+    /// `ZMQ_METADATA`: our own `X-` properties, sent in READY after the standard ones.
+    pub(crate) metadata: Vec<(String, Bytes)>,
+    /// `ZMQ_HELLO_MSG`: a message sent to every peer first, as it attaches.
+    pub(crate) hello_msg: Option<Bytes>,
+    /// `ZMQ_DISCONNECT_MSG`: a message our application receives from an accepted peer
+    /// whose connection ended after its handshake.
+    pub(crate) disconnect_msg: Option<Bytes>,
+    /// `ZMQ_HICCUP_MSG`: a message our application receives from a connected peer whose
+    /// connection ended after its handshake (a reconnect follows).
+    pub(crate) hiccup_msg: Option<Bytes>,
+}
+
+/// When a connecting socket stops retrying (libzmq's `ZMQ_RECONNECT_STOP` flags). The
+/// default, [`ReconnectStop::NEVER`], retries forever, as libzmq does.
+///
+/// Combine flags with `|`:
+///
+/// ```
+/// use ferromq::ReconnectStop;
+///
+/// let stop = ReconnectStop::CONN_REFUSED | ReconnectStop::HANDSHAKE_FAILED;
+/// assert!(stop.contains(ReconnectStop::CONN_REFUSED));
+/// assert!(!stop.contains(ReconnectStop::AFTER_DISCONNECT));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ReconnectStop(u8);
+
+impl ReconnectStop {
+    /// Never stop: retry until `disconnect` or close (the default).
+    pub const NEVER: ReconnectStop = ReconnectStop(0);
+    /// Stop when a connect is refused (`ECONNREFUSED`: nothing listens there;
+    /// `ZMQ_RECONNECT_STOP_CONN_REFUSED`).
+    pub const CONN_REFUSED: ReconnectStop = ReconnectStop(1);
+    /// Stop when the ZMTP handshake fails: a protocol error, an incompatible peer, the
+    /// handshake timeout, or the peer closing during it
+    /// (`ZMQ_RECONNECT_STOP_HANDSHAKE_FAILED`).
+    pub const HANDSHAKE_FAILED: ReconnectStop = ReconnectStop(2);
+    /// Once `disconnect` has been called on the socket, stop the socket's other connects
+    /// when they are refused (`ZMQ_RECONNECT_STOP_AFTER_DISCONNECT`). libzmq applies this
+    /// to ipc only; ferromq to tcp and ipc alike.
+    pub const AFTER_DISCONNECT: ReconnectStop = ReconnectStop(4);
+
+    /// True when every flag of `other` is set here.
+    pub fn contains(self, other: ReconnectStop) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The flags as libzmq's integer value (`ZMQ_RECONNECT_STOP_*` OR-ed together).
+    pub fn bits(self) -> i32 {
+        i32::from(self.0)
+    }
+}
+
+impl std::ops::BitOr for ReconnectStop {
+    type Output = ReconnectStop;
+
+    fn bitor(self, rhs: ReconnectStop) -> ReconnectStop {
+        ReconnectStop(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for ReconnectStop {
+    fn bitor_assign(&mut self, rhs: ReconnectStop) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// Longest property name `ZMQ_METADATA` takes, as libzmq: 255 bytes.
+const MAX_PROPERTY_NAME_LEN: usize = 255;
+
+/// Parses one `ZMQ_METADATA` property, `"X-name:value"`, as libzmq: the name must start
+/// with `X-` (any case), be at most 255 bytes and have something after `X-`; the value is
+/// everything after the first `:` (it may be empty).
+pub(crate) fn parse_metadata(property: &str) -> crate::Result<(String, Bytes)> {
+    let bad = |why: &str| crate::Error::InvalidOption(format!("metadata `{property}`: {why}"));
+    let Some((name, value)) = property.split_once(':') else {
+        return Err(bad("expected `X-name:value`"));
+    };
+    if name.len() <= 2 || !name.as_bytes()[..2].eq_ignore_ascii_case(b"x-") {
+        return Err(bad("the name must start with `X-` and have more after it"));
+    }
+    if name.len() > MAX_PROPERTY_NAME_LEN {
+        return Err(bad("the name is longer than 255 bytes"));
+    }
+    Ok((name.to_owned(), Bytes::copy_from_slice(value.as_bytes())))
 }
 
 /// Largest TTL announced in a PING, in tenths of a second. libzmq multiplies the received
@@ -188,6 +286,16 @@ impl Default for Options {
             probe_router: false,
             send_buffer: None,
             recv_buffer: None,
+            connect_routing_id: None,
+            connect_timeout: None,
+            reconnect_stop: ReconnectStop::NEVER,
+            tcp_maxrt: None,
+            tos: None,
+            bind_to_device: None,
+            metadata: Vec::new(),
+            hello_msg: None,
+            disconnect_msg: None,
+            hiccup_msg: None,
         }
     }
 }
@@ -218,6 +326,30 @@ mod tests {
             Duration::from_secs(2)
         );
         assert_eq!(keepalive_secs(Duration::MAX), Duration::from_secs(32_767));
+    }
+
+    #[test]
+    fn metadata_properties_parse_as_libzmq_takes_them() {
+        let (name, value) = parse_metadata("X-colour:blue:ish").unwrap();
+        assert_eq!((name.as_str(), &value[..]), ("X-colour", &b"blue:ish"[..]));
+        assert_eq!(&parse_metadata("x-empty:").unwrap().1[..], b"");
+        for bad in ["colour:blue", "X-:v", "X-novalue", "", ":", "Y-a:b"] {
+            assert!(parse_metadata(bad).is_err(), "{bad}");
+        }
+        let long = format!("X-{}:v", "n".repeat(254));
+        assert!(parse_metadata(&long).is_err());
+        assert!(parse_metadata(&format!("X-{}:v", "n".repeat(253))).is_ok());
+    }
+
+    #[test]
+    fn reconnect_stop_flags_combine_as_libzmqs_bits() {
+        let all = ReconnectStop::CONN_REFUSED
+            | ReconnectStop::HANDSHAKE_FAILED
+            | ReconnectStop::AFTER_DISCONNECT;
+        assert_eq!(all.bits(), 7);
+        assert!(all.contains(ReconnectStop::HANDSHAKE_FAILED));
+        assert!(!ReconnectStop::NEVER.contains(ReconnectStop::CONN_REFUSED));
+        assert_eq!(ReconnectStop::default(), ReconnectStop::NEVER);
     }
 
     #[test]

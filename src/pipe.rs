@@ -240,6 +240,20 @@ impl PipeWriter {
         Ok(())
     }
 
+    /// Queues one message whatever the room, as libzmq writes its disconnect and hiccup
+    /// messages: one message past the high-water mark, once per connection. False when
+    /// the reader is gone.
+    pub(crate) fn write_past_mark(&self, msg: Message) -> bool {
+        let s = &*self.shared;
+        if s.reader_gone.load(SeqCst) {
+            return false;
+        }
+        s.queue.push(msg);
+        self.written.set(self.written.get().wrapping_add(1));
+        self.wake_reader_if_parked();
+        true
+    }
+
     /// Queues messages from the front of `batch`, as many as there is room for; those that
     /// do not fit stay in `batch`, and the writer parks so the reader's next read wakes it.
     /// False when the reader is gone (then nothing is taken).

@@ -198,6 +198,12 @@ impl SocketCore {
                     key,
                 );
             }
+            Endpoint::Ipc(crate::endpoint::IpcEndpoint::Unique) => {
+                return Err(Error::endpoint(
+                    endpoint,
+                    "`ipc://*` is only valid for bind",
+                ));
+            }
             Endpoint::Ipc(ipc) => {
                 self.ctx.io_for(self.shared.id)?.connect(
                     &self.shared,
@@ -207,6 +213,8 @@ impl SocketCore {
                 );
             }
         }
+        // `ZMQ_CONNECT_ROUTING_ID` names the peer of one connect only.
+        self.options.connect_routing_id = None;
         Ok(())
     }
 
@@ -594,21 +602,37 @@ impl SocketCore {
         self.shared.monitor()
     }
 
+    /// Checks and sets the routing id the next connect names its peer with.
+    pub(crate) fn set_connect_routing_id(&mut self, id: Option<Bytes>) -> Result<()> {
+        if let Some(id) = &id {
+            check_routing_id(id, "connect routing id")?;
+        }
+        self.options.connect_routing_id = id;
+        Ok(())
+    }
+
     /// Checks and sets the identity announced to peers.
     pub(crate) fn set_identity(&mut self, identity: Bytes) -> Result<()> {
-        if identity.is_empty() || identity.len() > 255 {
-            return Err(Error::InvalidOption(
-                "identity must be 1 to 255 bytes".into(),
-            ));
-        }
-        if identity[0] == 0 {
-            return Err(Error::InvalidOption(
-                "identity must not start with a zero byte (reserved for generated ids)".into(),
-            ));
-        }
+        check_routing_id(&identity, "identity")?;
         self.options.identity = identity;
         Ok(())
     }
+}
+
+/// A routing id is 1 to 255 bytes and does not start with a zero byte (those are the ids a
+/// ROUTER makes up), as libzmq requires of `ZMQ_ROUTING_ID` and `ZMQ_CONNECT_ROUTING_ID`.
+fn check_routing_id(id: &[u8], what: &str) -> Result<()> {
+    if id.is_empty() || id.len() > 255 {
+        return Err(Error::InvalidOption(format!(
+            "{what} must be 1 to 255 bytes"
+        )));
+    }
+    if id[0] == 0 {
+        return Err(Error::InvalidOption(format!(
+            "{what} must not start with a zero byte (reserved for generated ids)"
+        )));
+    }
+    Ok(())
 }
 
 impl SocketCore {

@@ -429,3 +429,170 @@ fn rep_follows_every_row_of_its_table() {
 fn compatible_peers_table_matches_the_code() {
     check_compatible_peers("reqrep.md");
 }
+
+/// A relaxed REQ (libzmq's `ZMQ_REQ_RELAXED`) against libzmq ROUTERs, for the
+/// "REQ_RELAXED transition table".
+struct RelaxedWorld {
+    _ctx: Context,
+    _zctx: zmq::Context,
+    req: Socket,
+    monitor: ferromq::Monitor,
+    routers: Vec<Option<zmq::Socket>>,
+    asked: usize,
+    /// The envelope (every frame before the body) of each request sent, oldest first.
+    envelopes: Vec<Vec<Vec<u8>>>,
+}
+
+impl RelaxedWorld {
+    fn new(correlate: bool, peers: usize) -> RelaxedWorld {
+        let ctx = Context::new();
+        let zctx = zmq::Context::new();
+        let mut req = ctx.socket(SocketType::Req).unwrap();
+        req.set_identity(ID).unwrap();
+        req.set_relaxed(true).unwrap();
+        req.set_correlate(correlate).unwrap();
+        assert_eq!(req.req_options(), Some((true, correlate)));
+        let monitor = req.monitor();
+        let routers: Vec<Option<zmq::Socket>> = (0..peers)
+            .map(|_| {
+                let r = zmq_socket(&zctx, zmq::ROUTER);
+                r.bind("tcp://127.0.0.1:*").unwrap();
+                req.connect(&r.get_last_endpoint().unwrap().unwrap())
+                    .unwrap();
+                Some(r)
+            })
+            .collect();
+        assert!(eventually(LONG, || req.peer_count() == peers));
+        let mut w = RelaxedWorld {
+            _ctx: ctx,
+            _zctx: zctx,
+            req,
+            monitor,
+            routers,
+            asked: 0,
+            envelopes: Vec::new(),
+        };
+        assert_eq!(w.send("request"), "ok");
+        w
+    }
+
+    fn router(&self, i: usize) -> &zmq::Socket {
+        self.routers[i].as_ref().unwrap()
+    }
+
+    /// Sends a request and finds out which ROUTER it went to, keeping its envelope.
+    fn send(&mut self, body: &str) -> &'static str {
+        let r = outcome(self.req.send(body));
+        if r == "ok" {
+            let live: Vec<usize> = (0..self.routers.len())
+                .filter(|&i| self.routers[i].is_some())
+                .collect();
+            let mut items: Vec<_> = live
+                .iter()
+                .map(|&i| self.router(i).as_poll_item(zmq::POLLIN))
+                .collect();
+            assert_eq!(
+                zmq::poll(&mut items, 10_000).unwrap(),
+                1,
+                "one ROUTER gets it"
+            );
+            let at = items.iter().position(|i| i.is_readable()).unwrap();
+            self.asked = live[at];
+            let mut frames = self.router(self.asked).recv_multipart(0).unwrap();
+            assert_eq!(frames.pop().unwrap(), body.as_bytes());
+            assert_eq!(frames[0], ID);
+            self.envelopes.push(frames);
+        }
+        r
+    }
+
+    /// The asked ROUTER answers request number `n` (0 is the first) with `body`.
+    fn answer(&self, n: usize, body: &[u8]) {
+        let mut frames = self.envelopes[n].clone();
+        frames.push(body.to_vec());
+        self.router(self.asked).send_multipart(frames, 0).unwrap();
+    }
+
+    fn event(&mut self, event: &str) -> &'static str {
+        match event {
+            "send" => {
+                let before = self.asked;
+                let r = self.send("second");
+                assert_ne!(self.asked, before, "the next peer in turn gets it");
+                r
+            }
+            "send-then-late-reply" | "send-then-late-reply-uncorrelated" => {
+                let r = self.send("second");
+                // The reply to the request given up arrives after the new request left.
+                self.answer(0, b"late");
+                thread::sleep(Duration::from_millis(200));
+                r
+            }
+            "recv-times-out" => outcome(self.req.recv_timeout(SHORT)),
+            "abandon" => {
+                self.req.abandon_request();
+                "ok"
+            }
+            "asked-peer-disconnects" => {
+                self.routers[self.asked] = None;
+                outcome(self.req.recv_timeout(LONG))
+            }
+            other => panic!("relaxed REQ harness does not know event `{other}`"),
+        }
+    }
+
+    fn check(&mut self, state: &str, event: &str) {
+        match state {
+            "idle" => assert_eq!(outcome(self.req.try_recv()), "wrong-state"),
+            "waiting" => {
+                let last = self.envelopes.len() - 1;
+                self.answer(last, b"genuine");
+                let expected = if event == "send-then-late-reply-uncorrelated" {
+                    "late"
+                } else {
+                    "genuine"
+                };
+                assert_eq!(self.req.recv_timeout(LONG).unwrap(), expected, "{event}");
+            }
+            other => panic!("relaxed REQ harness does not know state `{other}`"),
+        }
+        if event != "asked-peer-disconnects" {
+            thread::sleep(Duration::from_millis(100));
+            while let Ok(e) = self.monitor.try_recv() {
+                assert!(
+                    !matches!(e, ferromq::MonitorEvent::Disconnected { .. }),
+                    "{event}: a relaxed REQ keeps its connections ({e:?})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn relaxed_req_follows_every_row_of_its_table() {
+    let rows = table("reqrep.md", "REQ_RELAXED transition table");
+    for row in &rows {
+        let event = row["event"].as_str();
+        let correlate = !event.ends_with("-uncorrelated");
+        let peers = if event.starts_with("send-then-late-reply") {
+            1
+        } else {
+            2
+        };
+        let mut w = RelaxedWorld::new(correlate, peers);
+        let got = w.event(event);
+        assert_eq!(got, row["result"], "row {row:?}");
+        w.check(&row["next state"], event);
+    }
+    let required = pairs(&[
+        ("waiting", "send"),
+        ("waiting", "send-then-late-reply"),
+        ("waiting", "send-then-late-reply-uncorrelated"),
+        ("waiting", "recv-times-out"),
+        ("waiting", "abandon"),
+        ("waiting", "asked-peer-disconnects"),
+    ]);
+    let covered = covered(&rows);
+    let missing: Vec<_> = required.difference(&covered).collect();
+    assert!(missing.is_empty(), "reqrep.md lacks rows for {missing:?}");
+}

@@ -603,3 +603,161 @@ fn router_notifications_and_probes_follow_every_row_of_their_table() {
         }
     }
 }
+
+/// What routing id a ROUTER gives the DEALER it connected to: `announced`, `given` or
+/// `generated`, from the first message the DEALER sends.
+fn name_of_first_sender(router: &mut Router, expected_body: &str) -> &'static str {
+    let msg = router.recv_timeout(LONG).unwrap();
+    assert_eq!(&msg[1][..], expected_body.as_bytes());
+    match &msg[0][..] {
+        b"announced" => "announced",
+        b"given-id" => "given",
+        id if id.len() == 5 && id[0] == 0 => "generated",
+        other => panic!("unexpected routing id {other:?}"),
+    }
+}
+
+#[test]
+fn connect_routing_ids_follow_every_row_of_their_table() {
+    let rows = table("dealer-router.md", "Naming the peer of a connect");
+    let mut covered = Vec::new();
+    for row in &rows {
+        let (option, announces) = (row["option"].as_str(), row["peer announces"].as_str());
+        let ctx = Context::new();
+        let mut router = ctx.router().unwrap();
+        router.set_router_handover(option.ends_with("-handover"));
+        // Another peer holding the name first stays connected for the row.
+        let mut _holder = None;
+        if option.starts_with("connect-routing-id-taken") {
+            // Another peer holds the name first.
+            let name = format!("inproc://{}", unique("rid-holder"));
+            let mut holder = ctx.dealer().unwrap();
+            holder.bind(&name).unwrap();
+            router
+                .set_connect_routing_id(Some("given-id".into()))
+                .unwrap();
+            router.connect(&name).unwrap();
+            holder.send("holder").unwrap();
+            assert_eq!(name_of_first_sender(&mut router, "holder"), "given");
+            _holder = Some(holder);
+        }
+        let name = format!("inproc://{}", unique("rid-spec"));
+        let mut dealer = ctx.dealer().unwrap();
+        if announces == "identity" {
+            dealer.set_identity("announced").unwrap();
+        }
+        dealer.bind(&name).unwrap();
+        if option != "none" {
+            router
+                .set_connect_routing_id(Some("given-id".into()))
+                .unwrap();
+        }
+        router.connect(&name).unwrap();
+        assert!(
+            router.connect_routing_id().is_none(),
+            "used up by the connect"
+        );
+        dealer.set_send_timeout(Some(LONG));
+        dealer.send("hi").unwrap();
+        let got = name_of_first_sender(&mut router, "hi");
+        assert_eq!(got, row["the ROUTER names it"], "row {row:?}");
+        covered.push((option.to_owned(), announces.to_owned()));
+    }
+    for option in ["none", "connect-routing-id"] {
+        for announces in ["identity", "nothing"] {
+            assert!(
+                covered.contains(&(option.to_owned(), announces.to_owned())),
+                "no row for {option} / {announces}"
+            );
+        }
+    }
+}
+
+/// What a socket receives within a short wait, as the lifecycle table writes it.
+fn lifecycle_seen(msg: ferromq::Result<Message>) -> String {
+    match msg {
+        Ok(m) => {
+            let frames: Vec<String> = m
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            match frames.as_slice() {
+                [id, body] if id == "peer" => format!("id-and-{body}"),
+                [body] => body.clone(),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        Err(Error::TimedOut) => "nothing".to_owned(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn hello_disconnect_and_hiccup_messages_follow_every_row_of_their_table() {
+    const WAIT: Duration = Duration::from_millis(300);
+    let rows = table("dealer-router.md", "Hello, disconnect and hiccup messages");
+    let mut covered = Vec::new();
+    for row in &rows {
+        let (socket, option, event) = (
+            row["socket"].as_str(),
+            row["option"].as_str(),
+            row["event"].as_str(),
+        );
+        let ctx = Context::new();
+        let got = match socket {
+            "ROUTER" => {
+                // The ROUTER under test binds; its peer is a DEALER named "peer".
+                let mut router = ctx.router().unwrap();
+                if option == "disconnect-msg" {
+                    router.set_disconnect_msg(Some("bye".into()));
+                }
+                router.bind("tcp://127.0.0.1:*").unwrap();
+                let mut dealer = ctx.dealer().unwrap();
+                dealer.set_identity("peer").unwrap();
+                if option == "peer-hello" {
+                    dealer.set_hello_msg(Some("hello".into()));
+                }
+                dealer.connect(router.last_endpoint().unwrap()).unwrap();
+                assert!(eventually(LONG, || router.peer_count() == 1));
+                match event {
+                    "peer-attaches" => lifecycle_seen(router.recv_timeout(WAIT)),
+                    "accepted-peer-detaches" => {
+                        let _ = router.recv_timeout(WAIT);
+                        drop(dealer);
+                        lifecycle_seen(router.recv_timeout(WAIT.max(LONG / 10)))
+                    }
+                    other => panic!("lifecycle harness does not know event `{other}`"),
+                }
+            }
+            "DEALER" => {
+                // The DEALER under test connects to a ROUTER.
+                let mut router = ctx.router().unwrap();
+                if option == "peer-hello" {
+                    router.set_hello_msg(Some("hello".into()));
+                }
+                router.bind("tcp://127.0.0.1:*").unwrap();
+                let mut dealer = ctx.dealer().unwrap();
+                if option == "hiccup-msg" {
+                    dealer.set_hiccup_msg(Some("hiccup".into()));
+                }
+                dealer.connect(router.last_endpoint().unwrap()).unwrap();
+                assert!(eventually(LONG, || dealer.peer_count() == 1));
+                match event {
+                    "peer-attaches" => lifecycle_seen(dealer.recv_timeout(WAIT)),
+                    "connection-drops" => {
+                        let _ = dealer.recv_timeout(WAIT);
+                        drop(router);
+                        lifecycle_seen(dealer.recv_timeout(WAIT.max(LONG / 10)))
+                    }
+                    other => panic!("lifecycle harness does not know event `{other}`"),
+                }
+            }
+            other => panic!("lifecycle harness does not know socket `{other}`"),
+        };
+        assert_eq!(got, row["the socket receives"], "row {row:?}");
+        covered.push(option.to_owned());
+    }
+    for option in ["peer-hello", "disconnect-msg", "hiccup-msg", "none"] {
+        assert!(covered.iter().any(|c| c == option), "no row for {option}");
+    }
+}

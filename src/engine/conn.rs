@@ -290,7 +290,7 @@ impl Conn {
                 max_msg_size: options.max_msg_size,
                 max_metadata_size: options.max_metadata_size,
                 max_properties: options.max_properties,
-                properties: Vec::new(),
+                properties: options.metadata.clone(),
             }))
         };
         let addrs = (!connecting).then(|| stream.addrs());
@@ -517,6 +517,16 @@ impl Conn {
         if self.options.probe_router {
             crate::pipe::write_probe(&out_w);
         }
+        if let Some(hello) = &self.options.hello_msg {
+            // A fresh pipe has room: the hello goes out first, before anything the
+            // application sends.
+            let _ = out_w.try_write(Message::from(hello.clone()));
+        }
+        // The name given at connect time; a listener's options never name its peers.
+        let routing_id = match self.origin {
+            Origin::Connected(..) => self.options.connect_routing_id.clone(),
+            Origin::Accepted => None,
+        };
         let addrs = self.addrs.clone().unwrap_or_default();
         let meta = Metadata {
             // A raw peer announced nothing.
@@ -539,6 +549,7 @@ impl Conn {
             rx: in_r,
             meta: Arc::new(meta),
             endpoint: self.endpoint.clone(),
+            routing_id,
             partner: None,
         });
     }
@@ -661,6 +672,27 @@ impl Conn {
             taken,
             rest: self.out.take(),
         })
+    }
+
+    /// The connection ends after its handshake, without our socket asking: hands the
+    /// socket libzmq's `ZMQ_DISCONNECT_MSG` (for an accepted peer) or `ZMQ_HICCUP_MSG` (for
+    /// a connected one, which reconnects), when set, as the peer's last message. It goes
+    /// past the high-water mark, as in libzmq, once per connection.
+    pub(super) fn deliver_farewell(&mut self) {
+        if !self.handshaken || self.linger_until.is_some() {
+            return;
+        }
+        let farewell = match self.origin {
+            Origin::Accepted => &self.options.disconnect_msg,
+            Origin::Connected(..) => &self.options.hiccup_msg,
+        };
+        let (Some(farewell), Some(inp)) = (farewell, &self.inp) else {
+            return;
+        };
+        // What was decoded but not yet taken goes first: the farewell comes last.
+        let _ = inp.write_batch(&mut self.decoded);
+        self.decoded.clear();
+        inp.write_past_mark(Message::from(farewell.clone()));
     }
 
     /// True when a lingering connection has flushed everything the socket queued.

@@ -13,7 +13,7 @@ use slab::Slab;
 
 use crate::mailbox::{next_id, SocketShared};
 use crate::monitor::MonitorEvent;
-use crate::options::Options;
+use crate::options::{Options, ReconnectStop};
 use crate::spin::Spin;
 use crate::time::deadline;
 use crate::transport::{self, Listener, Stream};
@@ -50,6 +50,26 @@ struct Connecter {
     next_addr: usize,
     /// The host-name lookup of a tcp target (see `resolve.rs`).
     lookup: Pending,
+    /// The socket called `disconnect` on another endpoint while its options held
+    /// [`ReconnectStop::AFTER_DISCONNECT`]: a refused attempt stops this connecter.
+    after_disconnect: bool,
+}
+
+impl Connecter {
+    /// Why this connecter must stop instead of retrying, per its `ZMQ_RECONNECT_STOP`
+    /// flags, after an attempt that was `refused` or whose `handshake_failed`.
+    fn stop_reason(&self, refused: bool, handshake_failed: bool) -> Option<&'static str> {
+        let stop = self.options.reconnect_stop;
+        if refused && stop.contains(ReconnectStop::CONN_REFUSED) {
+            Some("the connect was refused")
+        } else if refused && self.after_disconnect {
+            Some("the connect was refused after a disconnect")
+        } else if handshake_failed && stop.contains(ReconnectStop::HANDSHAKE_FAILED) {
+            Some("the handshake failed")
+        } else {
+            None
+        }
+    }
 }
 
 /// How long to wait before accepting again when the process is out of descriptors.
@@ -256,6 +276,7 @@ impl Loop {
                     backoff,
                     next_addr: 0,
                     lookup: Pending::default(),
+                    after_disconnect: false,
                 });
                 self.start_connect(key);
             }
@@ -297,6 +318,15 @@ impl Loop {
                         |conn| conn.origin == Origin::Connected(k, c.uid),
                         c.options.linger,
                     );
+                }
+                for (_, c) in self.connecters.iter_mut() {
+                    if c.socket.id == socket_id
+                        && c.options
+                            .reconnect_stop
+                            .contains(ReconnectStop::AFTER_DISCONNECT)
+                    {
+                        c.after_disconnect = true;
+                    }
                 }
             }
             Command::CloseSocket {
@@ -426,6 +456,10 @@ impl Loop {
         label: Arc<str>,
     ) -> bool {
         let connecting = matches!(origin, Origin::Connected(..));
+        let connect_timeout = match (&stream, connecting) {
+            (Stream::Tcp(_), true) => options.connect_timeout,
+            _ => None,
+        };
         let entry = self.entries.vacant_entry();
         let token = Token(entry.key());
         if self
@@ -448,6 +482,11 @@ impl Loop {
             let at = deadline(Instant::now(), t);
             self.timers
                 .arm(Owner::Entry(token.0), Kind::Handshake, uid, at);
+        }
+        if let Some(t) = connect_timeout {
+            let at = deadline(Instant::now(), t);
+            self.timers
+                .arm(Owner::Entry(token.0), Kind::ConnectTimeout, uid, at);
         }
         self.drive(token, uid);
         true
@@ -515,8 +554,17 @@ impl Loop {
         };
         let attempt = match (&c.target, addrs) {
             (Target::Ipc(ep), _) => transport::connect_ipc(ep),
-            (Target::Tcp(_), Ok(addrs)) => match addrs.get(c.next_addr % addrs.len().max(1)) {
-                Some(addr) => transport::connect_tcp(*addr),
+            (Target::Tcp(tcp), Ok(addrs)) => match addrs.get(c.next_addr % addrs.len().max(1)) {
+                Some(addr) => match tcp.endpoint.source_addr(addr.is_ipv6()) {
+                    Ok(source) => transport::connect_tcp(*addr, source, &c.options),
+                    Err(e) => {
+                        c.socket.emit(|| MonitorEvent::ResolveFailed {
+                            endpoint: c.endpoint.to_string(),
+                            error: e.to_string(),
+                        });
+                        return self.schedule_reconnect(key, false);
+                    }
+                },
                 None => Err(io::Error::from(io::ErrorKind::AddrNotAvailable)),
             },
             (Target::Tcp(_), Err(error)) => {
@@ -542,11 +590,27 @@ impl Loop {
                 Some(endpoint.clone()),
                 endpoint,
             ),
-            Err(_) => false,
+            Err(e) => {
+                let refused = e.kind() == io::ErrorKind::ConnectionRefused;
+                if let Some(why) = c_stop_reason(&self.connecters, key, refused, false) {
+                    return self.stop_reconnecting(key, why);
+                }
+                false
+            }
         };
         if !added {
             self.schedule_reconnect(key, false);
         }
+    }
+
+    /// Forgets a connecter for good, as its `ZMQ_RECONNECT_STOP` flags asked, and tells
+    /// the monitor.
+    fn stop_reconnecting(&mut self, key: usize, why: &'static str) {
+        let c = self.remove_connecter(key);
+        c.socket.emit(|| MonitorEvent::ReconnectStopped {
+            endpoint: c.endpoint.to_string(),
+            reason: why.to_owned(),
+        });
     }
 
     /// Schedules the connecter's next attempt. After a connection that completed its
@@ -615,6 +679,7 @@ impl Loop {
         }
         let why = match kind {
             Kind::Handshake if !c.is_ready() => End::TimedOut("handshake timed out"),
+            Kind::ConnectTimeout if c.connecting => End::TimedOut("connect timed out"),
             Kind::Linger => End::Closed,
             Kind::HeartbeatTimeout if c.ping_unanswered() => {
                 End::TimedOut("heartbeat timed out: no traffic since our PING")
@@ -709,6 +774,12 @@ impl Loop {
         let Some(Entry::Conn(mut conn)) = self.remove_entry(token) else {
             return;
         };
+        // The peer's last message, when the socket asked for one: before the pipe closes.
+        conn.deliver_farewell();
+        let refused = conn.connecting
+            && matches!(&why, End::Failed(crate::Error::Io(e))
+                if e.kind() == io::ErrorKind::ConnectionRefused);
+        let handshake_failed = !conn.connecting && !conn.handshaken;
         // Before the connection (and with it the inbound pipe's writer) is dropped: a socket
         // that sees the peer gone then already has its messages back in the mailbox.
         if let Some(requeue) = conn.take_back() {
@@ -741,7 +812,10 @@ impl Loop {
                 }
                 self.start_connect(key);
             } else if live {
-                self.schedule_reconnect(key, conn.is_ready());
+                match c_stop_reason(&self.connecters, key, refused, handshake_failed) {
+                    Some(why) => self.stop_reconnecting(key, why),
+                    None => self.schedule_reconnect(key, conn.is_ready()),
+                }
             }
         }
     }
@@ -768,6 +842,18 @@ impl Loop {
         };
         Some(entry)
     }
+}
+
+/// [`Connecter::stop_reason`] of the connecter at `key`, if it is still there.
+fn c_stop_reason(
+    connecters: &Slab<Connecter>,
+    key: usize,
+    refused: bool,
+    handshake_failed: bool,
+) -> Option<&'static str> {
+    connecters
+        .get(key)
+        .and_then(|c| c.stop_reason(refused, handshake_failed))
 }
 
 impl Drop for Loop {

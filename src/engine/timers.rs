@@ -36,10 +36,12 @@ pub(super) enum Kind {
     Accept,
     /// Stop waiting for the connecter's host-name lookup, if it is late.
     Resolve,
+    /// End the tcp connect if it is still under way (`ZMQ_CONNECT_TIMEOUT`).
+    ConnectTimeout,
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 9] = [
         Kind::Reconnect,
         Kind::Handshake,
         Kind::Linger,
@@ -48,6 +50,7 @@ impl Kind {
         Kind::Ttl,
         Kind::Accept,
         Kind::Resolve,
+        Kind::ConnectTimeout,
     ];
 }
 

@@ -201,6 +201,137 @@ impl Socket {
         }
     }
 
+    /// For REQ: see [`Req::set_relaxed`](crate::Req::set_relaxed). Here a send while a
+    /// request is outstanding is then allowed: it gives that request up, as libzmq's
+    /// relaxed REQ does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut rep = ctx.socket(SocketType::Rep)?;
+    /// rep.bind("inproc://relaxed-doc")?;
+    /// let mut req = ctx.socket(SocketType::Req)?;
+    /// req.set_relaxed(true)?;
+    /// req.set_correlate(true)?;
+    /// req.connect("inproc://relaxed-doc")?;
+    /// req.send("first")?;
+    /// req.send("second")?; // gives "first" up
+    /// assert_eq!(rep.recv()?, "first");
+    /// rep.send("late")?; // the reply to "first": told apart by its id, dropped
+    /// assert_eq!(rep.recv()?, "second");
+    /// rep.send("answer")?;
+    /// assert_eq!(req.recv()?, "answer");
+    /// assert!(ctx.socket(SocketType::Dealer)?.set_relaxed(true).is_err());
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_relaxed(&mut self, relaxed: bool) -> Result<()> {
+        match &mut self.machine {
+            Machine::Req(m) => {
+                m.relaxed = relaxed;
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "relaxed applies to REQ sockets only".into(),
+            )),
+        }
+    }
+
+    /// For REQ: whether relaxed and correlate are on, as `(relaxed, correlate)`; `None`
+    /// for other types.
+    pub fn req_options(&self) -> Option<(bool, bool)> {
+        match &self.machine {
+            Machine::Req(m) => Some((m.relaxed, m.correlate)),
+            _ => None,
+        }
+    }
+
+    /// For ROUTER: see
+    /// [`Router::set_connect_routing_id`](crate::Router::set_connect_routing_id).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types (libzmq takes it on ROUTER and
+    /// STREAM only), or for an id that is not 1 to 255 bytes or starts with a zero byte.
+    pub fn set_connect_routing_id(&mut self, id: Option<bytes::Bytes>) -> Result<()> {
+        self.router_state()?;
+        self.core.set_connect_routing_id(id)
+    }
+
+    /// For ROUTER: the routing id the next connect names its peer with.
+    pub fn connect_routing_id(&self) -> Option<&bytes::Bytes> {
+        self.core.options.connect_routing_id.as_ref()
+    }
+
+    /// For DEALER and ROUTER: see [`Dealer::set_hello_msg`](crate::Dealer::set_hello_msg).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types, as in libzmq.
+    pub fn set_hello_msg(&mut self, hello: Option<bytes::Bytes>) -> Result<()> {
+        match self.machine {
+            Machine::Dealer | Machine::Router(_) => {
+                self.core.options.hello_msg = hello.filter(|h| !h.is_empty());
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "hello_msg applies to DEALER and ROUTER sockets only".into(),
+            )),
+        }
+    }
+
+    /// For ROUTER: see
+    /// [`Router::set_disconnect_msg`](crate::Router::set_disconnect_msg).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types, as in libzmq.
+    pub fn set_disconnect_msg(&mut self, disconnect: Option<bytes::Bytes>) -> Result<()> {
+        self.router_state()?;
+        self.core.options.disconnect_msg = disconnect.filter(|d| !d.is_empty());
+        Ok(())
+    }
+
+    /// For DEALER: see [`Dealer::set_hiccup_msg`](crate::Dealer::set_hiccup_msg).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types, as in libzmq.
+    pub fn set_hiccup_msg(&mut self, hiccup: Option<bytes::Bytes>) -> Result<()> {
+        match self.machine {
+            Machine::Dealer => {
+                self.core.options.hiccup_msg = hiccup.filter(|h| !h.is_empty());
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "hiccup_msg applies to DEALER sockets only".into(),
+            )),
+        }
+    }
+
+    /// The hello, disconnect and hiccup messages in force, in that order (for the types
+    /// that take them; `None` otherwise).
+    pub fn lifecycle_msgs(
+        &self,
+    ) -> (
+        Option<&bytes::Bytes>,
+        Option<&bytes::Bytes>,
+        Option<&bytes::Bytes>,
+    ) {
+        let o = &self.core.options;
+        (
+            o.hello_msg.as_ref(),
+            o.disconnect_msg.as_ref(),
+            o.hiccup_msg.as_ref(),
+        )
+    }
+
     /// For ROUTER: see [`Router::set_router_mandatory`](crate::Router::set_router_mandatory).
     ///
     /// # Examples

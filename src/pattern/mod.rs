@@ -2,6 +2,7 @@
 //!
 //! [`SocketCore`]: crate::socket::SocketCore
 
+pub(crate) mod connopts;
 pub(crate) mod dynamic;
 pub(crate) mod getters;
 pub(crate) mod pipeline;
@@ -58,7 +59,10 @@ macro_rules! socket_common {
             /// For tcp, `*` as host binds every IPv4 interface, and `*` or `0` as port picks
             /// a free port; [`Self::last_endpoint`] tells which. An ipc path is a socket file,
             /// removed again when the socket unbinds or closes; `ipc://@name` is in Linux's
-            /// abstract namespace.
+            /// abstract namespace. A tcp host that names a network interface
+            /// (`tcp://eth0:5555`) binds that interface's address, and `ipc://*` a fresh
+            /// path in a new private directory, reported by [`Self::last_endpoint`] and
+            /// removed with its directory on unbind or close.
             ///
             /// # Errors
             ///
@@ -72,7 +76,9 @@ macro_rules! socket_common {
             /// Connects to `endpoint`. For tcp and ipc this returns at once: the connection
             /// is made in the background, retried while nobody listens (100 ms, doubling up
             /// to the reconnect maximum), and remade if it drops. An inproc connect may come
-            /// before the bind.
+            /// before the bind. `tcp://source;host:port` (libzmq's source-address form)
+            /// binds the local side to `source` (an IP address or an interface name, with
+            /// a port, `*` or 0 for any) before each attempt.
             ///
             /// # Errors
             ///
@@ -341,6 +347,7 @@ macro_rules! socket_common {
 
         $crate::pattern::getters::option_getters!($ty);
         $crate::pattern::getters::readiness_fd!($ty);
+        $crate::pattern::connopts::connection_options!($ty);
     };
 }
 

@@ -44,6 +44,9 @@ pub(crate) struct ReqMachine {
     pub(crate) state: ReqState,
     /// Prefix each request with a 4-byte id and accept only the reply that echoes it.
     pub(crate) correlate: bool,
+    /// libzmq's `ZMQ_REQ_RELAXED`: a send while waiting gives the outstanding request up,
+    /// and giving a request up never hangs up on its peer.
+    pub(crate) relaxed: bool,
     next_id: u32,
     /// The outstanding request as it went on the wire, to recognise it should a broken
     /// connection hand it back unsent.
@@ -61,6 +64,7 @@ impl ReqMachine {
         ReqMachine {
             state: ReqState::Idle,
             correlate: false,
+            relaxed: false,
             next_id: seed ^ (crate::mailbox::next_id() as u32).rotate_left(16),
             request: None,
         }
@@ -68,6 +72,12 @@ impl ReqMachine {
 
     /// Wraps a request in its envelope. Fails when a request is outstanding.
     pub(crate) fn wrap(&mut self, body: Message) -> Result<(Message, Option<u32>), SendError> {
+        if self.relaxed {
+            // libzmq's relaxed REQ: the outstanding request is simply given up; its peer
+            // stays connected (a late reply from it is told apart only by correlation).
+            self.state = ReqState::Idle;
+            self.request = None;
+        }
         if self.state != ReqState::Idle {
             return Err(SendError::new(
                 Error::WrongState("REQ must receive the reply before sending again"),
@@ -145,14 +155,15 @@ impl ReqMachine {
 
     /// The outstanding request is given up (timeout, or the caller dropped it). Returns the
     /// peer to hang up on, so its late reply cannot surface; none when correlating, since
-    /// the ids already tell a late reply apart.
+    /// the ids already tell a late reply apart, and none when relaxed, which keeps
+    /// libzmq's behaviour of never hanging up.
     pub(crate) fn abandon(&mut self) -> Option<PeerId> {
         self.request = None;
         let ReqState::Waiting { peer, .. } = std::mem::replace(&mut self.state, ReqState::Idle)
         else {
             return None;
         };
-        (!self.correlate).then_some(peer)
+        (!self.correlate && !self.relaxed).then_some(peer)
     }
 
     /// The peer the request is waiting on.
@@ -525,6 +536,25 @@ impl Req {
     /// `[identity, "", body]` does not. Off by default.
     pub fn set_correlate(&mut self, correlate: bool) {
         self.machine.correlate = correlate;
+    }
+
+    /// Behaves as libzmq's REQ with `ZMQ_REQ_RELAXED` (off by default): a request given up
+    /// (a receive that times out, [`Pending::abandon`], dropping the [`Pending`]) leaves
+    /// the connection to its peer up instead of hanging up on it, and the next request goes
+    /// to the next peer in turn. On the dynamic [`Socket`](crate::Socket) a send while a
+    /// request is outstanding is then allowed: it gives that request up, as libzmq's.
+    ///
+    /// Without hanging up, a late reply to a request given up may be taken for the reply
+    /// to the next request sent to the same peer, as in libzmq: pair it with
+    /// [`Req::set_correlate`], as libzmq's documentation advises, so late replies are told
+    /// apart by their id. ferromq's default (hang up on the silent peer) needs neither.
+    pub fn set_relaxed(&mut self, relaxed: bool) {
+        self.machine.relaxed = relaxed;
+    }
+
+    /// Whether libzmq's relaxed REQ behaviour is on; see [`Req::set_relaxed`].
+    pub fn relaxed(&self) -> bool {
+        self.machine.relaxed
     }
 
     /// Sends an empty message to every peer as it connects (libzmq's

@@ -200,6 +200,34 @@ impl Dealer {
     pub fn probe_router(&self) -> bool {
         self.core.options.probe_router
     }
+
+    /// Sends `hello` to every peer first, as it attaches (libzmq 4.3.5's draft
+    /// `ZMQ_HELLO_MSG`; default `None`): a one-frame message, written before anything the
+    /// application sends, on tcp, ipc and inproc. Applies to later connections; an empty
+    /// message is `None`, as in libzmq.
+    pub fn set_hello_msg(&mut self, hello: Option<bytes::Bytes>) {
+        self.core.options.hello_msg = hello.filter(|h| !h.is_empty());
+    }
+
+    /// The hello message in force; see [`Dealer::set_hello_msg`].
+    pub fn hello_msg(&self) -> Option<&bytes::Bytes> {
+        self.core.options.hello_msg.as_ref()
+    }
+
+    /// Makes a receive return `hiccup` when the tcp or ipc connection made by one of this
+    /// socket's connects ends after its handshake (libzmq 4.3.5's draft `ZMQ_HICCUP_MSG`;
+    /// default `None`): it comes after whatever that peer sent, and the reconnect follows
+    /// as usual. Not for connections this socket accepted, nor when this socket itself
+    /// disconnects or closes, nor for inproc (libzmq does it for inproc too). An empty
+    /// message is `None`, as in libzmq. Applies to later connects.
+    pub fn set_hiccup_msg(&mut self, hiccup: Option<bytes::Bytes>) {
+        self.core.options.hiccup_msg = hiccup.filter(|h| !h.is_empty());
+    }
+
+    /// The hiccup message in force; see [`Dealer::set_hiccup_msg`].
+    pub fn hiccup_msg(&self) -> Option<&bytes::Bytes> {
+        self.core.options.hiccup_msg.as_ref()
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -253,7 +281,18 @@ impl RouterState {
                 continue;
             };
             let announced = peer.meta.identity();
-            let routing_id = if announced.first().is_some_and(|&b| b != 0) {
+            let named = peer.routing_id.as_ref().map(|n| Frame::from(n.to_vec()));
+            // A name our own connect gave (`ZMQ_CONNECT_ROUTING_ID`) wins over what the
+            // peer announced, unless a live peer holds it and handover is off: then the
+            // newcomer is named as if unnamed (libzmq asserts), since hanging it up would
+            // only make our connect come back with the same name at once.
+            let named = named.filter(|n| {
+                let held = |h: &PeerId| core.peer(*h).is_some_and(|p| !p.tx.is_closed());
+                self.handover || self.by_id.get(n).is_none_or(|h| !held(h))
+            });
+            let routing_id = if let Some(named) = named {
+                named
+            } else if announced.first().is_some_and(|&b| b != 0) {
                 // An allocation of its own, not a slab copy: the id lives as long as the
                 // peer, and must not keep a whole slab alive.
                 Frame::from(announced.to_vec())
@@ -570,6 +609,81 @@ impl Router {
     /// ```
     pub fn set_router_handover(&mut self, handover: bool) {
         self.state.handover = handover;
+    }
+
+    /// Names the peer of the next [`Router::connect`] (libzmq's `ZMQ_CONNECT_ROUTING_ID`):
+    /// messages from it arrive with `id` in front, and sending `[id, ...]` reaches it,
+    /// whatever identity it announces. It names that one connect only (and its
+    /// reconnects) and is cleared by it; `None` clears it without a connect. Useful for a
+    /// ROUTER connecting to a ROUTER, which announces no identity to name it by.
+    ///
+    /// Where ferromq differs: libzmq binds the name to whichever connection of the socket
+    /// completes next, ferromq to the connect it was set for (tcp and ipc reconnects keep
+    /// it; an inproc connection joined afresh after a hang-up does not); and the name can
+    /// be sent to once that connection's handshake is done (libzmq queues before it), so
+    /// send with [`Router::set_router_mandatory`] and retry on
+    /// [`Error::HostUnreachable`], or wait for [`Router::peer_count`] or a
+    /// [`Router::set_router_notify`] notice. A name a connected peer already holds is
+    /// taken over with [`Router::set_router_handover`]; without it the newcomer is named
+    /// as if no name had been given (where libzmq asserts).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ctx = ferromq::Context::new();
+    /// let mut server = ctx.router()?;
+    /// server.bind("inproc://connect-rid-doc")?;
+    /// let mut client = ctx.router()?;
+    /// client.set_connect_routing_id(Some("server".into()))?;
+    /// client.connect("inproc://connect-rid-doc")?;
+    /// client.set_router_mandatory(true);
+    /// client.set_send_timeout(Some(Duration::from_secs(5)));
+    /// client.send(["server", "hello"])?;
+    /// let msg = server.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(&msg[1][..], b"hello");
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] unless `id` is 1 to 255 bytes and does not start with a
+    /// zero byte.
+    pub fn set_connect_routing_id(&mut self, id: Option<bytes::Bytes>) -> Result<()> {
+        self.core.set_connect_routing_id(id)
+    }
+
+    /// The routing id the next connect will name its peer with; see
+    /// [`Router::set_connect_routing_id`].
+    pub fn connect_routing_id(&self) -> Option<&bytes::Bytes> {
+        self.core.options.connect_routing_id.as_ref()
+    }
+
+    /// Sends `hello` to every peer first, as it attaches; see
+    /// [`Dealer::set_hello_msg`] (libzmq's `ZMQ_HELLO_MSG`).
+    pub fn set_hello_msg(&mut self, hello: Option<bytes::Bytes>) {
+        self.core.options.hello_msg = hello.filter(|h| !h.is_empty());
+    }
+
+    /// The hello message in force; see [`Router::set_hello_msg`].
+    pub fn hello_msg(&self) -> Option<&bytes::Bytes> {
+        self.core.options.hello_msg.as_ref()
+    }
+
+    /// Makes a receive return `[routing id, disconnect]` when the tcp or ipc connection
+    /// of a peer this socket accepted ends after its handshake (libzmq 4.3.5's draft
+    /// `ZMQ_DISCONNECT_MSG`; default `None`): it comes after whatever that peer sent.
+    /// Not for connections this socket made (see [`Dealer::set_hiccup_msg`] for those),
+    /// nor when this socket itself lets the peer go, nor for inproc (libzmq does it for
+    /// inproc too). With heartbeats on, a silent peer's drop is reported this way too. An
+    /// empty message is `None`, as in libzmq. Applies to later binds.
+    pub fn set_disconnect_msg(&mut self, disconnect: Option<bytes::Bytes>) {
+        self.core.options.disconnect_msg = disconnect.filter(|d| !d.is_empty());
+    }
+
+    /// The disconnect message in force; see [`Router::set_disconnect_msg`].
+    pub fn disconnect_msg(&self) -> Option<&bytes::Bytes> {
+        self.core.options.disconnect_msg.as_ref()
     }
 
     /// Makes the ROUTER tell its application when a peer connects and/or disconnects

@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixListener as StdUnixListener};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +39,8 @@ struct SocketFile {
     dev: u64,
     /// Inode of the file we created.
     ino: u64,
+    /// The private directory made for an `ipc://*` bind, removed after the file.
+    dir: Option<PathBuf>,
 }
 
 impl SocketFile {
@@ -54,6 +56,7 @@ impl SocketFile {
             path,
             dev: meta.dev(),
             ino: meta.ino(),
+            dir: None,
         })
     }
 }
@@ -66,14 +69,68 @@ impl Drop for SocketFile {
             // Nothing useful to do if this fails: the next bind replaces a stale socket file.
             let _ = fs::remove_file(&self.path);
         }
+        if let Some(dir) = &self.dir {
+            // Only if empty: anything else put there is not ours to remove.
+            let _ = fs::remove_dir(dir);
+        }
     }
+}
+
+/// Most directory names tried for one `ipc://*` bind before giving up.
+const UNIQUE_TRIES: usize = 16;
+
+/// Makes a new private directory (mode 0700) under the temporary directory for an
+/// `ipc://*` bind, as libzmq's `mkdtemp`; returns it and the socket path inside.
+fn unique_dir() -> Result<(PathBuf, PathBuf)> {
+    use std::hash::{BuildHasher, Hasher};
+    let base = std::env::temp_dir();
+    let mut last = None;
+    for _ in 0..UNIQUE_TRIES {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(crate::mailbox::next_id());
+        let dir = base.join(format!("ferromq-{:016x}", h.finish()));
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {
+                let path = dir.join("socket");
+                return Ok((dir, path));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists))
+        .into())
 }
 
 /// Binds a path or abstract name; returns the listener and the endpoint text.
 pub(super) fn bind(endpoint: &IpcEndpoint, options: &Options) -> Result<(IpcListener, String)> {
-    let text = endpoint.to_string();
+    let mut text = endpoint.to_string();
     let listener = match endpoint {
         IpcEndpoint::Path(path) => bind_path(path, &text, options)?,
+        IpcEndpoint::Unique => {
+            let (dir, path) = unique_dir()?;
+            text = format!("ipc://{}", path.display());
+            if text.len() > "ipc://".len() + crate::endpoint::MAX_IPC_PATH_LEN {
+                let _ = fs::remove_dir(&dir);
+                return Err(Error::endpoint(
+                    "ipc://*",
+                    "the temporary directory's path is too long for a Unix socket address",
+                ));
+            }
+            match bind_path(&path, &text, options) {
+                Ok(mut listener) => {
+                    if let Some(file) = &mut listener._file {
+                        file.dir = Some(dir);
+                    }
+                    listener
+                }
+                Err(e) => {
+                    let _ = fs::remove_dir(&dir);
+                    return Err(e);
+                }
+            }
+        }
         IpcEndpoint::Abstract(name) => {
             let std = StdUnixListener::bind_addr(&abstract_addr(name)?)
                 .map_err(|e| bind_error(e, &text))?;
@@ -174,6 +231,10 @@ pub(super) fn connect(endpoint: &IpcEndpoint) -> io::Result<UnixStream> {
     match endpoint {
         IpcEndpoint::Path(path) => UnixStream::connect(path),
         IpcEndpoint::Abstract(name) => UnixStream::connect_addr(&abstract_addr(name)?),
+        IpcEndpoint::Unique => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ipc://* is for bind only",
+        )),
     }
 }
 

@@ -123,15 +123,21 @@ pub(crate) fn bind(endpoint: &Endpoint, options: &Options) -> Result<(Listener, 
     }
 }
 
-/// Starts a non-blocking tcp connect to `addr`, with `TCP_NODELAY` on.
+/// Starts a non-blocking tcp connect to `addr`, with `TCP_NODELAY` on, from `source` when
+/// given (the `tcp://source;host:port` form), on the device of
+/// [`Options::bind_to_device`] and with the [`Options::tos`] byte, both set before the SYN.
 ///
 /// Register the stream for writable events and call [`Stream::finish_connect`] when one comes.
 ///
 /// # Errors
 ///
-/// Socket creation or an immediate connect failure.
-pub(crate) fn connect_tcp(addr: SocketAddr) -> io::Result<Stream> {
-    tcp::connect(addr).map(|s| Stream::Tcp(s.into()))
+/// Socket creation, binding the source or the device, or an immediate connect failure.
+pub(crate) fn connect_tcp(
+    addr: SocketAddr,
+    source: Option<SocketAddr>,
+    options: &Options,
+) -> io::Result<Stream> {
+    tcp::connect(addr, source, options).map(Stream::Tcp)
 }
 
 /// Starts a non-blocking Unix-domain connect to a path or abstract name.
@@ -201,7 +207,8 @@ impl Stream {
     /// `SO_RCVBUF`) on tcp and ipc streams, and on tcp the keepalive options (libzmq's
     /// `tune_tcp_keepalives`): `SO_KEEPALIVE` when [`Options::tcp_keepalive`] is set, and,
     /// only when it is `Some(true)`, the idle time, probe interval and probe count that are
-    /// set (whole seconds). Whatever is unset keeps the OS default.
+    /// set (whole seconds); `TCP_USER_TIMEOUT` ([`Options::tcp_maxrt`], Linux) and the
+    /// type of service ([`Options::tos`]). Whatever is unset keeps the OS default.
     ///
     /// # Errors
     ///
@@ -217,11 +224,16 @@ impl Stream {
         let recv = options
             .recv_buffer
             .map_or(Ok(()), |n| sock.set_recv_buffer_size(n));
-        let keepalive = match self {
-            Stream::Tcp(stream) => tcp::apply_keepalive(stream, options),
+        let tcp = match self {
+            Stream::Tcp(stream) => {
+                let keepalive = tcp::apply_keepalive(stream, options);
+                let maxrt = tcp::apply_maxrt(&sock, options);
+                let tos = tcp::apply_tos(&sock, options);
+                keepalive.and(maxrt).and(tos)
+            }
             Stream::Ipc(_) => Ok(()),
         };
-        send.and(recv).and(keepalive)
+        send.and(recv).and(tcp)
     }
 
     /// The addresses of this connection; fields the OS cannot report are `None`.

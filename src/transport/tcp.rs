@@ -4,6 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use mio::net::{TcpListener, TcpStream};
+
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
 use super::{bind_error, ConnAddrs};
@@ -17,6 +18,7 @@ pub(super) fn bind(endpoint: &TcpEndpoint, options: &Options) -> Result<(TcpList
     let addr = endpoint.bind_addr(options.ipv6_only)?;
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    before_connect_or_bind(&socket, options)?;
     if addr.is_ipv6() {
         socket.set_only_v6(options.ipv6_only)?;
     }
@@ -56,11 +58,88 @@ pub(super) fn accept(listener: &TcpListener) -> io::Result<(TcpStream, ConnAddrs
     Ok((stream, addrs))
 }
 
-/// Starts a non-blocking connect with Nagle off.
-pub(super) fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(addr)?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+/// Starts a non-blocking connect with Nagle off, from `source` if given.
+pub(super) fn connect(
+    addr: SocketAddr,
+    source: Option<SocketAddr>,
+    options: &Options,
+) -> io::Result<std::net::TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_nodelay(true)?;
+    before_connect_or_bind(&socket, options)?;
+    if let Some(source) = source {
+        // A fixed source port can be reused at once by the next attempt, as in libzmq.
+        socket.set_reuse_address(true)?;
+        socket.bind(&source.into())?;
+    }
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(socket.into())
+}
+
+/// What must be set on a tcp socket before it connects or binds: the device it is bound
+/// to (`SO_BINDTODEVICE`, Linux, needs `CAP_NET_RAW`) and the type of service, so that the
+/// SYN already carries it. Unlike the stream options, a device that cannot be bound is an
+/// error: traffic must not leave by another interface.
+fn before_connect_or_bind(socket: &Socket, options: &Options) -> io::Result<()> {
+    if let Some(device) = &options.bind_to_device {
+        bind_device(socket, device)?;
+    }
+    let _ = apply_tos(&SockRef::from(socket), options);
+    Ok(())
+}
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+fn bind_device(socket: &Socket, device: &str) -> io::Result<()> {
+    socket.bind_device(Some(device.as_bytes()))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+fn bind_device(_socket: &Socket, _device: &str) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "SO_BINDTODEVICE exists on Linux only",
+    ))
+}
+
+/// Sets `TCP_USER_TIMEOUT` (libzmq's `ZMQ_TCP_MAXRT` on Linux) when set.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+pub(super) fn apply_maxrt(sock: &SockRef<'_>, options: &Options) -> io::Result<()> {
+    match options.tcp_maxrt {
+        Some(t) => sock.set_tcp_user_timeout(Some(t)),
+        None => Ok(()),
+    }
+}
+
+/// `TCP_USER_TIMEOUT` exists on Linux only; elsewhere the OS default stays.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+pub(super) fn apply_maxrt(_sock: &SockRef<'_>, _options: &Options) -> io::Result<()> {
+    Ok(())
+}
+
+/// Sets the type-of-service byte when set: `IP_TOS`, and `IPV6_TCLASS` on an IPv6 socket
+/// (libzmq sets both the same way).
+pub(super) fn apply_tos(sock: &SockRef<'_>, options: &Options) -> io::Result<()> {
+    let Some(tos) = options.tos else {
+        return Ok(());
+    };
+    let v6 = sock
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .is_some_and(|a| a.is_ipv6());
+    if v6 {
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+        sock.set_tclass_v6(tos)?;
+        Ok(())
+    } else {
+        sock.set_tos(tos)
+    }
 }
 
 /// Sets `SO_KEEPALIVE` and, when keepalive is on, the probe timings that are set.

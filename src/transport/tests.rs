@@ -289,7 +289,12 @@ fn tcp_rebind_at_once_despite_time_wait() {
     let (mut listener, last) = bind_default("tcp://127.0.0.1:0").unwrap();
     h.add(&mut listener);
     let port = port_of(&last);
-    let mut client = connect_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).unwrap();
+    let mut client = connect_tcp(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        None,
+        &Options::default(),
+    )
+    .unwrap();
     h.add(&mut client);
     let (mut server, _) = h.accept(&listener, &client);
     h.send_all(&mut client, b"x");
@@ -340,7 +345,12 @@ fn tcp_dual_stack_listener_accepts_ipv4() {
     assert!(last.starts_with("tcp://[::]:"), "{last}");
     assert!(!SockRef::from(tcp_listener(&listener)).only_v6().unwrap());
     h.add(&mut listener);
-    let mut client = connect_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port_of(&last)))).unwrap();
+    let mut client = connect_tcp(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port_of(&last))),
+        None,
+        &Options::default(),
+    )
+    .unwrap();
     h.add(&mut client);
     let (mut server, addrs) = h.accept(&listener, &client);
     // The IPv4 peer shows up as an IPv4-mapped IPv6 address, as in libzmq.
@@ -364,13 +374,23 @@ fn tcp_ipv6_only_is_honoured() {
     let port = port_of(&last);
 
     // IPv6 still gets through.
-    let mut client6 = connect_tcp(format!("[::1]:{port}").parse().unwrap()).unwrap();
+    let mut client6 = connect_tcp(
+        format!("[::1]:{port}").parse().unwrap(),
+        None,
+        &Options::default(),
+    )
+    .unwrap();
     h.add(&mut client6);
     let (_server, addrs) = h.accept(&listener, &client6);
     assert_eq!(addrs.peer_address.as_deref(), Some("::1"));
 
     // IPv4 does not.
-    let refused = connect_tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).and_then(|mut c| {
+    let refused = connect_tcp(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        None,
+        &Options::default(),
+    )
+    .and_then(|mut c| {
         h.add(&mut c);
         h.finish(&c)
     });
@@ -386,7 +406,7 @@ fn tcp_exchange_addresses_and_nodelay() {
     let (mut listener, last) = bind_default("tcp://127.0.0.1:*").unwrap();
     h.add(&mut listener);
     let listen_addr = tcp_listener(&listener).local_addr().unwrap();
-    let mut client = connect_tcp(listen_addr).unwrap();
+    let mut client = connect_tcp(listen_addr, None, &Options::default()).unwrap();
     h.add(&mut client);
     let (mut server, accepted) = h.accept(&listener, &client);
 
@@ -421,7 +441,7 @@ fn tcp_keepalive_options_reach_accepted_and_connected_streams() {
     let (mut listener, _) = bind_default("tcp://127.0.0.1:*").unwrap();
     h.add(&mut listener);
     let listen_addr = tcp_listener(&listener).local_addr().unwrap();
-    let mut client = connect_tcp(listen_addr).unwrap();
+    let mut client = connect_tcp(listen_addr, None, &Options::default()).unwrap();
     h.add(&mut client);
     let (mut server, _) = h.accept(&listener, &client);
 
@@ -461,7 +481,7 @@ fn tcp_keepalive_options_reach_accepted_and_connected_streams() {
         .unwrap();
     assert!(!keepalive(&server).0);
     let (mut fresh_client, mut fresh_server) = {
-        let mut c = connect_tcp(listen_addr).unwrap();
+        let mut c = connect_tcp(listen_addr, None, &Options::default()).unwrap();
         h.add(&mut c);
         let (s, _) = h.accept(&listener, &c);
         (c, s)
@@ -493,7 +513,7 @@ fn tcp_exchange_over_ipv6() {
         panic!("{last}")
     };
     let addr = tcp.connect_addrs().unwrap()[0];
-    let mut client = connect_tcp(addr).unwrap();
+    let mut client = connect_tcp(addr, None, &Options::default()).unwrap();
     h.add(&mut client);
     let (mut server, accepted) = h.accept(&listener, &client);
     assert_eq!(accepted.peer_address.as_deref(), Some("::1"));
@@ -512,7 +532,7 @@ fn tcp_refused_connect_is_an_error() {
     let addr = tcp_listener(&listener).local_addr().unwrap();
     drop(listener);
 
-    let result = connect_tcp(addr).and_then(|mut client| {
+    let result = connect_tcp(addr, None, &Options::default()).and_then(|mut client| {
         h.add(&mut client);
         h.finish(&client)
     });
@@ -728,7 +748,7 @@ fn buffer_sizes_reach_tcp_listeners_and_tcp_and_ipc_streams() {
     let (mut listener, _) = bind(&Endpoint::parse("tcp://127.0.0.1:*").unwrap(), &options).unwrap();
     h.add(&mut listener);
     let addr = tcp_listener(&listener).local_addr().unwrap();
-    let mut client = connect_tcp(addr).unwrap();
+    let mut client = connect_tcp(addr, None, &Options::default()).unwrap();
     h.add(&mut client);
     let (mut server, _) = h.accept(&listener, &client);
     assert_eq!(buffer_sizes(&server), expected);
@@ -797,7 +817,7 @@ fn tcp_read_behind_reads_unzeroed_up_to_max() {
     let (mut listener, _) = bind_default("tcp://127.0.0.1:*").unwrap();
     h.add(&mut listener);
     let listen_addr = tcp_listener(&listener).local_addr().unwrap();
-    let mut client = connect_tcp(listen_addr).unwrap();
+    let mut client = connect_tcp(listen_addr, None, &Options::default()).unwrap();
     h.add(&mut client);
     let (mut server, _) = h.accept(&listener, &client);
     read_behind_on(&mut h, &mut client, &mut server);
@@ -813,4 +833,59 @@ fn ipc_read_behind_reads_unzeroed_up_to_max() {
     h.add(&mut client);
     let (mut server, _) = h.accept(&listener, &client);
     read_behind_on(&mut h, &mut client, &mut server);
+}
+
+/// `ZMQ_TOS`, `ZMQ_TCP_MAXRT` and `ZMQ_BINDTODEVICE` land on the sockets: set on the
+/// connecting socket before its connect, on the listener before its bind, and
+/// `apply_options` sets the first two on accepted streams.
+#[test]
+fn tos_maxrt_and_device_are_set_on_tcp_sockets() {
+    let options = Options {
+        tos: Some(0x28),
+        tcp_maxrt: Some(Duration::from_millis(5_000)),
+        bind_to_device: Some("lo".into()),
+        ..Options::default()
+    };
+    let mut h = Harness::new();
+    let (mut listener, last) = bind(&ep("tcp://127.0.0.1:0"), &options).unwrap();
+    let Listener::Tcp(tcp) = &listener else {
+        panic!("a tcp listener")
+    };
+    assert_eq!(
+        SockRef::from(tcp).device().unwrap().as_deref(),
+        Some(&b"lo"[..])
+    );
+    assert_eq!(SockRef::from(tcp).tos().unwrap(), 0x28);
+    h.add(&mut listener);
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port_of(&last)));
+    let mut client = connect_tcp(addr, None, &options).unwrap();
+    h.add(&mut client);
+    let (server, _) = h.accept(&listener, &client);
+    client.apply_options(&options).unwrap();
+    server.apply_options(&options).unwrap();
+    for stream in [&client, &server] {
+        let Stream::Tcp(s) = stream else {
+            panic!("tcp streams")
+        };
+        let sock = SockRef::from(s);
+        assert_eq!(sock.tos().unwrap(), 0x28);
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_millis(5_000))
+        );
+    }
+    let Stream::Tcp(c) = &client else {
+        unreachable!()
+    };
+    assert_eq!(
+        SockRef::from(c).device().unwrap().as_deref(),
+        Some(&b"lo"[..])
+    );
+    // A connect from a source address binds it first.
+    let source = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 3), 0));
+    let from = connect_tcp(addr, Some(source), &Options::default()).unwrap();
+    let Stream::Tcp(f) = &from else {
+        unreachable!()
+    };
+    assert_eq!(f.local_addr().unwrap().ip(), source.ip());
 }

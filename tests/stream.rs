@@ -125,6 +125,47 @@ fn talks_to_a_raw_tcp_server_as_a_client() {
 }
 
 #[test]
+fn a_connect_routing_id_names_the_connection_before_it_is_made() {
+    within(Duration::from_secs(60), || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.set_read_timeout(Some(WAIT)).unwrap();
+            let mut buf = [0u8; 5];
+            conn.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"hello");
+        });
+        let ctx = Context::new();
+        let mut s = ctx.stream().unwrap();
+        s.set_recv_timeout(Some(WAIT));
+        s.set_send_timeout(Some(WAIT));
+        s.set_connect_routing_id(Some("web".into())).unwrap();
+        assert_eq!(s.connect_routing_id().map(|b| &b[..]), Some(&b"web"[..]));
+        s.connect(&format!("tcp://{addr}")).unwrap();
+        let notice = s.recv().unwrap();
+        assert_eq!(
+            &notice[0][..],
+            b"web",
+            "the connect notice carries our name"
+        );
+        assert!(notice[1].is_empty());
+        s.send(["web", "hello"]).unwrap();
+        peer.join().unwrap();
+
+        let mut dynamic = Socket::new(&ctx, SocketType::Stream).unwrap();
+        dynamic
+            .set_connect_routing_id(Some("x".into()))
+            .expect("STREAM takes CONNECT_ROUTING_ID");
+        let mut pull = Socket::new(&ctx, SocketType::Pull).unwrap();
+        assert!(matches!(
+            pull.set_connect_routing_id(Some("x".into())),
+            Err(Error::InvalidOption(_))
+        ));
+    });
+}
+
+#[test]
 fn connections_and_disconnections_are_notified_unless_turned_off() {
     within(Duration::from_secs(60), || {
         let ctx = Context::new();

@@ -260,7 +260,11 @@ impl Socket {
     /// [`Error::InvalidOption`] for other socket types (libzmq takes it on ROUTER and
     /// STREAM only), or for an id that is not 1 to 255 bytes or starts with a zero byte.
     pub fn set_connect_routing_id(&mut self, id: Option<bytes::Bytes>) -> Result<()> {
-        self.router_state()?;
+        if !matches!(self.machine, Machine::Router(_) | Machine::Stream(_)) {
+            return Err(Error::InvalidOption(
+                "CONNECT_ROUTING_ID applies to ROUTER and STREAM sockets only".into(),
+            ));
+        }
         self.core.set_connect_routing_id(id)
     }
 

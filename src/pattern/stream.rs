@@ -53,7 +53,17 @@ impl StreamState {
     /// notification for each with notifications on.
     fn admit(&mut self, core: &mut SocketCore) {
         for id in core.take_attached() {
-            let rid = self.generate();
+            // A name our own connect gave (`ZMQ_CONNECT_ROUTING_ID`) is used unless a
+            // live connection holds it already; otherwise a fresh id, as libzmq's.
+            let named = core
+                .peer(id)
+                .and_then(|p| p.routing_id.as_ref())
+                .map(|n| Frame::from(n.to_vec()))
+                .filter(|n| !self.by_id.contains_key(n));
+            let rid = match named {
+                Some(n) => n,
+                None => self.generate(),
+            };
             if self.notify {
                 self.notices
                     .push_back(Message::from(vec![rid.clone(), Frame::new()]));
@@ -348,6 +358,24 @@ impl StreamSocket {
     /// Whether connections made and lost are notified (libzmq's `ZMQ_STREAM_NOTIFY`).
     pub fn stream_notify(&self) -> bool {
         self.state.notify
+    }
+
+    /// Names the connection of the next [`StreamSocket::connect`] (libzmq's
+    /// `ZMQ_CONNECT_ROUTING_ID`), so the application knows its id before the connect
+    /// notice arrives; `None` lets the socket generate one. Used by that one connect and
+    /// its reconnects; a name already in use falls back to a generated id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for an id that is not 1 to 255 bytes or starts with a zero
+    /// byte.
+    pub fn set_connect_routing_id(&mut self, id: Option<bytes::Bytes>) -> Result<()> {
+        self.core.set_connect_routing_id(id)
+    }
+
+    /// The routing id the next connect names its connection with.
+    pub fn connect_routing_id(&self) -> Option<&bytes::Bytes> {
+        self.core.options.connect_routing_id.as_ref()
     }
 }
 

@@ -56,6 +56,7 @@ mod endpoint;
 mod engine;
 mod error;
 mod frame;
+mod keys;
 mod mailbox;
 mod message;
 mod monitor;
@@ -70,12 +71,14 @@ mod spin;
 mod time;
 mod transport;
 mod wake;
+pub mod z85;
 mod zmtp;
 
 pub use context::Context;
 pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
 pub use error::{Error, Result, SendError};
 pub use frame::Frame;
+pub use keys::{CurveKeyPair, CurvePublicKey, CurveSecretKey};
 pub use message::{Message, Metadata};
 pub use monitor::{Monitor, MonitorEvent};
 pub use options::{

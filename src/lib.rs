@@ -51,6 +51,7 @@
     rust_2018_idioms
 )]
 
+pub mod auth;
 mod context;
 mod endpoint;
 mod engine;
@@ -74,6 +75,7 @@ mod wake;
 pub mod z85;
 mod zmtp;
 
+pub use auth::Authenticator;
 pub use context::Context;
 pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
 pub use error::{Error, Result, SendError};

@@ -393,3 +393,34 @@ fn a_users_own_router_handler_sees_the_envelope() {
         );
     });
 }
+
+#[test]
+fn stop_does_not_hang_on_a_stuck_log_callback() {
+    util::within(Duration::from_secs(30), || {
+        let ctx = Context::new();
+        let auth = Authenticator::start(&ctx).unwrap();
+        let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        auth.set_log(Some(Box::new(move |line: &str| {
+            if line.starts_with("200") {
+                let _ = entered_tx.send(());
+                // Stuck until the test lets go (or gives up after 20 s).
+                let _ = released
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(20));
+            }
+        })));
+        let mut dealer = client(&ctx);
+        dealer
+            .send_timeout(request("1", "", "127.0.0.1", "NULL", &[]), WAIT)
+            .unwrap();
+        entered.recv_timeout(WAIT).unwrap();
+        // The thread is inside the callback: stop gives up after STOP_TIMEOUT.
+        assert!(matches!(auth.stop(), Err(Error::TimedOut)));
+        release.send(()).unwrap();
+        // Once the callback returns, the thread ends and the endpoint is free again.
+        assert!(util::eventually(WAIT, || Authenticator::start(&ctx).is_ok()));
+    });
+}

@@ -198,7 +198,13 @@ impl Policy {
             b"CURVE" => 1,
             _ => return (Decision::denied("Unsupported mechanism"), detail),
         };
-        if credentials.len() != expected || (mechanism == b"CURVE" && credentials[0].len() != 32) {
+        let bad_shape = match mechanism {
+            b"CURVE" => credentials.len() != 1 || credentials[0].len() != 32,
+            // A user name becomes the reply's user id, a string of at most 255 bytes; PLAIN
+            // itself carries each in a 1-byte length (RFC 24).
+            _ => credentials.len() != expected || credentials.iter().any(|c| c.len() > MAX_STRING),
+        };
+        if bad_shape {
             return (
                 Decision::malformed("Malformed credentials"),
                 format!("{detail}, {} credential frames", credentials.len()),
@@ -482,6 +488,7 @@ mod tests {
             request("", "1.1.1.1", "PLAIN", &[b"a", b"b", b"c"]),
             request("", "1.1.1.1", "CURVE", &[&[0u8; 31]]),
             request("", "1.1.1.1", "CURVE", &[]),
+            request("", "1.1.1.1", "PLAIN", &[&[b'u'; 256], b"p"]),
         ] {
             assert_eq!(
                 status(&policy, &r),

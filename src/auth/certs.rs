@@ -99,10 +99,14 @@ pub fn create_certificates(dir: impl AsRef<Path>, name: &str) -> Result<(PathBuf
         &format!("{PUBLIC_BANNER}metadata\ncurve\n    public-key = \"{public}\"\n"),
         false,
     )?;
-    let secret_text = Zeroizing::new(format!(
-        "{SECRET_BANNER}metadata\ncurve\n    public-key = \"{public}\"\n    secret-key = \"{}\"\n",
-        pair.secret().to_z85().as_str()
-    ));
+    // Sized up front so that no reallocation leaves a copy of the secret behind.
+    let mut secret_text = Zeroizing::new(String::with_capacity(SECRET_BANNER.len() + 256));
+    secret_text.push_str(SECRET_BANNER);
+    secret_text.push_str("metadata\ncurve\n    public-key = \"");
+    secret_text.push_str(&public);
+    secret_text.push_str("\"\n    secret-key = \"");
+    secret_text.push_str(&pair.secret().to_z85());
+    secret_text.push_str("\"\n");
     write_file(&secret_path, &secret_text, true)?;
     Ok((public_path, secret_path))
 }
@@ -127,7 +131,10 @@ pub fn load_certificate(
     let path = path.as_ref();
     let bad = |why: &str| Error::InvalidKey(format!("{}: {why}", path.display()));
     let file = fs::File::open(path)?;
-    let mut text = Zeroizing::new(Vec::new());
+    // Sized up front (the file may hold a secret key) so that reading does not reallocate
+    // and leave unwiped copies behind.
+    let size = file.metadata()?.len().min(MAX_CERTIFICATE_FILE_SIZE) + 1;
+    let mut text = Zeroizing::new(Vec::with_capacity(usize::try_from(size).unwrap_or(0)));
     file.take(MAX_CERTIFICATE_FILE_SIZE.saturating_add(1))
         .read_to_end(&mut text)?;
     if text.len() as u64 > MAX_CERTIFICATE_FILE_SIZE {

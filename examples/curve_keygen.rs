@@ -18,7 +18,10 @@ fn main() -> Result<(), ferromq::Error> {
         [] => {
             let pair = CurveKeyPair::generate()?;
             println!("== CURVE PUBLIC KEY ==\n{}", pair.public());
-            println!("== CURVE SECRET KEY ==\n{}", pair.secret().to_z85().as_str());
+            println!(
+                "== CURVE SECRET KEY ==\n{}",
+                pair.secret().to_z85().as_str()
+            );
         }
         [dir, name] => {
             std::fs::create_dir_all(dir)?;

@@ -518,6 +518,43 @@ mod tests {
         assert!(policy.answer(&[]).reply.is_none());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_frames_get_a_well_formed_answer_or_none(
+            frames in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+                    proptest::prelude::Just(Vec::new()),
+                    proptest::prelude::Just(b"1.0".to_vec()),
+                    proptest::prelude::Just(b"PLAIN".to_vec()),
+                    proptest::prelude::Just(b"CURVE".to_vec()),
+                    proptest::prelude::Just(b"NULL".to_vec()),
+                ],
+                0..12,
+            )
+        ) {
+            let mut policy = Policy::default();
+            policy.curve_any = true;
+            policy.passwords.insert(ANY_DOMAIN.into(), HashMap::from([(String::new(), String::new())]));
+            let frames: Vec<Frame> = frames.into_iter().map(Frame::from).collect();
+            let answer = policy.answer(&frames);
+            if let Some(reply) = answer.reply {
+                let delimiter = frames.iter().position(|f| f.is_empty()).unwrap();
+                proptest::prop_assert_eq!(reply.len(), delimiter + 7);
+                proptest::prop_assert_eq!(&reply[..=delimiter], &frames[..=delimiter]);
+                proptest::prop_assert_eq!(&reply[delimiter + 1][..], VERSION);
+                proptest::prop_assert_eq!(&reply[delimiter + 2], &frames[delimiter + 2]);
+                let code = &reply[delimiter + 3][..];
+                proptest::prop_assert!(matches!(code, b"200" | b"400" | b"500"));
+                if code != b"200" {
+                    proptest::prop_assert!(reply[delimiter + 5].is_empty());
+                }
+                proptest::prop_assert!(reply[delimiter + 5].len() <= MAX_STRING);
+                proptest::prop_assert!(reply[delimiter + 6].is_empty());
+            }
+        }
+    }
+
     #[test]
     fn log_never_shows_a_password() {
         let mut policy = Policy::default();

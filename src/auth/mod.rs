@@ -103,8 +103,9 @@ impl Shared {
 /// answered. The user id is empty except on `200`, and the metadata frame is always
 /// empty.
 ///
-/// Requests are answered one at a time, in order; at most the ROUTER's receive
-/// high-water mark (1000 by default) wait their turn, as in any socket.
+/// Requests are answered one at a time, in order; per server socket at most the
+/// ROUTER's receive high-water mark wait their turn (1000 by default, set with
+/// [`start_with_queue`](Self::start_with_queue)).
 ///
 /// # Examples
 ///
@@ -148,7 +149,21 @@ impl Authenticator {
     /// [`Error::AddressInUse`] if a handler (this one or your own) is already bound in
     /// `ctx`; [`Error::Io`] if the thread cannot be started.
     pub fn start(ctx: &Context) -> Result<Authenticator> {
+        Self::start_with_queue(ctx, crate::options::DEFAULT_HWM)
+    }
+
+    /// As [`start`](Self::start), with at most `requests` requests (and as many replies)
+    /// queued per server socket waiting for their turn, instead of
+    /// [`DEFAULT_HWM`](crate::DEFAULT_HWM) (1000). `0` means no limit, as for any
+    /// high-water mark.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with_queue(ctx: &Context, requests: usize) -> Result<Authenticator> {
         let mut router = Router::new(ctx)?;
+        router.set_recv_hwm(requests);
+        router.set_send_hwm(requests);
         router.bind(ZAP_ENDPOINT)?;
         let shared = Arc::new(Shared {
             policy: Mutex::new(Policy::default()),

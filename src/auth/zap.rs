@@ -533,8 +533,10 @@ mod tests {
                 0..12,
             )
         ) {
-            let mut policy = Policy::default();
-            policy.curve_any = true;
+            let mut policy = Policy {
+                curve_any: true,
+                ..Policy::default()
+            };
             policy.passwords.insert(ANY_DOMAIN.into(), HashMap::from([(String::new(), String::new())]));
             let frames: Vec<Frame> = frames.into_iter().map(Frame::from).collect();
             let answer = policy.answer(&frames);

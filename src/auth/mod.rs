@@ -194,7 +194,8 @@ impl Authenticator {
     ///
     /// `address` is compared with the ZAP request's address frame: as an IP address when
     /// both are one (so `::1` matches `0:0::1`, and `::ffff:10.0.0.1` matches
-    /// `10.0.0.1`), as text otherwise.
+    /// `10.0.0.1`, and `ip:port` counts as its IP), as text otherwise (an ipc peer's
+    /// address, for example).
     pub fn allow(&self, address: &str) {
         lock(&self.shared.policy)
             .allowed

@@ -30,9 +30,14 @@ pub(crate) enum Address {
 
 impl Address {
     pub(crate) fn parse(text: &str) -> Address {
-        match text.trim().parse::<IpAddr>() {
+        let trimmed = text.trim();
+        match trimmed.parse::<IpAddr>() {
             Ok(ip) => Address::Ip(ip.to_canonical()),
-            Err(_) => Address::Text(text.to_owned()),
+            // Lenient: `ip:port` (or `[v6]:port`) counts as its IP address.
+            Err(_) => match trimmed.parse::<std::net::SocketAddr>() {
+                Ok(addr) => Address::Ip(addr.ip().to_canonical()),
+                Err(_) => Address::Text(text.to_owned()),
+            },
         }
     }
 }
@@ -361,7 +366,13 @@ mod tests {
         let mut policy = Policy::default();
         policy.allowed.insert(Address::parse("::1"));
         policy.allowed.insert(Address::parse("127.0.0.1"));
-        for ok in ["0:0::1", "::ffff:127.0.0.1", "127.0.0.1"] {
+        for ok in [
+            "0:0::1",
+            "::ffff:127.0.0.1",
+            "127.0.0.1",
+            "127.0.0.1:5555",
+            "[::1]:80",
+        ] {
             assert_eq!(
                 status(&policy, &request("", ok, "NULL", &[])).0,
                 "200",
@@ -370,6 +381,16 @@ mod tests {
         }
         assert_eq!(
             status(&policy, &request("", "127.0.0.2", "NULL", &[])).0,
+            "400"
+        );
+        // Not an IP address: compared as text (an ipc peer, say).
+        policy.allowed.insert(Address::parse("/tmp/sock"));
+        assert_eq!(
+            status(&policy, &request("", "/tmp/sock", "NULL", &[])).0,
+            "200"
+        );
+        assert_eq!(
+            status(&policy, &request("", "/tmp/other", "NULL", &[])).0,
             "400"
         );
     }

@@ -74,6 +74,15 @@ pub enum Error {
     /// receives that would wait. Drop the context's sockets and make a new context.
     #[error("the context's I/O thread stopped; tcp and ipc no longer work in it")]
     IoThreadStopped,
+    /// Text given as Z85 (ZeroMQ RFC 32) is not valid Z85: a length that is not a multiple
+    /// of 5 characters (or, to encode, of 4 bytes), a character outside the 85, or a group
+    /// worth more than 2^32 − 1. The message says which.
+    #[error("invalid Z85: {0}")]
+    InvalidZ85(String),
+    /// A CURVE key is malformed: the wrong length in bytes or Z85 characters, bad Z85, or a
+    /// key file that does not hold a key. The message says which.
+    #[error("invalid CURVE key: {0}")]
+    InvalidKey(String),
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

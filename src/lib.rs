@@ -51,11 +51,13 @@
     rust_2018_idioms
 )]
 
+pub mod auth;
 mod context;
 mod endpoint;
 mod engine;
 mod error;
 mod frame;
+mod keys;
 mod mailbox;
 mod message;
 mod monitor;
@@ -70,12 +72,15 @@ mod spin;
 mod time;
 mod transport;
 mod wake;
+pub mod z85;
 mod zmtp;
 
+pub use auth::Authenticator;
 pub use context::Context;
 pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
 pub use error::{Error, Result, SendError};
 pub use frame::Frame;
+pub use keys::{CurveKeyPair, CurvePublicKey, CurveSecretKey};
 pub use message::{Message, Metadata};
 pub use monitor::{Monitor, MonitorEvent};
 pub use options::ReconnectStop;

@@ -529,6 +529,44 @@ impl Socket {
         Ok(())
     }
 
+    /// For PUB, SUB, PUSH, PULL and DEALER: see
+    /// [`Pull::set_conflate`](crate::Pull::set_conflate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut pull = ctx.socket(SocketType::Pull)?;
+    /// pull.set_conflate(true)?;
+    /// assert!(pull.conflate());
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// assert!(matches!(router.set_conflate(true), Err(Error::InvalidOption(_))));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types, where it would change nothing
+    /// (libzmq accepts it there and ignores it).
+    pub fn set_conflate(&mut self, conflate: bool) -> Result<()> {
+        match self.machine {
+            Machine::Pub(_) | Machine::Sub(_) | Machine::Push | Machine::Pull | Machine::Dealer => {
+                self.core.set_conflate(conflate);
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "CONFLATE applies to PUB, SUB, PUSH, PULL and DEALER sockets only".into(),
+            )),
+        }
+    }
+
+    /// Whether `ZMQ_CONFLATE` is on (false for the types that do not take it).
+    pub fn conflate(&self) -> bool {
+        self.core.options.conflate
+    }
+
     /// For PUB and XPUB: see [`XPub::set_nodrop`](crate::XPub::set_nodrop). A send then
     /// waits at a full subscriber, as the send timeout allows.
     ///

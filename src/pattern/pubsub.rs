@@ -482,6 +482,7 @@ impl Upstream {
 }
 
 socket_common!(Pub);
+crate::pattern::getters::conflate_option!(Pub, publisher);
 
 impl Pub {
     /// A new PUB socket in `ctx`, with no endpoints yet.
@@ -1249,6 +1250,7 @@ pub(crate) struct SubState {
 }
 
 socket_common!(Sub);
+crate::pattern::getters::conflate_option!(Sub, subscriber);
 
 impl Sub {
     /// A new SUB socket in `ctx`, with no endpoints and no subscriptions yet.

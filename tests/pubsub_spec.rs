@@ -311,6 +311,8 @@ trait Subscriber: Sized {
     fn unsubscribe(&mut self, topic: &str) -> bool;
     fn recv_timeout(&mut self, timeout: Duration) -> ferromq::Result<Message>;
     fn try_recv(&mut self) -> ferromq::Result<Message>;
+    /// `set_invert_matching(true)`.
+    fn invert(&mut self);
     /// The events only this type has; `None` for any other.
     fn event(_w: &mut SubWorld<Self>, _event: &str) -> Option<String> {
         None
@@ -336,6 +338,9 @@ impl Subscriber for Sub {
     }
     fn try_recv(&mut self) -> ferromq::Result<Message> {
         Sub::try_recv(self)
+    }
+    fn invert(&mut self) {
+        Sub::set_invert_matching(self, true);
     }
     fn event(w: &mut SubWorld<Self>, event: &str) -> Option<String> {
         match event {
@@ -381,6 +386,9 @@ impl Subscriber for XSub {
     }
     fn try_recv(&mut self) -> ferromq::Result<Message> {
         XSub::try_recv(self)
+    }
+    fn invert(&mut self) {
+        XSub::set_invert_matching(self, true);
     }
     /// Sends from the XSUB; checks that each publisher passes up exactly `expect` when it
     /// went out (they are verboser).
@@ -430,6 +438,10 @@ impl<S: Subscriber> SubWorld<S> {
             "has-messages" => {
                 w.sub.subscribe(TOPIC);
                 assert_eq!(publish(&mut w.pubs[0], TOPIC), "ok(1)");
+            }
+            "inverted" => {
+                w.sub.invert();
+                w.sub.subscribe(TOPIC);
             }
             other => panic!("SUB harness does not know state `{other}`"),
         }
@@ -515,6 +527,14 @@ impl<S: Subscriber> SubWorld<S> {
                 self.check_subscribed(true);
             }
             "has-messages" => assert_eq!(outcome(self.sub.try_recv()), "ok"),
+            "inverted" => {
+                // The publisher sends what matches; the inverted SUB keeps none of it.
+                assert_eq!(outcome(self.sub.try_recv()), "would-block");
+                for publisher in &mut self.pubs {
+                    assert_eq!(publish(publisher, TOPIC), "ok(1)");
+                }
+                assert_eq!(outcome(self.sub.try_recv()), "would-block");
+            }
             other => panic!("SUB harness does not know state `{other}`"),
         }
     }
@@ -615,6 +635,8 @@ fn sub_follows_every_row_of_its_table() {
             ("subscribed", "subscribe-seen-upstream"),
             ("subscribed", "unsubscribe-seen-upstream"),
             ("subscribed-twice", "unsubscribe-seen-upstream"),
+            ("inverted", "peer-publishes"),
+            ("inverted", "try-recv"),
         ],
     );
 }

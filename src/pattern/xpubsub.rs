@@ -274,6 +274,9 @@ impl XPub {
     /// the next is received. When a peer goes away, a cancel (without metadata) is passed
     /// up for each topic it had asked for, and what was applied for it is dropped.
     /// Set it before peers connect: what arrived before is not carried over.
+    /// [`XPub::subscriber_count`], [`XPub::wait_for_subscribers`] and
+    /// [`XPub::topics_count`] count what was applied. What a peer asks for is bounded by
+    /// [`XPub::set_max_subscriptions`] as applied subscriptions are.
     ///
     /// Setting it off leaves [`XPub::set_manual_last_value`]'s last-value part as it
     /// was, as in libzmq.

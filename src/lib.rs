@@ -94,6 +94,7 @@ pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};
 pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use pattern::routing::{Dealer, Pair, Router};
+pub use pattern::security::{Mechanism, MAX_CREDENTIAL_LEN};
 pub use pattern::stream::StreamSocket;
 pub use pattern::xpubsub::{XPub, XSub};
 pub use poll::{poll, Interest, PollItem, Pollable, Poller, Ready, Waker};

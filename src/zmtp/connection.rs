@@ -57,9 +57,16 @@ pub(crate) const INVALID_METADATA: &str = "Invalid metadata";
 pub(crate) const MAX_IDENTITY_LEN: usize = 255;
 /// Name of the property that carries the user id a ZAP handler gave the peer.
 pub(crate) const USER_ID_PROPERTY: &str = "User-Id";
-/// Bytes a handshake command may have beyond the metadata it carries (CURVE's INITIATE has
-/// 257 before its metadata; PLAIN's HELLO is at most 518 in all).
-const HANDSHAKE_OVERHEAD: usize = 1024;
+/// Bytes a handshake command of `mechanism` may have beyond the metadata it carries: NULL's
+/// READY has its 6-byte name; PLAIN's HELLO is at most 518 bytes in all; CURVE's INITIATE
+/// has 257 bytes before its metadata.
+fn handshake_overhead(mechanism: &MechanismConfig) -> usize {
+    match mechanism {
+        MechanismConfig::Null => 1 + command::READY.len(),
+        MechanismConfig::PlainClient { .. } | MechanismConfig::PlainServer => 518,
+        MechanismConfig::CurveClient { .. } | MechanismConfig::CurveServer { .. } => 257,
+    }
+}
 
 /// What our side of a connection announces and accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,7 +415,7 @@ impl Connection {
         let max = self
             .config
             .max_metadata_size
-            .saturating_add(HANDSHAKE_OVERHEAD);
+            .saturating_add(handshake_overhead(&self.config.mechanism));
         if header.size > max {
             self.send_error(INVALID_METADATA);
             return Err(Error::Protocol(format!(
@@ -450,6 +457,14 @@ impl Connection {
         let State::Handshake { minor, .. } = self.state else {
             return Err(Error::Protocol("handshake finished twice".into()));
         };
+        let max = self.config.max_metadata_size;
+        if metadata.len() > max {
+            self.send_error(INVALID_METADATA);
+            return Err(Error::Protocol(format!(
+                "peer's metadata of {} bytes is larger than the maximum of {max} bytes",
+                metadata.len()
+            )));
+        }
         let peer = self.accept_ready(metadata, minor)?;
         self.peer = Some(peer.clone());
         self.cipher = cipher;

@@ -51,6 +51,7 @@
     rust_2018_idioms
 )]
 
+mod aio;
 pub mod auth;
 mod context;
 mod endpoint;

@@ -53,6 +53,7 @@ pub struct Push {
 }
 
 socket_common!(Push);
+crate::aio::async_send!(Push, ());
 
 impl Push {
     /// A new PUSH socket in `ctx`, with no endpoints yet.
@@ -129,6 +130,7 @@ pub struct Pull {
 }
 
 socket_common!(Pull);
+crate::aio::async_recv!(Pull, pull);
 
 impl Pull {
     /// A new PULL socket in `ctx`, with no endpoints yet.

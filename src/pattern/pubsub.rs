@@ -313,6 +313,7 @@ impl Upstream {
 }
 
 socket_common!(Pub);
+crate::aio::async_send!(Pub, usize, send);
 
 impl Pub {
     /// A new PUB socket in `ctx`, with no endpoints yet.
@@ -882,6 +883,7 @@ impl Sub {
 }
 
 state_recv_variants!(Sub, subscriber);
+crate::aio::async_recv!(Sub, subscriber);
 
 impl SubState {
     /// The state of an XSUB: no subscription, and no filtering on receive.

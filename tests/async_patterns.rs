@@ -392,7 +392,7 @@ fn many_sockets_in_one_task() {
                 }
                 pushes
             });
-            let mut counts = vec![0u32; SOCKETS];
+            let mut counts = [0u32; SOCKETS];
             let mut total = 0;
             while total < SOCKETS * 4 {
                 let futures: Vec<_> = pulls.iter_mut().map(|p| Box::pin(p.recv_async())).collect();

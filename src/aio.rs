@@ -181,10 +181,45 @@ macro_rules! async_recv {
                 })
             }
         }
+
+        $crate::aio::async_stream!($ty);
     };
 }
 
 pub(crate) use async_recv;
+
+/// Generates the `futures_core::Stream` of a socket that receives messages (feature
+/// `futures`): each item is what `try_recv` would give, waited for as `recv_async` waits.
+#[cfg(feature = "futures")]
+macro_rules! async_stream {
+    ($ty:ident) => {
+        /// The socket's messages, as [`recv_async`](Self::recv_async) gives them (feature
+        /// `futures`). The stream never ends: an error is an item (after
+        /// [`Error::IoThreadStopped`](crate::Error::IoThreadStopped) every item is that
+        /// error). Dropping a `next()` future loses no message.
+        impl futures_core::Stream for $ty {
+            type Item = $crate::Result<$crate::Message>;
+
+            fn poll_next(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Self::Item>> {
+                let this = self.get_mut();
+                $crate::aio::poll_step(this, cx, $crate::Interest::READABLE, |s| {
+                    $crate::aio::blocked(s.try_recv())
+                })
+                .map(|r| Some(r.and_then(|r| r)))
+            }
+        }
+    };
+}
+
+#[cfg(not(feature = "futures"))]
+macro_rules! async_stream {
+    ($ty:ident) => {};
+}
+
+pub(crate) use async_stream;
 
 /// Generates `send_async` over the socket's own `try_send` (or the non-blocking send
 /// named), whose success value is `$out`.
@@ -274,3 +309,137 @@ macro_rules! async_ready {
 }
 
 pub(crate) use async_ready;
+
+/// A [`futures_sink::Sink`] of messages over any socket that sends (feature `futures`):
+/// each message goes out through the socket's non-blocking send, waiting for room on its
+/// doorbell as [`send_async`](crate::Push::send_async) does.
+///
+/// The sink holds at most one message that found no room (`start_send` then
+/// `poll_ready`/`poll_flush` moves it on), so it never buffers more than the socket's own
+/// queues allow. "Flushed" means handed to the socket's queues; the I/O thread writes
+/// them out from there. When the wrapped socket also receives, the sink is its
+/// `futures_core::Stream` too, so one value can be split with `StreamExt::split`.
+///
+/// Cancellation: a message given to `start_send` is queued whole or, if the sink is
+/// dropped before it could be, not at all ([`MessageSink::into_inner`] hands it back).
+///
+/// # Examples
+///
+/// ```
+/// use futures::{SinkExt, StreamExt};
+/// use ferromq::{Context, Message, MessageSink};
+/// # futures::executor::block_on(async {
+/// let ctx = Context::new();
+/// let mut pull = ctx.pull()?;
+/// pull.bind("inproc://sink-doc")?;
+/// let mut push = ctx.push()?;
+/// push.connect("inproc://sink-doc")?;
+///
+/// let mut sink = MessageSink::new(push);
+/// sink.send(Message::from("one")).await.unwrap();
+/// sink.send(Message::from("two")).await.unwrap();
+/// assert_eq!(pull.next().await.unwrap()?, "one");
+/// assert_eq!(pull.next().await.unwrap()?, "two");
+/// # Ok::<(), ferromq::Error>(()) }).unwrap();
+/// ```
+#[cfg(feature = "futures")]
+#[derive(Debug)]
+pub struct MessageSink<S> {
+    socket: S,
+    /// A message given to `start_send` that found no room yet.
+    pending: Option<Message>,
+}
+
+#[cfg(feature = "futures")]
+impl<S: crate::Pollable> MessageSink<S> {
+    /// A sink over `socket`.
+    pub fn new(socket: S) -> MessageSink<S> {
+        MessageSink {
+            socket,
+            pending: None,
+        }
+    }
+
+    /// The socket.
+    pub fn get_ref(&self) -> &S {
+        &self.socket
+    }
+
+    /// The socket, for its other calls (options, `recv_async`, ...).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.socket
+    }
+
+    /// The socket back, with the message given to the sink and not yet queued, if any.
+    pub fn into_inner(self) -> (S, Option<Message>) {
+        (self.socket, self.pending)
+    }
+
+    /// Moves the message held, if any, into the socket's queues.
+    fn poll_pending(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), SendError>> {
+        if self.pending.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        poll_send(&mut self.socket, cx, &mut self.pending, |s, m| {
+            s.proxy_send(m)
+        })
+    }
+}
+
+#[cfg(feature = "futures")]
+impl<S: crate::Pollable + Unpin> futures_sink::Sink<Message> for MessageSink<S> {
+    type Error = SendError;
+
+    fn poll_ready(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<(), SendError>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    fn start_send(self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), SendError> {
+        let this = self.get_mut();
+        let item = crate::socket::refuse_empty(item)?;
+        if this.pending.is_some() {
+            return Err(SendError::new(
+                Error::WrongState("start_send before poll_ready said the sink was ready"),
+                item,
+            ));
+        }
+        // Straight into the socket's queues when there is room; held otherwise.
+        match this.socket.proxy_send(item) {
+            Err(e) if matches!(e.error(), Error::WouldBlock) => {
+                this.pending = Some(e.into_message());
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<(), SendError>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<(), SendError>> {
+        self.get_mut().poll_pending(cx)
+    }
+}
+
+/// The wrapped socket's stream of received messages.
+#[cfg(feature = "futures")]
+impl<S: futures_core::Stream + Unpin> futures_core::Stream for MessageSink<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<S::Item>> {
+        std::pin::Pin::new(&mut self.get_mut().socket).poll_next(cx)
+    }
+}

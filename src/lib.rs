@@ -76,6 +76,8 @@ mod wake;
 pub mod z85;
 mod zmtp;
 
+#[cfg(feature = "futures")]
+pub use aio::MessageSink;
 pub use auth::Authenticator;
 pub use context::Context;
 pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
@@ -97,7 +99,7 @@ pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use pattern::routing::{Dealer, Pair, Router};
 pub use pattern::stream::StreamSocket;
 pub use pattern::xpubsub::{XPub, XSub};
-pub use poll::{poll, Interest, PollItem, Pollable, Poller, Ready, Waker};
+pub use poll::{poll, Interest, PollAsync, PollItem, Pollable, Poller, Ready, Waker};
 pub use proxy::{Proxy, ProxyControl, ProxyStats};
 pub use socket_type::SocketType;
 

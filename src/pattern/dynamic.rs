@@ -65,6 +65,7 @@ pub struct Socket {
 }
 
 socket_common!(Socket);
+crate::aio::async_stream!(Socket);
 
 impl Socket {
     /// A new socket of type `kind` in `ctx`.
@@ -837,6 +838,7 @@ impl crate::poll::sealed::Sealed for Socket {
     }
 
     fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
-        self.send_with(msg, Wait::Never)
+        // A REP's reply that finds no room keeps the request, to be tried again.
+        self.send_step(msg)
     }
 }

@@ -508,3 +508,96 @@ fn readable_and_writable_pair_with_the_try_calls() {
         });
     }
 }
+
+/// A STREAM socket served in async beside a plain tokio TCP client: the raw peer's bytes
+/// come in as `[id, bytes]`, and the answer goes back along the id.
+#[test]
+fn a_stream_socket_talks_to_a_tokio_tcp_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    Runtime::TokioMultiThread.block_on(async {
+        let ctx = Context::new();
+        let mut stream = ctx.stream().unwrap();
+        stream.bind("tcp://127.0.0.1:*").unwrap();
+        let addr = stream
+            .last_endpoint()
+            .unwrap()
+            .trim_start_matches("tcp://")
+            .to_owned();
+        let client = async {
+            let mut tcp = bounded(tokio::net::TcpStream::connect(&addr))
+                .await
+                .unwrap();
+            bounded(tcp.write_all(b"ping")).await.unwrap();
+            let mut buf = [0u8; 4];
+            bounded(tcp.read_exact(&mut buf)).await.unwrap();
+            buf
+        };
+        let server = async {
+            // Skip the connect notice ([id, ""]); take the bytes.
+            loop {
+                let msg = bounded(stream.recv_async()).await.unwrap();
+                if msg[1].is_empty() {
+                    continue;
+                }
+                assert_eq!(&msg[1][..], b"ping");
+                let id = msg[0].to_vec();
+                bounded(stream.send_async(vec![id, b"pong".to_vec()]))
+                    .await
+                    .unwrap();
+                break;
+            }
+        };
+        let (got, ()) = futures::join!(client, server);
+        assert_eq!(&got, b"pong");
+    });
+}
+
+#[test]
+fn libzmq_publisher_and_subscriber_with_async_ferromq() {
+    let zctx = zmq::Context::new();
+    // libzmq PUB → async ferromq SUB.
+    let zpub = util::zmq_socket(&zctx, zmq::PUB);
+    zpub.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = zpub.get_last_endpoint().unwrap().unwrap();
+    let ctx = Context::new();
+    let mut sub = ctx.subscriber().unwrap();
+    sub.subscribe("a");
+    sub.connect(&ep).unwrap();
+    // Publish until the subscription has reached libzmq and a message comes through.
+    let publishing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = publishing.clone();
+    let publisher = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while flag.load(std::sync::atomic::Ordering::Relaxed)
+            && std::time::Instant::now() < deadline
+        {
+            zpub.send("b skipped", 0).unwrap();
+            zpub.send("a kept", 0).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    Runtime::AsyncStd.block_on(async move {
+        for _ in 0..3 {
+            assert_eq!(bounded(sub.recv_async()).await.unwrap(), "a kept");
+        }
+    });
+    publishing.store(false, std::sync::atomic::Ordering::Relaxed);
+    publisher.join().unwrap();
+
+    // async ferromq PUB → libzmq SUB.
+    let mut publisher = ctx.publisher().unwrap();
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = publisher.last_endpoint().unwrap().to_owned();
+    let zsub = util::zmq_socket(&zctx, zmq::SUB);
+    zsub.set_subscribe(b"x").unwrap();
+    zsub.connect(&ep).unwrap();
+    publisher
+        .wait_for_subscribers(1, Duration::from_secs(10))
+        .unwrap();
+    Runtime::TokioCurrentThread.block_on(async move {
+        bounded(publisher.send_async("y no")).await.unwrap();
+        assert_eq!(bounded(publisher.send_async("x yes")).await.unwrap(), 1);
+        publisher
+    });
+    assert_eq!(zsub.recv_bytes(0).unwrap(), b"x yes");
+}

@@ -83,6 +83,16 @@ pub enum Error {
     /// key file that does not hold a key. The message says which.
     #[error("invalid CURVE key: {0}")]
     InvalidKey(String),
+    /// The security handshake refused the peer, or the peer refused us: a ZAP handler
+    /// answered with `status_code` (300 temporary, 400 authentication failed, 500 internal
+    /// error), or the peer's ERROR command carried such a code. Reported for the connection
+    /// (in the monitor as [`MonitorEvent::HandshakeFailedAuth`](crate::MonitorEvent)),
+    /// never by a send or receive.
+    #[error("authentication failed with ZAP status {status_code}")]
+    AuthenticationFailed {
+        /// The ZAP status code: 300, 400 or 500.
+        status_code: u16,
+    },
     /// An operating-system I/O error.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),

@@ -118,6 +118,7 @@ pub use pattern::pipeline::{Pull, Push};
 pub use pattern::pubsub::{Pub, Sub};
 pub use pattern::reqrep::{Pending, Rep, Req, Request};
 pub use pattern::routing::{Dealer, Pair, Router};
+pub use pattern::security::{Mechanism, MAX_CREDENTIAL_LEN};
 pub use pattern::stream::StreamSocket;
 pub use pattern::xpubsub::{XPub, XSub};
 pub use poll::{poll, Interest, PollAsync, PollItem, Pollable, Poller, Ready, Waker};

@@ -142,6 +142,14 @@ pub(crate) struct Options {
     pub(crate) bind_to_device: Option<String>,
     /// `ZMQ_METADATA`: our own `X-` properties, sent in READY after the standard ones.
     pub(crate) metadata: Vec<(String, Bytes)>,
+    /// `ZMQ_MECHANISM` with its role and credentials (`ZMQ_PLAIN_*`, `ZMQ_CURVE_*`).
+    pub(crate) mechanism: crate::zmtp::MechanismConfig,
+    /// `ZMQ_ZAP_DOMAIN`: the domain ZAP requests name; when set, NULL peers are asked
+    /// about too.
+    pub(crate) zap_domain: String,
+    /// `ZMQ_ZAP_ENFORCE_DOMAIN`: with no ZAP handler, refuse CURVE clients instead of
+    /// accepting every one that knows the server key.
+    pub(crate) zap_enforce_domain: bool,
     /// `ZMQ_HELLO_MSG`: a message sent to every peer first, as it attaches.
     pub(crate) hello_msg: Option<Bytes>,
     /// `ZMQ_DISCONNECT_MSG`: a message our application receives from an accepted peer
@@ -293,6 +301,9 @@ impl Default for Options {
             tos: None,
             bind_to_device: None,
             metadata: Vec::new(),
+            mechanism: crate::zmtp::MechanismConfig::Null,
+            zap_domain: String::new(),
+            zap_enforce_domain: false,
             hello_msg: None,
             disconnect_msg: None,
             hiccup_msg: None,

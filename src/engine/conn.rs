@@ -291,6 +291,8 @@ impl Conn {
                 max_metadata_size: options.max_metadata_size,
                 max_properties: options.max_properties,
                 properties: options.metadata.clone(),
+                mechanism: options.mechanism.clone(),
+                zap: false,
             }))
         };
         let addrs = (!connecting).then(|| stream.addrs());
@@ -489,6 +491,13 @@ impl Conn {
                 Event::Message(m) => m,
                 Event::Subscribe(topic) => Message::subscription(true, &topic),
                 Event::Cancel(topic) => Message::subscription(false, &topic),
+                // No ZAP handler is reachable from here yet: refuse the peer, as libzmq
+                // refuses PLAIN clients when nothing is bound at inproc://zeromq.zap.01.
+                Event::Zap(_) => {
+                    return Err(End::Failed(crate::Error::Protocol(
+                        "no ZAP handler to authenticate the peer".into(),
+                    )))
+                }
             };
             if self.inp.is_some() {
                 cost = cost.saturating_add(message_cost(&msg));

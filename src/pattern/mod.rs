@@ -9,6 +9,7 @@ pub(crate) mod pipeline;
 pub(crate) mod pubsub;
 pub(crate) mod reqrep;
 pub(crate) mod routing;
+pub(crate) mod security;
 pub(crate) mod stream;
 pub(crate) mod trie;
 pub(crate) mod xpubsub;
@@ -349,6 +350,7 @@ macro_rules! socket_common {
         $crate::pattern::getters::option_getters!($ty);
         $crate::pattern::getters::readiness_fd!($ty);
         $crate::pattern::connopts::connection_options!($ty);
+        $crate::pattern::security::security_options!($ty);
     };
 }
 

@@ -17,6 +17,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::frame::{encode_header, FLAG_COMMAND};
+#[cfg(test)]
 use super::metadata;
 use crate::error::{Error, Result};
 
@@ -74,18 +75,7 @@ impl Command {
     /// [`Error::Protocol`] for an empty body, a name length of 0 or one that runs past the
     /// body, or a PING without its 2-byte TTL.
     pub(crate) fn decode(body: Bytes) -> Result<Command> {
-        let Some(&name_len) = body.first() else {
-            return Err(Error::Protocol("empty command frame".into()));
-        };
-        let name_end = 1 + usize::from(name_len);
-        if name_len == 0 || name_end > body.len() {
-            return Err(Error::Protocol(format!(
-                "malformed command: name length {name_len} in a {}-byte command",
-                body.len()
-            )));
-        }
-        let name = body.slice(1..name_end);
-        let data = body.slice(name_end..);
+        let (name, data) = split(&body)?;
         Ok(match &name[..] {
             READY => Command::Ready(data),
             ERROR => Command::Error(decode_error_reason(&data)),
@@ -106,6 +96,7 @@ impl Command {
     }
 
     /// The command's name, for messages.
+    #[cfg(test)]
     pub(crate) fn name(&self) -> String {
         let name: &[u8] = match self {
             Command::Ready(_) => READY,
@@ -137,12 +128,32 @@ impl Command {
 
 /// Reads an ERROR reason leniently: a length byte that runs past the data takes what is
 /// there, so a sloppy peer's reason still reaches the user.
-fn decode_error_reason(data: &[u8]) -> String {
+pub(crate) fn decode_error_reason(data: &[u8]) -> String {
     let Some((&len, rest)) = data.split_first() else {
         return String::new();
     };
     let reason = rest.get(..usize::from(len)).unwrap_or(rest);
     String::from_utf8_lossy(reason).into_owned()
+}
+
+/// Splits a command frame's body into its name and its data, without copying.
+///
+/// # Errors
+///
+/// [`Error::Protocol`] for an empty body, or a name length of 0 or one that runs past the
+/// body.
+pub(crate) fn split(body: &Bytes) -> Result<(Bytes, Bytes)> {
+    let Some(&name_len) = body.first() else {
+        return Err(Error::Protocol("empty command frame".into()));
+    };
+    let name_end = 1 + usize::from(name_len);
+    if name_len == 0 || name_end > body.len() {
+        return Err(Error::Protocol(format!(
+            "malformed command: name length {name_len} in a {}-byte command",
+            body.len()
+        )));
+    }
+    Ok((body.slice(1..name_end), body.slice(name_end..)))
 }
 
 /// Appends a command frame: header, name length, name, then each data part in order.
@@ -161,6 +172,7 @@ pub(crate) fn encode_command(dst: &mut BytesMut, name: &[u8], data: &[&[u8]]) {
 
 /// Appends READY with the given properties, in order (see [`metadata::encode`] for the
 /// properties it skips).
+#[cfg(test)]
 pub(crate) fn encode_ready(dst: &mut BytesMut, properties: &[(&str, &[u8])]) {
     let size = 1 + READY.len() + metadata::encoded_len(properties);
     dst.reserve(size + super::frame::MAX_HEADER_LEN);

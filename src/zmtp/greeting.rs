@@ -38,10 +38,11 @@ pub(crate) const OUR_MAJOR: u8 = 3;
 pub(crate) const OUR_MINOR: u8 = 1;
 
 /// The NULL mechanism as it appears in the greeting.
+#[cfg(test)]
 pub(crate) const NULL_MECHANISM: [u8; MECHANISM_LEN] = mechanism(b"NULL");
 
 /// A mechanism name padded with zeros to the greeting's 20 bytes.
-const fn mechanism(name: &[u8]) -> [u8; MECHANISM_LEN] {
+pub(crate) const fn mechanism(name: &[u8]) -> [u8; MECHANISM_LEN] {
     let mut out = [0u8; MECHANISM_LEN];
     let mut i = 0;
     while i < name.len() && i < MECHANISM_LEN {
@@ -65,13 +66,20 @@ pub(crate) struct Greeting {
 }
 
 impl Greeting {
-    /// The greeting we send: ZMTP 3.1, NULL, not as-server.
+    /// The greeting we send with the NULL mechanism: ZMTP 3.1, not as-server.
+    #[cfg(test)]
     pub(crate) fn ours() -> Self {
+        Self::ours_with(NULL_MECHANISM, false)
+    }
+
+    /// The greeting we send: ZMTP 3.1 with `mechanism` (padded), and the as-server byte set
+    /// for the server role of PLAIN and CURVE.
+    pub(crate) fn ours_with(mechanism: [u8; MECHANISM_LEN], as_server: bool) -> Self {
         Greeting {
             major: OUR_MAJOR,
             minor: OUR_MINOR,
-            mechanism: NULL_MECHANISM,
-            as_server: false,
+            mechanism,
+            as_server,
         }
     }
 

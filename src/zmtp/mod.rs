@@ -31,9 +31,13 @@ mod command;
 mod connection;
 mod frame;
 mod greeting;
+mod mechanism;
 mod metadata;
 
 /// The fuzz bodies, for the `fuzzing` feature's entry points.
 #[cfg(feature = "fuzzing")]
 pub(crate) use connection::{fuzz_decode, fuzz_handshake};
 pub(crate) use connection::{Connection, ConnectionConfig, Event, PeerInfo};
+pub(crate) use mechanism::MechanismConfig;
+#[cfg(test)]
+mod security_tests;

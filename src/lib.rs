@@ -22,6 +22,27 @@
 //! # Ok::<(), ferromq::Error>(())
 //! ```
 //!
+//! # Async
+//!
+//! Every socket has async calls beside the blocking ones, over the same pattern code:
+//! `recv_async`, `send_async`, `readable`, `writable`, and [`Poller::poll_async`]. They
+//! work on any executor (tokio, smol, async-std, ...): the socket's doorbell wakes the
+//! task's `Waker`, with no helper thread and no timer. Each method's docs say what
+//! dropping its future does. With the `futures` feature, every receiving socket is a
+//! `futures_core::Stream`, and `MessageSink` makes any sending one a `futures_sink::Sink`.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! let ctx = ferromq::Context::new();
+//! let mut sink = ctx.pull()?;
+//! sink.bind("inproc://async-start")?;
+//! let mut source = ctx.push()?;
+//! source.connect("inproc://async-start")?;
+//! source.send_async(["job", "42"]).await?;
+//! assert_eq!(&sink.recv_async().await?[1][..], b"42");
+//! # Ok::<(), ferromq::Error>(()) }).unwrap();
+//! ```
+//!
 //! # Layers
 //!
 //! ```text
@@ -51,6 +72,7 @@
     rust_2018_idioms
 )]
 
+mod aio;
 pub mod auth;
 mod context;
 mod endpoint;
@@ -75,6 +97,8 @@ mod wake;
 pub mod z85;
 mod zmtp;
 
+#[cfg(feature = "futures")]
+pub use aio::MessageSink;
 pub use auth::Authenticator;
 pub use context::Context;
 pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
@@ -97,7 +121,7 @@ pub use pattern::routing::{Dealer, Pair, Router};
 pub use pattern::security::{Mechanism, MAX_CREDENTIAL_LEN};
 pub use pattern::stream::StreamSocket;
 pub use pattern::xpubsub::{XPub, XSub};
-pub use poll::{poll, Interest, PollItem, Pollable, Poller, Ready, Waker};
+pub use poll::{poll, Interest, PollAsync, PollItem, Pollable, Poller, Ready, Waker};
 pub use proxy::{Proxy, ProxyControl, ProxyStats};
 pub use socket_type::SocketType;
 

@@ -15,8 +15,13 @@
 //! message that matches its subscriptions.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
+use atomic_waker::AtomicWaker;
 use crossbeam_channel::{Receiver, Select, Sender};
 
 /// What a poll waits for on one socket: to receive, to send, or either.
@@ -288,19 +293,59 @@ fn deadline(timeout: Option<Duration>) -> Option<Instant> {
 pub struct Poller {
     wake_tx: Sender<()>,
     wake_rx: Receiver<()>,
+    /// The task of a [`Poller::poll_async`] under way, woken by the [`Waker`].
+    task: Arc<AtomicWaker>,
 }
 
 impl Poller {
     /// A new poller.
     pub fn new() -> Poller {
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
-        Poller { wake_tx, wake_rx }
+        Poller {
+            wake_tx,
+            wake_rx,
+            task: Arc::new(AtomicWaker::new()),
+        }
     }
 
     /// A handle that interrupts this poller's current or next poll, from any thread.
     pub fn waker(&self) -> Waker {
         Waker {
             tx: self.wake_tx.clone(),
+            task: self.task.clone(),
+        }
+    }
+
+    /// Waits, without blocking the thread, until at least one item is ready or the
+    /// poller's [`Waker`] is used: the async form of [`Poller::poll`], through the same
+    /// readiness checks, woken by the items' doorbells. There is no timeout argument:
+    /// wrap the future in the runtime's timeout.
+    ///
+    /// Cancellation safe: polling takes and sends nothing; a wake that comes after the
+    /// future is dropped ends the next poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, PollItem, Poller};
+    /// # futures::executor::block_on(async {
+    /// let ctx = Context::new();
+    /// let mut pull = ctx.pull()?;
+    /// pull.bind("inproc://poll-async-doc")?;
+    /// let mut push = ctx.push()?;
+    /// push.connect("inproc://poll-async-doc")?;
+    /// push.send("work")?;
+    ///
+    /// let mut poller = Poller::new();
+    /// let ready = poller.poll_async(&mut [PollItem::readable(&mut pull)]).await;
+    /// assert!(ready.is_readable(0));
+    /// assert_eq!(pull.try_recv()?, "work");
+    /// # Ok::<(), ferromq::Error>(()) }).unwrap();
+    /// ```
+    pub fn poll_async<'p, 'i>(&'p mut self, items: &'p mut [PollItem<'i>]) -> PollAsync<'p, 'i> {
+        PollAsync {
+            poller: self,
+            items,
         }
     }
 
@@ -333,13 +378,58 @@ impl Default for Poller {
 #[derive(Debug, Clone)]
 pub struct Waker {
     tx: Sender<()>,
+    task: Arc<AtomicWaker>,
 }
 
 impl Waker {
-    /// Ends the poller's current poll, or its next one if none is under way. Wakes that
-    /// come before the poll notices them count once. Never blocks.
+    /// Ends the poller's current poll (blocking or async), or its next one if none is
+    /// under way. Wakes that come before the poll notices them count once. Never blocks.
     pub fn wake(&self) {
         let _ = self.tx.try_send(());
+        self.task.wake();
+    }
+}
+
+/// The future of [`Poller::poll_async`]: what a poll found, once something is ready or
+/// the poller was woken.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct PollAsync<'p, 'i> {
+    poller: &'p mut Poller,
+    items: &'p mut [PollItem<'i>],
+}
+
+impl Future for PollAsync<'_, '_> {
+    type Output = Ready;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Ready> {
+        let this = self.get_mut();
+        for _ in 0..4 {
+            let woken = this.poller.wake_rx.try_recv().is_ok();
+            // Looking parks every pipe found not ready, as the blocking poll's does.
+            let ready: Vec<Interest> = this
+                .items
+                .iter_mut()
+                .map(|item| item.socket.poll_ready(item.interest))
+                .collect();
+            if woken || ready.iter().any(|r| !r.is_empty()) {
+                return Poll::Ready(Ready { ready, woken });
+            }
+            // Register on every doorbell and the waker, then look for a ring that came
+            // since the look: found, look again; otherwise the next ring wakes the task.
+            this.poller.task.register(cx.waker());
+            let mut rung = !this.poller.wake_rx.is_empty();
+            for item in this.items.iter() {
+                let signal = item.socket.core_ref().0.signal();
+                signal.register(cx.waker());
+                rung |= signal.take_ring();
+            }
+            if !rung {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 

@@ -537,6 +537,11 @@ impl SocketCore {
         dropped
     }
 
+    /// True once the context's I/O is dead (see [`Self::wait`]).
+    pub(crate) fn io_stopped(&self) -> bool {
+        self.ctx.io_stopped()
+    }
+
     /// The socket's doorbell: rung by its pipes and its mailbox.
     pub(crate) fn signal(&self) -> &Arc<Signal> {
         &self.shared.signal

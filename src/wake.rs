@@ -3,14 +3,21 @@
 //! Below the pipes, the mailbox and the engine, so that all of them can name a wake-up
 //! without knowing each other: a [`Signal`] is the doorbell a socket's caller waits on,
 //! and anything else that waits (an I/O thread, about one connection) implements [`Wake`].
+//!
+//! A caller waits in one of two ways, both on the same ring: a blocked thread in
+//! [`Signal::wait`], or a future whose task's `Waker` sits in the signal's slot
+//! ([`Signal::register`]). Every ring goes to both, so the pipes and the mailbox need not
+//! know which face of the socket is waiting.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::OnceLock;
+use std::task::Waker;
 use std::time::Instant;
 
+use atomic_waker::AtomicWaker;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::spin::Spin;
@@ -32,6 +39,11 @@ pub(crate) struct Signal {
     spin: Spin,
     /// The file descriptor behind `ZMQ_FD`, made on first use ([`Signal::fd`]).
     fd: OnceLock<FdBell>,
+    /// The task an async call of the socket's waits in, if any: taken and woken by the
+    /// next ring. One slot is enough, because every async call borrows its socket
+    /// mutably, so at most one task waits on a socket at a time (a later registration
+    /// replaces an earlier one, whose future is gone or being polled anew).
+    task: AtomicWaker,
 }
 
 /// A doorbell for event loops outside Rust: a socket pair whose reading end becomes
@@ -82,15 +94,34 @@ impl Signal {
             rx,
             spin: Spin::new(),
             fd: OnceLock::new(),
+            task: AtomicWaker::new(),
         }
     }
 
     /// Rings the bell. Never blocks.
+    ///
+    /// The ring is kept in the channel before the registered task is woken, so a future
+    /// that registers and then looks for a ring ([`Signal::register`], then
+    /// [`Signal::take_ring`]) either finds this ring or is woken by it.
     pub(crate) fn notify(&self) {
         let _ = self.tx.try_send(());
         if let Some(bell) = self.fd.get() {
             bell.ring();
         }
+        self.task.wake();
+    }
+
+    /// Puts `waker` in the slot the next ring wakes (replacing what was there). Call it
+    /// after the look that found nothing, and then [`Signal::take_ring`]: a ring between
+    /// the look and the registration is found there, one after it wakes the task.
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.task.register(waker);
+    }
+
+    /// Takes a ring that came and nobody waited for; true if there was one (the caller
+    /// should look again). Never blocks.
+    pub(crate) fn take_ring(&self) -> bool {
+        self.rx.try_recv().is_ok()
     }
 
     /// The reading end of a file descriptor that becomes readable when the bell rings
@@ -188,6 +219,38 @@ mod tests {
 
     fn no_wait() -> Option<Instant> {
         Some(Instant::now())
+    }
+
+    /// Counts the wakes of a task.
+    struct CountWakes(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountWakes {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_ring_wakes_the_registered_task_once_and_is_kept_for_a_look() {
+        let sig = Signal::new();
+        let count = std::sync::Arc::new(CountWakes(Default::default()));
+        let waker = Waker::from(count.clone());
+        assert!(!sig.take_ring());
+        sig.register(&waker);
+        sig.notify();
+        assert_eq!(count.0.load(SeqCst), 1);
+        sig.notify();
+        assert_eq!(
+            count.0.load(SeqCst),
+            1,
+            "the slot is emptied by the first ring"
+        );
+        assert!(sig.take_ring(), "the ring is kept for the task's next look");
+        assert!(!sig.take_ring(), "one ring at most is kept");
+        // A ring that came before the registration is found by the look after it.
+        sig.notify();
+        sig.register(&waker);
+        assert!(sig.take_ring());
     }
 
     #[test]

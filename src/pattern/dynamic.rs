@@ -65,6 +65,7 @@ pub struct Socket {
 }
 
 socket_common!(Socket);
+crate::aio::async_stream!(Socket);
 
 impl Socket {
     /// A new socket of type `kind` in `ctx`.
@@ -171,6 +172,99 @@ impl Socket {
     /// As [`Socket::recv`].
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Message> {
         self.recv_with(Wait::from_timeout(Some(timeout)))
+    }
+
+    /// Receives without blocking the thread: the async form of [`Socket::recv`],
+    /// through the same step as [`Socket::try_recv`], woken by the socket's doorbell. The
+    /// receive timeout does not apply; wrap the future in the runtime's timeout instead.
+    ///
+    /// Cancellation: dropping the future before it completes loses no message. For a
+    /// REQ it gives the outstanding request up, as a blocking receive that times out
+    /// does (and as dropping a typed [`Pending`](crate::Pending)'s
+    /// [`recv_async`](crate::Pending::recv_async) does), so a late reply is never taken
+    /// for the next request's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, SocketType};
+    /// # futures::executor::block_on(async {
+    /// let ctx = Context::new();
+    /// let mut pull = ctx.socket(SocketType::Pull)?;
+    /// pull.bind("inproc://dyn-async-doc")?;
+    /// let mut push = ctx.socket(SocketType::Push)?;
+    /// push.connect("inproc://dyn-async-doc")?;
+    /// push.send_async("job").await?;
+    /// assert_eq!(pull.recv_async().await?, "job");
+    /// # Ok::<(), ferromq::Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::try_recv`], except that it waits instead of returning
+    /// [`Error::WouldBlock`]; [`Error::IoThreadStopped`] if the context's I/O thread died.
+    pub fn recv_async(&mut self) -> impl std::future::Future<Output = Result<Message>> + Send + '_ {
+        let mut guard = AbandonOnDrop {
+            socket: self,
+            armed: true,
+        };
+        std::future::poll_fn(move |cx| {
+            if !guard.armed {
+                return std::task::Poll::Ready(Err(crate::aio::polled_after_completion()));
+            }
+            let got = std::task::ready!(crate::aio::poll_step(
+                &mut *guard.socket,
+                cx,
+                Interest::READABLE,
+                |s| crate::aio::blocked(s.recv_with(Wait::Never)),
+            ));
+            guard.armed = false;
+            if got.is_err() {
+                // The I/O thread died: a blocking receive gives the request up then too.
+                guard.socket.abandon_request_if_req();
+            }
+            std::task::Poll::Ready(got.and_then(|r| r))
+        })
+    }
+
+    /// Sends without blocking the thread: the async form of [`Socket::send`], through
+    /// the same step as [`Socket::try_send`], waiting for room on the socket's doorbell.
+    /// The send timeout does not apply; wrap the future in the runtime's timeout instead.
+    ///
+    /// Cancellation safe: the message is queued whole when the future completes, and not
+    /// at all if it is dropped before. A REP keeps its request in hand while the reply
+    /// waits for room, and gives it up if the future is dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::try_send`], except that it waits instead of returning
+    /// [`Error::WouldBlock`]; [`Error::IoThreadStopped`] if the context's I/O thread died.
+    /// The message comes back inside the [`SendError`].
+    pub fn send_async(
+        &mut self,
+        msg: impl Into<Message>,
+    ) -> impl std::future::Future<Output = Result<(), SendError>> + Send + '_ {
+        let mut slot = Some(msg.into());
+        std::future::poll_fn(move |cx| {
+            crate::aio::poll_send(self, cx, &mut slot, |s, m| s.send_step(m))
+        })
+    }
+
+    /// One non-blocking send, as [`Socket::try_send`], except that a REP's reply that
+    /// finds no room keeps the request in hand, so the async send can try again.
+    pub(crate) fn send_step(&mut self, msg: Message) -> Result<(), SendError> {
+        match &mut self.machine {
+            Machine::Rep(m) => reqrep::rep_try_reply(&mut self.core, m, msg),
+            _ => self.send_with(msg, Wait::Never),
+        }
+    }
+
+    /// Gives a REQ's outstanding request up (only a REQ's: a REP's request in hand is
+    /// not the receive's to give up).
+    fn abandon_request_if_req(&mut self) {
+        if let Machine::Req(m) = &mut self.machine {
+            reqrep::req_abandon(&mut self.core, m);
+        }
     }
 
     /// Gives up the request in hand: for REQ the outstanding request, as a typed
@@ -920,6 +1014,22 @@ fn pubsub_only(option: &str) -> Error {
     ))
 }
 
+/// Holds a socket for [`Socket::recv_async`]: dropped while armed (the future dropped
+/// before it completed), it gives a REQ's outstanding request up.
+#[derive(Debug)]
+struct AbandonOnDrop<'a> {
+    socket: &'a mut Socket,
+    armed: bool,
+}
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.socket.abandon_request_if_req();
+        }
+    }
+}
+
 impl Context {
     /// A new socket of type `kind`; see [`Socket`].
     ///
@@ -966,6 +1076,7 @@ impl crate::poll::sealed::Sealed for Socket {
     }
 
     fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
-        self.send_with(msg, Wait::Never)
+        // A REP's reply that finds no room keeps the request, to be tried again.
+        self.send_step(msg)
     }
 }

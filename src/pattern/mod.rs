@@ -393,6 +393,7 @@ macro_rules! socket_common {
             }
         }
 
+        $crate::aio::async_ready!($ty);
         $crate::pattern::getters::option_getters!($ty);
         $crate::pattern::getters::readiness_fd!($ty);
         $crate::pattern::connopts::connection_options!($ty);

@@ -54,6 +54,7 @@ pub struct Push {
 
 socket_common!(Push);
 crate::pattern::getters::conflate_option!(Push, push);
+crate::aio::async_send!(Push, ());
 
 impl Push {
     /// A new PUSH socket in `ctx`, with no endpoints yet.
@@ -131,6 +132,7 @@ pub struct Pull {
 
 socket_common!(Pull);
 crate::pattern::getters::conflate_option!(Pull, pull);
+crate::aio::async_recv!(Pull, pull);
 
 impl Pull {
     /// A new PULL socket in `ctx`, with no endpoints yet.

@@ -483,6 +483,7 @@ impl Upstream {
 
 socket_common!(Pub);
 crate::pattern::getters::conflate_option!(Pub, publisher);
+crate::aio::async_send!(Pub, usize, send);
 
 impl Pub {
     /// A new PUB socket in `ctx`, with no endpoints yet.
@@ -1389,6 +1390,7 @@ impl Sub {
 }
 
 state_recv_variants!(Sub, subscriber);
+crate::aio::async_recv!(Sub, subscriber);
 
 impl SubState {
     /// The state of an XSUB: no subscription, and no filtering on receive.

@@ -7,8 +7,10 @@
 //! sockets ([`Req`], [`Rep`]) and the dynamic [`Socket`](crate::Socket) both go through
 //! the same drivers, so there is one implementation of each rule.
 
+use std::task::Poll;
 use std::time::Duration;
 
+use crate::aio;
 use crate::context::Context;
 use crate::error::{Error, Result, SendError};
 use crate::frame::Frame;
@@ -218,17 +220,27 @@ impl RepMachine {
         Some(Message::multipart(body))
     }
 
-    /// Wraps a reply in the saved envelope; tells which peer it goes to.
+    /// Wraps a reply in the saved envelope; tells which peer it goes to. The request is
+    /// used up: the machine is idle again, whatever becomes of the reply.
     pub(crate) fn wrap(&mut self, body: Message) -> Result<(PeerId, Message), SendError> {
-        match std::mem::replace(&mut self.state, RepState::Idle) {
+        let wrapped = self.wrap_keeping(body)?;
+        self.state = RepState::Idle;
+        Ok(wrapped)
+    }
+
+    /// As [`RepMachine::wrap`], but the request stays in hand (the envelope's frames are
+    /// shared, not copied), for a reply that may have to wait for room and be tried
+    /// again; [`RepMachine::abandon`] settles it once the reply went out.
+    pub(crate) fn wrap_keeping(&self, body: Message) -> Result<(PeerId, Message), SendError> {
+        match &self.state {
             RepState::Idle => Err(SendError::new(
                 Error::WrongState("REP must receive a request before sending a reply"),
                 body,
             )),
             RepState::Replying { peer, envelope } => {
-                let mut frames = envelope;
+                let mut frames = envelope.clone();
                 frames.extend(body);
-                Ok((peer, Message::from_frames(frames)))
+                Ok((*peer, Message::from_frames(frames)))
             }
         }
     }
@@ -420,13 +432,42 @@ pub(crate) fn rep_send(
 ) -> Result<(), SendError> {
     let body = refuse_empty(body)?;
     let (peer, wire) = machine.wrap(body.clone())?;
-    core.send_to(peer, wire, wait).map_err(|e| {
-        let error = match e.into_parts().0 {
-            Error::Closed => Error::Disconnected,
-            other => other,
-        };
-        SendError::new(error, body)
-    })
+    core.send_to(peer, wire, wait)
+        .map_err(|e| SendError::new(reply_error(e.into_parts().0), body))
+}
+
+/// A reply's peer that has gone is [`Error::Disconnected`] to the REP's caller.
+fn reply_error(error: Error) -> Error {
+    match error {
+        Error::Closed => Error::Disconnected,
+        other => other,
+    }
+}
+
+/// One non-blocking try at [`rep_send`] that keeps the request in hand when the
+/// requester has no room ([`Error::WouldBlock`], the body handed back), so the async
+/// reply can wait and try again. Any other outcome settles the request as [`rep_send`]
+/// does.
+pub(crate) fn rep_try_reply(
+    core: &mut SocketCore,
+    machine: &mut RepMachine,
+    body: Message,
+) -> Result<(), SendError> {
+    let body = refuse_empty(body)?;
+    let (peer, wire) = machine.wrap_keeping(body.clone())?;
+    match core.send_to(peer, wire, Wait::Never) {
+        Ok(()) => {
+            machine.abandon();
+            Ok(())
+        }
+        Err(e) if matches!(e.error(), Error::WouldBlock) => {
+            Err(SendError::new(Error::WouldBlock, body))
+        }
+        Err(e) => {
+            machine.abandon();
+            Err(SendError::new(reply_error(e.into_parts().0), body))
+        }
+    }
 }
 
 /// The client side of request-reply: sends a request, then receives its reply.
@@ -529,6 +570,80 @@ impl Req {
         self.send(msg)?.recv()
     }
 
+    /// Sends a request without blocking the thread, and gives the pending request to
+    /// await the reply from: the async form of [`Req::send`], through the same step,
+    /// waiting for a peer with room on the socket's doorbell. The send timeout does not
+    /// apply; wrap the future in the runtime's timeout instead.
+    ///
+    /// Cancellation safe: when the future completes the request is on its way and the
+    /// [`Pending`] it gives holds it; dropped before, nothing was sent and the socket
+    /// stays idle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let ctx = ferromq::Context::new();
+    /// let mut rep = ctx.rep()?;
+    /// rep.bind("inproc://req-async-doc")?;
+    /// let mut req = ctx.req()?;
+    /// req.connect("inproc://req-async-doc")?;
+    ///
+    /// let pending = req.send_async("Hello").await?;
+    /// let request = rep.recv_async().await?;
+    /// assert_eq!(request.body(), "Hello");
+    /// request.reply_async("World").await?;
+    /// assert_eq!(pending.recv_async().await?, "World");
+    /// # Ok::<(), ferromq::Error>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Req::send`], with no timeout;
+    /// [`Error::IoThreadStopped`] if the context's I/O thread died. The message comes back
+    /// inside the [`SendError`].
+    pub fn send_async(
+        &mut self,
+        msg: impl Into<Message>,
+    ) -> impl std::future::Future<Output = Result<Pending<'_>, SendError>> + Send + '_ {
+        let mut slot = Some(msg.into());
+        let mut req = Some(self);
+        std::future::poll_fn(move |cx| {
+            let Some(socket) = req.as_deref_mut() else {
+                return Poll::Ready(Err(SendError::new(
+                    aio::polled_after_completion(),
+                    Message::new(),
+                )));
+            };
+            let sent = std::task::ready!(aio::poll_send(socket, cx, &mut slot, |s, m| {
+                req_send(&mut s.core, &mut s.machine, m, Wait::Never)
+            }));
+            Poll::Ready(match (sent, req.take()) {
+                (Ok(()), Some(req)) => Ok(Pending { req, done: false }),
+                (Err(e), _) => Err(e),
+                (Ok(()), None) => Err(SendError::new(
+                    aio::polled_after_completion(),
+                    Message::new(),
+                )),
+            })
+        })
+    }
+
+    /// Sends a request and awaits its reply: [`Req::send_async`] then
+    /// [`Pending::recv_async`]. Dropping the future before the reply gives the request
+    /// up, as [`Pending::recv_async`] says.
+    ///
+    /// # Errors
+    ///
+    /// As those two; after any error the socket is ready to send again.
+    pub fn request_async(
+        &mut self,
+        msg: impl Into<Message>,
+    ) -> impl std::future::Future<Output = Result<Message>> + Send + '_ {
+        let send = self.send_async(msg);
+        async move { send.await?.recv_async().await }
+    }
+
     /// Makes requests carry a 4-byte id that the reply must echo (libzmq's
     /// `ZMQ_REQ_CORRELATE` wire form). A late reply is then recognised by its id and the
     /// connection to a slow peer stays up. A libzmq or ferromq REP, and a ROUTER that passes
@@ -622,6 +737,45 @@ impl Pending<'_> {
 
     /// Gives the request up without waiting: a reply that comes later is never delivered.
     pub fn abandon(self) {}
+}
+
+impl<'a> Pending<'a> {
+    /// Awaits the reply without blocking the thread: the async form of [`Pending::recv`],
+    /// through the same step, woken by the socket's doorbell. The socket's receive timeout
+    /// does not apply; wrap the future in the runtime's timeout instead.
+    ///
+    /// Dropping the future before the reply comes gives the request up exactly as a
+    /// blocking receive that times out does: the socket hangs up on the peer asked (unless
+    /// [`Req::set_relaxed`]), so a late reply can never be taken for the answer to the
+    /// next request, and the socket can send again at once. So
+    /// `tokio::time::timeout(d, pending.recv_async())` is [`Pending::recv_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pending::recv`], with no timeout; [`Error::IoThreadStopped`] if the context's
+    /// I/O thread died (the request is given up).
+    pub fn recv_async(mut self) -> impl std::future::Future<Output = Result<Message>> + Send + 'a {
+        std::future::poll_fn(move |cx| {
+            if self.done {
+                return Poll::Ready(Err(aio::polled_after_completion()));
+            }
+            let got = std::task::ready!(aio::poll_step(&mut self, cx, Interest::READABLE, |p| {
+                aio::blocked(req_recv(&mut p.req.core, &mut p.req.machine, Wait::Never))
+            }));
+            match got {
+                // `req_recv` settled the request: replied, or given up on an error.
+                Ok(result) => {
+                    self.done = true;
+                    Poll::Ready(result)
+                }
+                Err(e) => {
+                    self.done = true;
+                    req_abandon(&mut self.req.core, &mut self.req.machine);
+                    Poll::Ready(Err(e))
+                }
+            }
+        })
+    }
 }
 
 impl Drop for Pending<'_> {
@@ -727,6 +881,40 @@ impl Rep {
         self.recv_with(Wait::from_timeout(Some(timeout)))
     }
 
+    /// Awaits the next request without blocking the thread: the async form of
+    /// [`Rep::recv`], through the same step, woken by the socket's doorbell. The receive
+    /// timeout does not apply; wrap the future in the runtime's timeout instead.
+    ///
+    /// Cancellation safe: a request is taken only when the future completes, and is then
+    /// in the [`Request`] it gives; dropped before, nothing was taken.
+    ///
+    /// # Errors
+    ///
+    /// As [`Rep::try_recv`], except that it waits instead of returning
+    /// [`Error::WouldBlock`]; [`Error::IoThreadStopped`] if the context's I/O thread died.
+    pub fn recv_async(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Request<'_>>> + Send + '_ {
+        let mut rep = Some(self);
+        std::future::poll_fn(move |cx| {
+            let Some(socket) = rep.as_deref_mut() else {
+                return Poll::Ready(Err(aio::polled_after_completion()));
+            };
+            let got = std::task::ready!(aio::poll_step(socket, cx, Interest::READABLE, |s| {
+                aio::blocked(rep_recv(&mut s.core, &mut s.machine, Wait::Never))
+            }));
+            Poll::Ready(match (got.and_then(|r| r), rep.take()) {
+                (Ok(body), Some(rep)) => Ok(Request {
+                    rep,
+                    body,
+                    done: false,
+                }),
+                (Err(e), _) => Err(e),
+                (Ok(_), None) => Err(aio::polled_after_completion()),
+            })
+        })
+    }
+
     fn recv_with(&mut self, wait: Wait) -> Result<Request<'_>> {
         let body = rep_recv(&mut self.core, &mut self.machine, wait)?;
         Ok(Request {
@@ -772,6 +960,45 @@ impl Request<'_> {
         // `drop` gives it up.
         self.done = sent.is_ok();
         sent
+    }
+}
+
+impl<'a> Request<'a> {
+    /// Sends the reply without blocking the thread: the async form of
+    /// [`Request::reply`], waiting on the socket's doorbell while the requester's queue
+    /// is full. The send timeout does not apply; wrap the future in the runtime's timeout
+    /// instead.
+    ///
+    /// Cancellation: the reply is queued whole when the future completes. Dropped before,
+    /// nothing was queued, and the request is given up as dropping the [`Request`] does
+    /// (the REP is free for the next one; the requester gets no reply).
+    ///
+    /// # Errors
+    ///
+    /// As [`Request::reply`], with no timeout; [`Error::IoThreadStopped`] if the
+    /// context's I/O thread died. The REP is ready for the next request either way.
+    pub fn reply_async(
+        mut self,
+        msg: impl Into<Message>,
+    ) -> impl std::future::Future<Output = Result<(), SendError>> + Send + 'a {
+        let mut slot = Some(msg.into());
+        std::future::poll_fn(move |cx| {
+            if self.done {
+                return Poll::Ready(Err(SendError::new(
+                    aio::polled_after_completion(),
+                    Message::new(),
+                )));
+            }
+            let sent = std::task::ready!(aio::poll_send(&mut self, cx, &mut slot, |r, m| {
+                rep_try_reply(&mut r.rep.core, &mut r.rep.machine, m)
+            }));
+            // Settled either way (`rep_try_reply` or the drop below gives it up).
+            self.done = true;
+            if sent.is_err() {
+                self.rep.machine.abandon();
+            }
+            Poll::Ready(sent)
+        })
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Dealer {
 
 socket_common!(Dealer);
 crate::pattern::getters::conflate_option!(Dealer, dealer);
+crate::aio::async_send!(Dealer, ());
+crate::aio::async_recv!(Dealer, dealer);
 
 impl Dealer {
     /// A new DEALER socket in `ctx`, with no endpoints yet.
@@ -484,6 +486,8 @@ pub struct Router {
 }
 
 socket_common!(Router);
+crate::aio::async_send!(Router, ());
+crate::aio::async_recv!(Router, router);
 
 impl Router {
     /// A new ROUTER socket in `ctx`, with no endpoints yet.
@@ -877,6 +881,8 @@ pub struct Pair {
 }
 
 socket_common!(Pair);
+crate::aio::async_send!(Pair, ());
+crate::aio::async_recv!(Pair, pair);
 
 impl Pair {
     /// A new PAIR socket in `ctx`, with no endpoints yet.

@@ -265,6 +265,8 @@ pub struct StreamSocket {
 }
 
 socket_common!(StreamSocket);
+crate::aio::async_send!(StreamSocket, ());
+crate::aio::async_recv!(StreamSocket, stream);
 
 impl StreamSocket {
     /// A new STREAM socket in `ctx`, with no endpoints yet.

@@ -76,6 +76,8 @@ pub struct XPub {
 
 socket_common!(XPub);
 state_recv_variants!(XPub, xpublisher);
+crate::aio::async_send!(XPub, usize);
+crate::aio::async_recv!(XPub, xpublisher);
 
 impl XPub {
     /// A new XPUB socket in `ctx`, with no endpoints yet, not verbose.
@@ -511,6 +513,8 @@ pub struct XSub {
 
 socket_common!(XSub);
 state_recv_variants!(XSub, xsubscriber);
+crate::aio::async_send!(XSub, usize);
+crate::aio::async_recv!(XSub, xsubscriber);
 
 impl XSub {
     /// A new XSUB socket in `ctx`, with no endpoints and no subscriptions yet.

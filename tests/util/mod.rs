@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod aio;
 pub mod spec;
 
 use std::time::{Duration, Instant};

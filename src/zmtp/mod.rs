@@ -38,6 +38,6 @@ mod metadata;
 #[cfg(feature = "fuzzing")]
 pub(crate) use connection::{fuzz_decode, fuzz_handshake};
 pub(crate) use connection::{Connection, ConnectionConfig, Event, PeerInfo};
-pub(crate) use mechanism::MechanismConfig;
+pub(crate) use mechanism::{MechanismConfig, ZapReply, ZapRequest};
 #[cfg(test)]
 mod security_tests;

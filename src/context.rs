@@ -127,7 +127,11 @@ impl Context {
         let mut io = lock(&self.inner.io);
         if io.is_empty() {
             for i in 0..self.inner.io_threads {
-                io.push(IoThread::spawn(i, self.inner.io_dead.clone(), self.inner.zap.clone())?);
+                io.push(IoThread::spawn(
+                    i,
+                    self.inner.io_dead.clone(),
+                    self.inner.zap.clone(),
+                )?);
             }
         }
         let index = (socket_id % io.len() as u64) as usize;

@@ -571,11 +571,19 @@ impl Conn {
             .and_then(|a| a.peer_address.clone())
             .unwrap_or_default();
         // libzmq puts the server socket's own routing id in the identity frame.
-        let msg = zap::request(&self.options.zap_domain, &address, &self.options.identity, request);
+        let msg = zap::request(
+            &self.options.zap_domain,
+            &address,
+            &self.options.identity,
+            request,
+        );
         match self.zap_hub.call(msg, wake()) {
             Ok(Some(call)) => {
                 self.zap_call = Some(call);
-                Ok(false)
+                // Looking once parks the reply pipe's reader, so the answer rings us;
+                // an answer already there lets the handshake go on at once.
+                self.poll_zap()?;
+                Ok(self.zap_call.is_none())
             }
             Ok(None) if mechanism == "PLAIN" || self.options.zap_enforce_domain => {
                 Err(End::Failed(crate::Error::Protocol(format!(

@@ -285,13 +285,39 @@ mod tests {
             (vec![b"x", b"1.0", b"1", b"200", b"", b"", b""], "delimiter"),
             (vec![b"", b"2.0", b"1", b"200", b"", b"", b""], "version"),
             (vec![b"", b"1.0", b"2", b"200", b"", b"", b""], "request id"),
-            (vec![b"", b"1.0", b"1", b"201", b"", b"", b""], "status code"),
-            (vec![b"", b"1.0", b"1", b"600", b"", b"", b""], "status code"),
+            (
+                vec![b"", b"1.0", b"1", b"201", b"", b"", b""],
+                "status code",
+            ),
+            (
+                vec![b"", b"1.0", b"1", b"600", b"", b"", b""],
+                "status code",
+            ),
             (vec![b"", b"1.0", b"1", b"20", b"", b"", b""], "status code"),
-            (vec![b"", b"1.0", b"1", b"200", b"", &long_user, b""], "user id"),
-            (vec![b"", b"1.0", b"1", b"200", b"", b"", b"\x05Hel"], "metadata"),
-            (vec![b"", b"1.0", b"1", b"200", b"", b"", b"\x00\x00\x00\x00\x00"], "metadata"),
-            (vec![b"", b"1.0", b"1", b"200", b"", b"", b"\x01a\x00\x00\x00\x09v"], "metadata"),
+            (
+                vec![b"", b"1.0", b"1", b"200", b"", &long_user, b""],
+                "user id",
+            ),
+            (
+                vec![b"", b"1.0", b"1", b"200", b"", b"", b"\x05Hel"],
+                "metadata",
+            ),
+            (
+                vec![b"", b"1.0", b"1", b"200", b"", b"", b"\x00\x00\x00\x00\x00"],
+                "metadata",
+            ),
+            (
+                vec![
+                    b"",
+                    b"1.0",
+                    b"1",
+                    b"200",
+                    b"",
+                    b"",
+                    b"\x01a\x00\x00\x00\x09v",
+                ],
+                "metadata",
+            ),
         ];
         for (frames, what) in cases {
             let err = parse_reply(&reply(&frames)).unwrap_err().to_string();

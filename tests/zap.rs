@@ -60,10 +60,19 @@ fn handshake_failed(monitor: &Monitor) -> String {
 
 /// A PULL server bound on `t`, with its monitor and the endpoint to connect to.
 fn server(ctx: &Context, t: Transport, setup: impl FnOnce(&mut Pull)) -> (Pull, Monitor, String) {
+    server_at(ctx, &t.fresh_endpoint("zap"), setup)
+}
+
+/// A PULL server bound at `endpoint`, as [`server`].
+fn server_at(
+    ctx: &Context,
+    endpoint: &str,
+    setup: impl FnOnce(&mut Pull),
+) -> (Pull, Monitor, String) {
     let mut pull = ctx.pull().unwrap();
     setup(&mut pull);
     let monitor = pull.monitor();
-    pull.bind(&t.fresh_endpoint("zap")).unwrap();
+    pull.bind(endpoint).unwrap();
     let ep = pull.last_endpoint().unwrap().to_owned();
     (pull, monitor, ep)
 }
@@ -230,7 +239,7 @@ fn null_with_a_zap_domain_is_refused_and_admitted_by_address() {
 }
 
 /// What a hand-written handler saw, and the ZAP reply frames it answers with.
-fn check_request(body: &[Vec<u8>], server_id: &[u8]) {
+fn check_request(body: &[Vec<u8>], address: &[u8], server_id: &[u8]) {
     let text: Vec<&[u8]> = body.iter().map(Vec::as_slice).collect();
     assert_eq!(
         text,
@@ -238,7 +247,7 @@ fn check_request(body: &[Vec<u8>], server_id: &[u8]) {
             &b"1.0"[..],
             b"1",
             b"payments",
-            b"127.0.0.1",
+            address,
             server_id,
             b"PLAIN",
             b"alice",
@@ -252,9 +261,17 @@ const ROLE: &[u8] = b"\x06X-Role\x00\x00\x00\x06teller";
 
 /// Runs a PLAIN server with ZAP domain "payments" and routing id "server-7" against a
 /// client alice/pw, with `handle` serving the handler side; checks the properties.
-fn plain_with_handler(ctx: &Context, t: Transport, handle: impl FnOnce() + Send + 'static) {
-    let handler = std::thread::spawn(handle);
-    let (mut pull, _smon, ep) = server(ctx, t, |s| {
+///
+/// `handle` gets the address the request must name: the peer's IP for tcp, the socket's
+/// path for ipc.
+fn plain_with_handler(ctx: &Context, t: Transport, handle: impl FnOnce(Vec<u8>) + Send + 'static) {
+    let endpoint = t.fresh_endpoint("zap-handler");
+    let address = match t {
+        Transport::Tcp => b"127.0.0.1".to_vec(),
+        _ => endpoint.trim_start_matches("ipc://").as_bytes().to_vec(),
+    };
+    let handler = std::thread::spawn(move || handle(address));
+    let (mut pull, _smon, ep) = server_at(ctx, &endpoint, |s| {
         s.set_plain_server();
         s.set_zap_domain("payments").unwrap();
         s.set_identity("server-7").unwrap();
@@ -274,10 +291,10 @@ fn a_hand_written_rep_handler_authenticates() {
             let ctx = Context::new();
             let mut rep = ctx.rep().unwrap();
             rep.bind(ZAP_ENDPOINT).unwrap();
-            plain_with_handler(&ctx, t, move || {
+            plain_with_handler(&ctx, t, move |address| {
                 let request = rep.recv_timeout(WAIT).unwrap();
                 let body: Vec<Vec<u8>> = request.body().iter().map(|f| f.to_vec()).collect();
-                check_request(&body, b"server-7");
+                check_request(&body, &address, b"server-7");
                 request
                     .reply(Message::multipart([
                         &b"1.0"[..],
@@ -300,14 +317,14 @@ fn a_hand_written_router_handler_authenticates() {
             let ctx = Context::new();
             let mut router = ctx.router().unwrap();
             router.bind(ZAP_ENDPOINT).unwrap();
-            plain_with_handler(&ctx, t, move || {
+            plain_with_handler(&ctx, t, move |address| {
                 let msg = router.recv_timeout(WAIT).unwrap();
                 assert!(
                     msg[1].is_empty(),
                     "an empty delimiter follows the routing id"
                 );
                 let body: Vec<Vec<u8>> = msg.iter().skip(2).map(|f| f.to_vec()).collect();
-                check_request(&body, b"server-7");
+                check_request(&body, &address, b"server-7");
                 let mut reply = Message::multipart([msg[0].clone(), msg[1].clone()]);
                 for part in [&b"1.0"[..], b"1", b"200", b"OK", b"alice-id", ROLE] {
                     reply.push(part.to_vec());
@@ -423,13 +440,20 @@ fn libzmq_plain_clients_are_judged_by_our_authenticator() {
             let bad = zmq_socket(&zctx, zmq::PUSH);
             bad.set_plain_username(Some("admin")).unwrap();
             bad.set_plain_password(Some("guess")).unwrap();
-            let bad_mon = libzmq_monitor(&zctx, &bad, zmq::SocketEvent::HANDSHAKE_FAILED_AUTH);
+            let bad_mon = libzmq_monitor(&zctx, &bad, zmq::SocketEvent::ALL);
             bad.connect(&ep).unwrap();
             assert_eq!(auth_failed(&smon), 400);
-            assert_eq!(
-                libzmq_event_value(&bad_mon),
-                400,
-                "libzmq saw our ERROR 400"
+            // libzmq's PLAIN client fails its handshake on our ERROR "400". (libzmq spells
+            // the ERROR name "\x05ERROR" in C, where the hex escape swallows the "E": it
+            // sends and expects `^RROR`, so it reports our RFC 24 ERROR as an unexpected
+            // command rather than as ZMQ_EVENT_HANDSHAKE_FAILED_AUTH.)
+            let (event, value) = libzmq_event(&bad_mon, |e| {
+                e == zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as u16
+                    || e == zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as u16
+            });
+            assert!(
+                value == 400 || event == zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as u16,
+                "libzmq event {event:#x} value {value}"
             );
             bad.set_sndtimeo(0).unwrap();
             let _ = bad.send("must not arrive", zmq::DONTWAIT);
@@ -451,10 +475,27 @@ fn libzmq_monitor(
     pair
 }
 
-/// The value of the next libzmq monitor event.
-fn libzmq_event_value(monitor: &zmq::Socket) -> u32 {
-    let frames = monitor.recv_multipart(0).unwrap();
-    u32::from_ne_bytes([frames[0][2], frames[0][3], frames[0][4], frames[0][5]])
+/// The next libzmq monitor event whose id `pick` accepts: its id and value.
+fn libzmq_event(monitor: &zmq::Socket, pick: impl Fn(u16) -> bool) -> (u16, u32) {
+    loop {
+        let frames = monitor.recv_multipart(0).unwrap();
+        let event = u16::from_ne_bytes([frames[0][0], frames[0][1]]);
+        let value = u32::from_ne_bytes([frames[0][2], frames[0][3], frames[0][4], frames[0][5]]);
+        if pick(event) {
+            return (event, value);
+        }
+    }
+}
+
+/// A refusal seen by one of our clients of a libzmq PLAIN server: libzmq sends its ERROR
+/// as `^RROR` (see above), which our client takes for a malformed command. Either way the
+/// handshake fails; returns the status code when the ERROR was understood.
+fn refused_by_libzmq(monitor: &Monitor) -> Option<u16> {
+    wait_event(monitor, |e| match e {
+        MonitorEvent::HandshakeFailedAuth { status_code, .. } => Some(Some(*status_code)),
+        MonitorEvent::HandshakeFailed { .. } => Some(None),
+        _ => None,
+    })
 }
 
 /// A libzmq ZAP handler: a REP bound at the ZAP endpoint of `zctx`, answering `count`
@@ -509,7 +550,7 @@ fn a_libzmq_zap_handler_judges_our_plain_clients_both_bind_directions() {
             assert_eq!(&msg[..], b"to libzmq");
             assert_eq!(msg.gets("User-Id"), Some("libzmq-admin"));
             let (mut bad, cmon) = client(&ctx, &ep, |c| c.set_plain_client("admin", "no").unwrap());
-            assert_eq!(auth_failed(&cmon), 400);
+            assert!(matches!(refused_by_libzmq(&cmon), None | Some(400)));
             let _ = bad.send_timeout("must not arrive", Duration::from_millis(50));
             pull.set_rcvtimeo(QUIET.as_millis() as i32).unwrap();
             assert!(pull.recv_bytes(0).is_err());
@@ -534,7 +575,7 @@ fn a_libzmq_zap_handler_judges_our_plain_clients_both_bind_directions() {
             pull.set_plain_server(true).unwrap();
             pull.set_rcvtimeo(QUIET.as_millis() as i32).unwrap();
             pull.connect(&ep).unwrap();
-            assert_eq!(auth_failed(&bmon), 400);
+            assert!(matches!(refused_by_libzmq(&bmon), None | Some(400)));
             let _ = bad.send_timeout("must not arrive", Duration::from_millis(50));
             assert!(pull.recv_bytes(0).is_err());
         }
@@ -628,6 +669,7 @@ if e["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
 else:
     print("auth %d" % e["value"], flush=True)
 s.disable_monitor()
+mon.close()
 s.close()
 ctx.term()
 "#;

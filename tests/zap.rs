@@ -157,7 +157,7 @@ fn curve_client_keys_allowed_refused_and_any() {
             let server_keys = CurveKeyPair::generate().unwrap();
             let allowed = CurveKeyPair::generate().unwrap();
             let stranger = CurveKeyPair::generate().unwrap();
-            auth.configure_curve(ferromq::auth::ANY_DOMAIN, [allowed.public().clone()]);
+            auth.configure_curve(ferromq::auth::ANY_DOMAIN, [*allowed.public()]);
             let (mut pull, smon, ep) =
                 server(&ctx, t, |s| s.set_curve_server(server_keys.secret()));
 
@@ -693,7 +693,7 @@ fn pyzmq_curve_clients_are_judged_by_our_authenticator() {
             let server_keys = CurveKeyPair::generate().unwrap();
             let allowed = CurveKeyPair::generate().unwrap();
             let stranger = CurveKeyPair::generate().unwrap();
-            auth.configure_curve(ferromq::auth::ANY_DOMAIN, [allowed.public().clone()]);
+            auth.configure_curve(ferromq::auth::ANY_DOMAIN, [*allowed.public()]);
             let (mut pull, smon, ep) =
                 server(&ctx, t, |s| s.set_curve_server(server_keys.secret()));
             let server_z85 = server_keys.public().to_z85();

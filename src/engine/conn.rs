@@ -286,6 +286,9 @@ pub(super) struct Conn {
 }
 
 impl Conn {
+    // The parts of a connection come from the loop one by one; a struct for them would
+    // only be unpacked here.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         stream: Stream,
         socket: Arc<SocketShared>,

@@ -126,7 +126,18 @@ impl Shared {
 /// auth.configure_plain("*", HashMap::from([("admin".into(), "secret".into())]));
 /// let client = CurveKeyPair::generate()?;
 /// auth.configure_curve("*", [*client.public()]);
-/// // ... bind server sockets with PLAIN or CURVE in `ctx` ...
+///
+/// // A PLAIN server in the same context asks it about every client.
+/// let mut server = ctx.pull()?;
+/// server.set_plain_server();
+/// server.bind("tcp://127.0.0.1:*")?;
+/// let mut push = ctx.push()?;
+/// push.set_plain_client("admin", "secret")?;
+/// push.connect(server.last_endpoint().unwrap())?;
+/// push.send("hello")?;
+/// let msg = server.recv_timeout(std::time::Duration::from_secs(10))?;
+/// // The user name the authenticator admitted, as `zmq_msg_gets(msg, "User-Id")`.
+/// assert_eq!(msg.metadata().and_then(|m| m.get("User-Id")), Some(&b"admin"[..]));
 /// drop(auth); // stops the handler
 /// # Ok::<(), ferromq::Error>(())
 /// ```

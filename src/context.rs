@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::mailbox::{next_id, Partner, Peer, SocketShared};
 use crate::message::Metadata;
 use crate::options::Options;
-use crate::pipe::{pipe, write_probe, Notify};
+use crate::pipe::{combined_hwm, pipe, write_probe, Notify};
 
 /// The owner of ferromq's I/O threads and of the `inproc://` namespace.
 ///
@@ -68,8 +68,6 @@ struct ContextInner {
 #[derive(Clone)]
 struct InprocSide {
     shared: Arc<SocketShared>,
-    send_hwm: usize,
-    recv_hwm: usize,
     identity: Bytes,
     /// `ZMQ_PROBE_ROUTER`: starts its pipe toward the other side with an empty message.
     probe_router: bool,
@@ -299,8 +297,6 @@ impl InprocSide {
     fn new(shared: &Arc<SocketShared>, options: &Options, endpoint: Option<Arc<str>>) -> Self {
         InprocSide {
             shared: shared.clone(),
-            send_hwm: options.send_hwm,
-            recv_hwm: options.recv_hwm,
             identity: options.identity.clone(),
             probe_router: options.probe_router,
             hello: options.hello_msg.clone(),
@@ -313,29 +309,27 @@ impl InprocSide {
     }
 }
 
-/// An inproc pipe holds the sender's SNDHWM plus the receiver's RCVHWM, as in libzmq;
-/// 0 on either side means no limit.
-fn combined_hwm(send: usize, recv: usize) -> usize {
-    if send == 0 || recv == 0 {
-        0
-    } else {
-        send.saturating_add(recv)
-    }
-}
-
 /// Joins two inproc sockets with a pair of pipes and tells both.
 fn join(connecter: &InprocSide, binder: &InprocSide) {
     let (c, b) = (&connecter.shared, &binder.shared);
+    // The marks in force now (an inproc pipe holds the sender's SNDHWM plus the
+    // receiver's RCVHWM), and one queue conflates when either side conflates it.
     let (c_to_b, from_c) = pipe(
-        combined_hwm(connecter.send_hwm, binder.recv_hwm),
+        combined_hwm(c.send_hwm(), b.recv_hwm()),
         Notify::Signal(b.signal.clone()),
         Notify::Signal(c.signal.clone()),
     );
     let (b_to_c, from_b) = pipe(
-        combined_hwm(binder.send_hwm, connecter.recv_hwm),
+        combined_hwm(b.send_hwm(), c.recv_hwm()),
         Notify::Signal(c.signal.clone()),
         Notify::Signal(b.signal.clone()),
     );
+    if c.conflate_out() || b.conflate_in() {
+        c_to_b.set_conflate();
+    }
+    if b.conflate_out() || c.conflate_in() {
+        b_to_c.set_conflate();
+    }
     if connecter.probe_router {
         write_probe(&c_to_b);
     }

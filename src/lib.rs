@@ -115,6 +115,28 @@ pub mod fuzz {
     pub fn handshake(data: &[u8]) {
         crate::zmtp::fuzz_handshake(data);
     }
+
+    /// Runs a PLAIN server against an honest PLAIN client whose stream `data` tampers
+    /// with (see `src/zmtp/fuzz_mechanism.rs`). Never panics.
+    pub fn plain_server(data: &[u8]) {
+        crate::zmtp::fuzz_mechanism(crate::zmtp::FuzzRole::PlainServer, data);
+    }
+
+    /// Runs a PLAIN client against an honest, tampered-with PLAIN server. Never panics.
+    pub fn plain_client(data: &[u8]) {
+        crate::zmtp::fuzz_mechanism(crate::zmtp::FuzzRole::PlainClient, data);
+    }
+
+    /// Runs a CURVE server (asking ZAP) against an honest, tampered-with CURVE client.
+    /// Never panics.
+    pub fn curve_server(data: &[u8]) {
+        crate::zmtp::fuzz_mechanism(crate::zmtp::FuzzRole::CurveServer, data);
+    }
+
+    /// Runs a CURVE client against an honest, tampered-with CURVE server. Never panics.
+    pub fn curve_client(data: &[u8]) {
+        crate::zmtp::fuzz_mechanism(crate::zmtp::FuzzRole::CurveClient, data);
+    }
 }
 
 /// The README's code blocks, run as doctests so the quick start cannot rot.

@@ -5,7 +5,7 @@
 //! messages without knowing anything of the socket that will take them.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -49,6 +49,12 @@ pub(crate) struct SocketShared {
     /// under the same lock, taking in posted peers and telling every peer it holds. So
     /// each peer hears each subscription once, without the application's thread.
     subscriptions: Mutex<Option<BTreeSet<Vec<u8>>>>,
+    /// The socket's high-water marks and `ZMQ_CONFLATE` as they are now, read by whoever
+    /// makes a peer's pipes (the I/O thread, the inproc registry), so a change applies
+    /// to every later peer whatever endpoint it comes on.
+    send_hwm: AtomicUsize,
+    recv_hwm: AtomicUsize,
+    conflate: AtomicBool,
 }
 
 /// The locked subscription set of a SUB or XSUB; see [`SocketShared::subscriptions`].
@@ -69,6 +75,9 @@ impl SocketShared {
             subscriptions: Mutex::new(
                 matches!(socket_type, SocketType::Sub | SocketType::XSub).then(BTreeSet::new),
             ),
+            send_hwm: AtomicUsize::new(crate::options::DEFAULT_HWM),
+            recv_hwm: AtomicUsize::new(crate::options::DEFAULT_HWM),
+            conflate: AtomicBool::new(false),
         });
         (shared, rx)
     }
@@ -78,6 +87,50 @@ impl SocketShared {
     /// the poster rings the signal after raising it, so no waiter misses the event.
     pub(crate) fn take_mail(&self) -> bool {
         self.mail.load(Ordering::Relaxed) && self.mail.swap(false, Ordering::Acquire)
+    }
+
+    /// The send high-water mark in force (0: no limit).
+    pub(crate) fn send_hwm(&self) -> usize {
+        self.send_hwm.load(Ordering::SeqCst)
+    }
+
+    /// The receive high-water mark in force (0: no limit).
+    pub(crate) fn recv_hwm(&self) -> usize {
+        self.recv_hwm.load(Ordering::SeqCst)
+    }
+
+    /// Records the high-water marks for later peers.
+    pub(crate) fn set_hwms(&self, send: usize, recv: usize) {
+        self.send_hwm.store(send, Ordering::SeqCst);
+        self.recv_hwm.store(recv, Ordering::SeqCst);
+    }
+
+    /// Records `ZMQ_CONFLATE` for later peers.
+    pub(crate) fn set_conflate(&self, on: bool) {
+        self.conflate.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether the pipe to a new peer conflates: `ZMQ_CONFLATE` is on and this type's
+    /// messages go out that way (PUB, PUSH, DEALER). A SUB's outgoing pipe carries its
+    /// subscriptions, which must all arrive, so it never conflates; libzmq conflates both
+    /// pipes of every peer and can lose subscriptions so.
+    pub(crate) fn conflate_out(&self) -> bool {
+        self.conflate.load(Ordering::SeqCst)
+            && matches!(
+                self.socket_type,
+                SocketType::Pub | SocketType::Push | SocketType::Dealer
+            )
+    }
+
+    /// Whether the pipe from a new peer conflates: `ZMQ_CONFLATE` is on and this type
+    /// receives messages that way (SUB, PULL, DEALER); a PUB's incoming pipe carries
+    /// subscriptions and never conflates.
+    pub(crate) fn conflate_in(&self) -> bool {
+        self.conflate.load(Ordering::SeqCst)
+            && matches!(
+                self.socket_type,
+                SocketType::Sub | SocketType::Pull | SocketType::Dealer
+            )
     }
 
     /// Marks the socket closed (it is being dropped).

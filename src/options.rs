@@ -158,6 +158,9 @@ pub(crate) struct Options {
     /// `ZMQ_HICCUP_MSG`: a message our application receives from a connected peer whose
     /// connection ended after its handshake (a reconnect follows).
     pub(crate) hiccup_msg: Option<Bytes>,
+    /// `ZMQ_CONFLATE` (PUB, SUB, PUSH, PULL, DEALER): each peer's queue keeps the newest
+    /// message only. The pipes read it from `SocketShared`; this copy is for the getter.
+    pub(crate) conflate: bool,
 }
 
 /// When a connecting socket stops retrying (libzmq's `ZMQ_RECONNECT_STOP` flags). The
@@ -307,6 +310,7 @@ impl Default for Options {
             hello_msg: None,
             disconnect_msg: None,
             hiccup_msg: None,
+            conflate: false,
         }
     }
 }

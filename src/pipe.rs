@@ -77,15 +77,19 @@ struct Shared {
     /// The messages, oldest first: a lock-free queue of blocks of slots, allocated as
     /// messages come and freed as they are read, so an idle pipe holds no slots.
     queue: SegQueue<Message>,
-    /// Most messages the pipe holds; 0 means no limit.
-    capacity: usize,
+    /// Most messages the pipe holds; 0 means no limit. Changed by either end when the
+    /// socket's high-water mark changes ([`PipeWriter::set_capacity`]).
+    capacity: AtomicUsize,
+    /// `ZMQ_CONFLATE`: a write replaces whatever is still queued, so the pipe holds the
+    /// newest message only, whatever the capacity. Set before the pipe is handed out.
+    conflate: AtomicBool,
     /// How many messages the reader has consumed in all, as far as it has told the writer
     /// (it tells every [`Shared::credit_step`] messages and when it runs dry). The writer
     /// counts what it wrote; the difference is what the high-water mark limits.
     credited: AtomicUsize,
     /// How many messages the reader consumes between two credits: a quarter of the
     /// capacity, at least 1 and at most [`CREDIT_STEP_MAX`].
-    credit_step: usize,
+    credit_step: AtomicUsize,
     /// The reader found the pipe empty and waits to be rung by the next write.
     reader_parked: AtomicBool,
     /// The writer found the pipe full and waits to be rung when room appears.
@@ -148,9 +152,10 @@ pub(crate) fn pipe(
 ) -> (PipeWriter, PipeReader) {
     let shared = Arc::new(Shared {
         queue: SegQueue::new(),
-        capacity,
+        capacity: AtomicUsize::new(capacity),
+        conflate: AtomicBool::new(false),
         credited: AtomicUsize::new(0),
-        credit_step: (capacity / 4).clamp(1, CREDIT_STEP_MAX),
+        credit_step: AtomicUsize::new(credit_step(capacity)),
         reader_parked: AtomicBool::new(false),
         writer_parked: AtomicBool::new(false),
         writer_gone: AtomicBool::new(false),
@@ -174,6 +179,34 @@ pub(crate) fn pipe(
 /// enough; smaller pipes are told every quarter of their capacity.
 const CREDIT_STEP_MAX: usize = 64;
 
+/// The credit step of a pipe of `capacity` messages.
+fn credit_step(capacity: usize) -> usize {
+    (capacity / 4).clamp(1, CREDIT_STEP_MAX)
+}
+
+/// An inproc pipe holds the sender's SNDHWM plus the receiver's RCVHWM, as in libzmq;
+/// 0 on either side means no limit.
+pub(crate) fn combined_hwm(send: usize, recv: usize) -> usize {
+    if send == 0 || recv == 0 {
+        0
+    } else {
+        send.saturating_add(recv)
+    }
+}
+
+impl Shared {
+    /// Sets the capacity (0: no limit), and rings a writer parked on a full pipe, which
+    /// may have room now. Either end may call it; the writer sees the new limit at its
+    /// next write, the reader credits by the new step from its next read.
+    fn set_capacity(&self, capacity: usize) {
+        self.capacity.store(capacity, SeqCst);
+        self.credit_step.store(credit_step(capacity), Relaxed);
+        if take_flag(&self.writer_parked) {
+            self.wake_writer.notify();
+        }
+    }
+}
+
 /// Clears `flag` if it is set; true when this call cleared it. The plain load first keeps
 /// the common case (not set) from writing to a line the other end reads.
 fn take_flag(flag: &AtomicBool) -> bool {
@@ -190,9 +223,32 @@ impl PipeWriter {
 
     /// How many more messages fit.
     fn room(&self) -> usize {
-        match self.shared.capacity {
+        if self.shared.conflate.load(Relaxed) {
+            return usize::MAX;
+        }
+        match self.shared.capacity.load(SeqCst) {
             0 => usize::MAX,
             cap => cap.saturating_sub(self.occupied()),
+        }
+    }
+
+    /// Makes the pipe conflate (`ZMQ_CONFLATE`): each write replaces what is still
+    /// queued. Called by whoever makes the pipe, before either end is handed out.
+    pub(crate) fn set_conflate(&self) {
+        self.shared.conflate.store(true, SeqCst);
+    }
+
+    /// Sets the most messages the pipe holds (0: no limit), for a high-water mark that
+    /// changed while the peer is connected. What is queued past a lowered mark stays.
+    pub(crate) fn set_capacity(&self, capacity: usize) {
+        self.shared.set_capacity(capacity);
+    }
+
+    /// For a conflating pipe: drops what the reader has not taken yet, so the next push
+    /// is all it holds. What is dropped counts as never written, for the mark.
+    fn drop_unread(&self) {
+        while self.shared.queue.pop().is_some() {
+            self.written.set(self.written.get().wrapping_sub(1));
         }
     }
 
@@ -234,6 +290,9 @@ impl PipeWriter {
         if self.park_if_full() {
             return Err(WriteError::Full(msg));
         }
+        if s.conflate.load(Relaxed) {
+            self.drop_unread();
+        }
         s.queue.push(msg);
         self.written.set(self.written.get().wrapping_add(1));
         self.wake_reader_if_parked();
@@ -248,6 +307,9 @@ impl PipeWriter {
         if s.reader_gone.load(SeqCst) {
             return false;
         }
+        if s.conflate.load(Relaxed) {
+            self.drop_unread();
+        }
         s.queue.push(msg);
         self.written.set(self.written.get().wrapping_add(1));
         self.wake_reader_if_parked();
@@ -261,6 +323,17 @@ impl PipeWriter {
         let s = &*self.shared;
         if s.reader_gone.load(SeqCst) {
             return false;
+        }
+        if s.conflate.load(Relaxed) {
+            // Only the newest of the batch would survive its own writes.
+            if let Some(last) = batch.pop_back() {
+                batch.clear();
+                self.drop_unread();
+                s.queue.push(last);
+                self.written.set(self.written.get().wrapping_add(1));
+                self.wake_reader_if_parked();
+            }
+            return true;
         }
         loop {
             let n = self.room().min(batch.len());
@@ -323,7 +396,7 @@ impl PipeReader {
         let consumed = self.consumed.get().wrapping_add(1);
         self.consumed.set(consumed);
         let s = &*self.shared;
-        if consumed.wrapping_sub(s.credited.load(Relaxed)) >= s.credit_step {
+        if consumed.wrapping_sub(s.credited.load(Relaxed)) >= s.credit_step.load(Relaxed) {
             self.credit();
         }
     }
@@ -373,6 +446,12 @@ impl PipeReader {
     pub(crate) fn is_writer_closed(&self) -> bool {
         self.shared.writer_gone.load(SeqCst)
     }
+
+    /// Sets the most messages the pipe holds (0: no limit), for a high-water mark that
+    /// changed while the peer is connected; a writer waiting for room is rung.
+    pub(crate) fn set_capacity(&self, capacity: usize) {
+        self.shared.set_capacity(capacity);
+    }
 }
 
 impl Drop for PipeWriter {
@@ -394,7 +473,7 @@ impl std::fmt::Debug for PipeWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipeWriter")
             .field("queued", &self.occupied())
-            .field("capacity", &self.shared.capacity)
+            .field("capacity", &self.shared.capacity.load(Relaxed))
             .finish()
     }
 }
@@ -403,7 +482,7 @@ impl std::fmt::Debug for PipeReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipeReader")
             .field("queued", &self.len())
-            .field("capacity", &self.shared.capacity)
+            .field("capacity", &self.shared.capacity.load(Relaxed))
             .finish()
     }
 }
@@ -661,5 +740,99 @@ mod tests {
         }
         producer.join().unwrap();
         assert_eq!(r.try_read().unwrap_err(), ReadError::Closed);
+    }
+
+    #[test]
+    fn a_conflating_pipe_keeps_the_newest_message_only() {
+        let (w, r) = pipe(2, Notify::Nobody, Notify::Nobody);
+        w.set_conflate();
+        for i in 0..10u8 {
+            w.try_write(Message::from(vec![vec![i], vec![i, i]]))
+                .unwrap();
+        }
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r.try_read().unwrap(),
+            Message::from(vec![vec![9], vec![9, 9]])
+        );
+        assert_eq!(r.try_read().unwrap_err(), ReadError::Empty);
+        // A batch leaves its newest; what was queued before goes too.
+        w.try_write(Message::from("old")).unwrap();
+        let mut batch: VecDeque<Message> = ["a", "b", "c"].into_iter().map(Message::from).collect();
+        assert!(w.write_batch(&mut batch));
+        assert!(batch.is_empty());
+        assert!(w.write_past_mark(Message::from("d")));
+        assert_eq!(r.try_read().unwrap(), "d");
+        assert_eq!(r.try_read().unwrap_err(), ReadError::Empty);
+        // Never full, whatever the capacity.
+        assert!(!w.is_full());
+    }
+
+    #[test]
+    fn conflating_across_threads_never_loses_the_last_message() {
+        let (w, r, reader_sig, _) = signal_pipe(1);
+        w.set_conflate();
+        let producer = std::thread::spawn(move || {
+            for i in 0..50_000u32 {
+                w.try_write(Message::from(i.to_be_bytes().to_vec()))
+                    .unwrap();
+            }
+        });
+        let mut last = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match r.try_read() {
+                Ok(m) => {
+                    let v = u32::from_be_bytes(m[0][..].try_into().unwrap());
+                    assert!(last.is_none_or(|l| v > l), "order kept");
+                    last = Some(v);
+                }
+                Err(ReadError::Closed) => break,
+                Err(ReadError::Empty) => {
+                    assert!(reader_sig.wait(Some(deadline)), "lost wake-up");
+                }
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(last, Some(49_999));
+    }
+
+    #[test]
+    fn a_raised_capacity_rings_the_parked_writer_and_a_lowered_one_refuses() {
+        let (w, r, _, writer_sig) = signal_pipe(1);
+        w.try_write(Message::from("a")).unwrap();
+        assert!(matches!(
+            w.try_write(Message::from("b")),
+            Err(WriteError::Full(_))
+        ));
+        // The reader's end raises the mark (the socket's recv_hwm changed).
+        r.set_capacity(3);
+        assert!(writer_sig.wait(no_wait()), "the parked writer must be rung");
+        w.try_write(Message::from("b")).unwrap();
+        w.try_write(Message::from("c")).unwrap();
+        assert!(w.is_full());
+        // Lowered below what is queued: nothing is lost, new writes wait.
+        w.set_capacity(1);
+        assert!(matches!(
+            w.try_write(Message::from("d")),
+            Err(WriteError::Full(_))
+        ));
+        for expect in ["a", "b", "c"] {
+            assert_eq!(r.try_read().unwrap(), expect);
+        }
+        w.try_write(Message::from("d")).unwrap();
+        // 0 lifts the mark.
+        w.set_capacity(0);
+        for _ in 0..100 {
+            w.try_write(Message::from("x")).unwrap();
+        }
+    }
+
+    #[test]
+    fn combined_hwm_is_the_sum_or_unlimited() {
+        assert_eq!(combined_hwm(1, 2), 3);
+        assert_eq!(combined_hwm(0, 2), 0);
+        assert_eq!(combined_hwm(5, 0), 0);
+        assert_eq!(combined_hwm(usize::MAX, 1), usize::MAX);
     }
 }

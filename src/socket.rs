@@ -24,7 +24,7 @@ use crate::mailbox::{Peer, Requeue, SocketEvent, SocketShared};
 use crate::message::Message;
 use crate::monitor::{Monitor, MonitorEvent};
 use crate::options::{Options, MAX_LINGER_WITHOUT_PEER};
-use crate::pipe::{PipeReader, ReadError, WriteError};
+use crate::pipe::{combined_hwm, PipeReader, ReadError, WriteError};
 use crate::socket_type::SocketType;
 use crate::wake::Signal;
 
@@ -600,6 +600,47 @@ impl SocketCore {
     /// Starts monitoring this socket's tcp and ipc endpoints and connections.
     pub(crate) fn monitor(&self) -> Monitor {
         self.shared.monitor()
+    }
+
+    /// Sets the send high-water mark (`ZMQ_SNDHWM`) for later peers and for every peer
+    /// connected now, as libzmq 4.3 does: each peer's outgoing pipe takes the new mark
+    /// (an inproc one, the new mark plus its partner's receive mark).
+    pub(crate) fn set_send_hwm(&mut self, messages: usize) {
+        self.options.send_hwm = messages;
+        // Recorded first: a peer attached from here on is made with the new mark, and one
+        // made before is in the mailbox or in `peers`.
+        self.shared.set_hwms(messages, self.options.recv_hwm);
+        self.process_mailbox();
+        for peer in &self.peers {
+            let partner = peer.partner.as_ref().and_then(|p| p.socket.upgrade());
+            let capacity = match partner {
+                Some(other) => combined_hwm(messages, other.recv_hwm()),
+                None => messages,
+            };
+            peer.tx.set_capacity(capacity);
+        }
+    }
+
+    /// Sets the receive high-water mark (`ZMQ_RCVHWM`) for later peers and for every
+    /// peer connected now; a peer held back by the old mark may send again at once.
+    pub(crate) fn set_recv_hwm(&mut self, messages: usize) {
+        self.options.recv_hwm = messages;
+        self.shared.set_hwms(self.options.send_hwm, messages);
+        self.process_mailbox();
+        for peer in &self.peers {
+            let partner = peer.partner.as_ref().and_then(|p| p.socket.upgrade());
+            let capacity = match partner {
+                Some(other) => combined_hwm(other.send_hwm(), messages),
+                None => messages,
+            };
+            peer.rx.set_capacity(capacity);
+        }
+    }
+
+    /// Sets `ZMQ_CONFLATE` for the connections made from now on.
+    pub(crate) fn set_conflate(&mut self, on: bool) {
+        self.options.conflate = on;
+        self.shared.set_conflate(on);
     }
 
     /// Checks and sets the routing id the next connect names its peer with.

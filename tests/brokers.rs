@@ -1,5 +1,6 @@
-//! The guide's broker examples, run as real processes against libzmq clients and workers
-//! (and the guide's ferromq client and worker examples against a libzmq broker).
+//! The guide's broker examples (and its last value cache), run as real processes against
+//! libzmq clients and workers (and the guide's ferromq client and worker examples against
+//! a libzmq broker).
 //!
 //! `cargo test` builds the examples before running the tests; when they are missing (a
 //! run of this file alone), they are built into a target directory of their own.
@@ -251,4 +252,63 @@ fn lbbroker_demo_runs_the_guides_clients_and_workers_to_completion() {
         .filter(|l| l.starts_with("Client "))
         .all(|l| l.ends_with(": OK")));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn lvcache_answers_late_libzmq_subscribers_from_its_cache_and_ends_after_its_count() {
+    let front = free_tcp_endpoint();
+    let back = util::ipc_endpoint("lvcache-back");
+    let mut cache = Proc::start("lvcache", &[&front, &back, "50"]);
+    cache.wait_for_line("ready");
+    let zctx = zmq::Context::new();
+    let publisher = util::zmq_socket(&zctx, zmq::PUB);
+    publisher.connect(&front).unwrap();
+    // A first subscriber sees live updates: the whole path is up.
+    let early = util::zmq_socket(&zctx, zmq::SUB);
+    early.set_rcvtimeo(50).unwrap();
+    early.set_subscribe(b"A").unwrap();
+    early.set_subscribe(b"B").unwrap();
+    early.connect(&back).unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        publisher.send_multipart(["A", "live"], 0).unwrap();
+        if early.recv_multipart(0).is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "updates never reached the subscriber"
+        );
+    }
+    // One value on B, published before anyone subscribes to B.
+    publisher.send_multipart(["B", "cached"], 0).unwrap();
+    let expect = vec![b"B".to_vec(), b"cached".to_vec()];
+    // Once `early` has it, the cache has it: what the late ones get comes from the cache.
+    loop {
+        if early.recv_multipart(0).is_ok_and(|m| m == expect) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never came through");
+    }
+    // Two late subscribers to B, one after the other: each gets the cached value at once
+    // (a plain XPUB would pass up only the first subscription to B).
+    for _ in 0..2 {
+        let late = util::zmq_socket(&zctx, zmq::SUB);
+        late.set_subscribe(b"B").unwrap();
+        late.connect(&back).unwrap();
+        assert_eq!(late.recv_multipart(0).unwrap(), expect);
+    }
+    // More updates until the cache has forwarded its 50 and ends by itself.
+    while cache.0.try_wait().unwrap().is_none() {
+        publisher.send_multipart(["C", "more"], 0).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(Instant::now() < deadline + WAIT, "lvcache never ended");
+    }
+    let lines = cache.finish();
+    let cached = lines
+        .iter()
+        .filter(|l| *l == "Sending cached topic B")
+        .count();
+    // `early`'s subscription to B, then the two late ones.
+    assert_eq!(cached, 3, "{lines:?}");
 }

@@ -161,3 +161,48 @@ fn the_dynamic_socket_reads_back_common_and_type_specific_options() {
     r.set_correlate(true).unwrap();
     assert!(r.correlate().unwrap());
 }
+
+#[test]
+fn pubsub_and_queueing_getters_read_back_their_defaults_and_settings() {
+    let ctx = Context::new();
+    let mut xpub = ctx.xpublisher().unwrap();
+    assert!(!xpub.nodrop() && !xpub.manual() && !xpub.manual_last_value());
+    assert!(!xpub.invert_matching() && !xpub.only_first_subscribe());
+    assert_eq!(xpub.welcome_msg(), None);
+    assert_eq!(xpub.topics_count(), 0);
+    assert!(xpub.immediate());
+    xpub.set_nodrop(true);
+    xpub.set_manual(true);
+    xpub.set_invert_matching(true);
+    xpub.set_only_first_subscribe(true);
+    xpub.set_welcome_msg(Some("w".into()));
+    assert!(xpub.nodrop() && xpub.manual() && !xpub.manual_last_value());
+    assert!(xpub.invert_matching() && xpub.only_first_subscribe());
+    assert_eq!(xpub.welcome_msg().map(|w| &w[..]), Some(&b"w"[..]));
+
+    let mut publisher = ctx.publisher().unwrap();
+    assert!(!publisher.conflate() && !publisher.nodrop() && !publisher.invert_matching());
+    publisher.set_conflate(true);
+    assert!(publisher.conflate());
+
+    let mut sub = ctx.subscriber().unwrap();
+    assert!(!sub.conflate() && !sub.invert_matching());
+    assert_eq!(sub.topics_count(), 0);
+    sub.set_invert_matching(true);
+    assert!(sub.invert_matching());
+
+    let mut xsub = ctx.xsubscriber().unwrap();
+    assert!(!xsub.only_first_subscribe() && !xsub.invert_matching());
+    xsub.set_only_first_subscribe(true);
+    assert!(xsub.only_first_subscribe());
+
+    for kind in [SocketType::Push, SocketType::Pull, SocketType::Dealer] {
+        let mut s = ctx.socket(kind).unwrap();
+        assert!(!s.conflate());
+        s.set_conflate(true).unwrap();
+        assert!(s.conflate(), "{kind:?}");
+    }
+    let mut push = ctx.push().unwrap();
+    push.set_conflate(true);
+    assert!(push.conflate());
+}

@@ -45,6 +45,11 @@ impl PushWorld {
                 w.attach();
                 w.fill();
             }
+            "conflating" => {
+                w.push.set_conflate(true);
+                w.attach();
+                w.push.try_send("unread").unwrap();
+            }
             other => panic!("PUSH harness does not know state `{other}`"),
         }
         w
@@ -141,6 +146,15 @@ impl PushWorld {
                 assert!(peers > 0);
                 assert_eq!(outcome(self.push.try_send("probe")), "would-block");
             }
+            "conflating" => {
+                assert!(peers > 0);
+                for probe in ["probe 1", "probe 2", "probe 3"] {
+                    assert_eq!(outcome(self.push.try_send(probe)), "ok");
+                }
+                assert_eq!(self.pulls[0].recv().unwrap(), "probe 3");
+                let r = self.pulls[0].recv_timeout(SHORT);
+                assert_eq!(outcome(r), "timed-out");
+            }
             other => panic!("PUSH harness does not know state `{other}`"),
         }
     }
@@ -171,15 +185,47 @@ impl PullWorld {
         match state {
             "empty" => {}
             "has-messages" => w.push.as_mut().unwrap().send("queued").unwrap(),
+            "conflating" | "has-newest" => {
+                // Conflation is decided when the peer attaches: attach a fresh one.
+                w.pull.set_conflate(true);
+                w.push = None;
+                assert!(eventually(LONG, || w.pull.peer_count() == 0));
+                let mut push = w.ctx.push().unwrap();
+                push.set_send_timeout(Some(LONG));
+                push.connect(&name).unwrap();
+                assert!(eventually(LONG, || w.pull.peer_count() == 1));
+                w.push = Some(push);
+                if state == "has-newest" {
+                    w.send_many();
+                }
+            }
             other => panic!("PULL harness does not know state `{other}`"),
         }
         w
     }
 
+    /// The peer sends `m1`, `m2`, `m3`.
+    fn send_many(&mut self) {
+        let push = self.push.as_mut().unwrap();
+        for m in ["m1", "m2", "m3"] {
+            push.send(m).unwrap();
+        }
+    }
+
     fn event(&mut self, event: &str) -> &'static str {
         match event {
-            "recv" => outcome(self.pull.recv()),
+            "recv" => {
+                let r = self.pull.recv();
+                if let Ok(m) = &r {
+                    assert!(m == "queued" || m == "m3", "{m:?}");
+                }
+                outcome(r)
+            }
             "try-recv" => outcome(self.pull.try_recv()),
+            "peer-sends-many" => {
+                self.send_many();
+                "ok"
+            }
             "peer-sends" => outcome(self.push.as_mut().unwrap().send("m")),
             "peer-detaches" => {
                 self.push = None;
@@ -206,6 +252,16 @@ impl PullWorld {
         match state {
             "empty" => assert_eq!(outcome(self.pull.try_recv()), "would-block"),
             "has-messages" => assert_eq!(outcome(self.pull.try_recv()), "ok"),
+            "conflating" => {
+                assert_eq!(outcome(self.pull.try_recv()), "would-block");
+                self.send_many();
+                assert_eq!(self.pull.try_recv().unwrap(), "m3");
+                assert_eq!(outcome(self.pull.try_recv()), "would-block");
+            }
+            "has-newest" => {
+                assert_eq!(self.pull.try_recv().unwrap(), "m3");
+                assert_eq!(outcome(self.pull.try_recv()), "would-block");
+            }
             other => panic!("PULL harness does not know state `{other}`"),
         }
     }
@@ -236,6 +292,10 @@ fn push_follows_every_row_of_its_table() {
         &["peer-drains", "send-then-peer-drains"],
     ));
     required.extend(all_pairs(&["no-peers"], &["send-then-peer-attaches"]));
+    required.extend(all_pairs(
+        &["conflating"],
+        &["send", "try-send", "peer-drains"],
+    ));
     let missing: Vec<_> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "pipeline.md lacks rows for {missing:?}");
 }
@@ -255,6 +315,8 @@ fn pull_follows_every_row_of_its_table() {
         &["peer-sends", "recv-then-peer-sends"],
     ));
     required.extend(all_pairs(&["has-messages"], &["peer-detaches"]));
+    required.extend(all_pairs(&["conflating"], &["peer-sends-many"]));
+    required.extend(all_pairs(&["has-newest"], &["recv"]));
     let missing: Vec<_> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "pipeline.md lacks rows for {missing:?}");
 }

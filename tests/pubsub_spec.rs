@@ -25,6 +25,7 @@ trait Publisher: Send + 'static {
     /// A new one connected to `name`.
     fn connected(ctx: &Context, name: &str) -> Self;
     fn send_counted(&mut self, msg: Message) -> Result<usize, SendError>;
+    fn try_send_counted(&mut self, msg: Message) -> Result<usize, SendError>;
     fn dropped(&self) -> u64;
     fn subscriber_count(&mut self) -> usize;
     fn wait_for_subscribers(&mut self, n: usize, timeout: Duration) -> ferromq::Result<()>;
@@ -37,6 +38,9 @@ macro_rules! publisher_methods {
     ($ty:ident) => {
         fn send_counted(&mut self, msg: Message) -> Result<usize, SendError> {
             $ty::send(self, msg)
+        }
+        fn try_send_counted(&mut self, msg: Message) -> Result<usize, SendError> {
+            $ty::try_send(self, msg)
         }
         fn dropped(&self) -> u64 {
             $ty::dropped(self)
@@ -81,11 +85,40 @@ impl Publisher for XPub {
 fn publish(publisher: &mut impl Publisher, topic: &'static str) -> String {
     let before = publisher.dropped();
     let r = publisher.send_counted(Message::from([topic, "payload"]));
-    let queued = r.unwrap_or_else(|e| panic!("send failed: {e}"));
+    counted(publisher, before, r)
+}
+
+/// As `publish`, without waiting.
+fn try_publish(publisher: &mut impl Publisher, topic: &'static str) -> String {
+    let before = publisher.dropped();
+    let r = publisher.try_send_counted(Message::from([topic, "payload"]));
+    counted(publisher, before, r)
+}
+
+/// A send's result as the tables write it: `ok(n)` (`+n dropped`), or the error (a send
+/// that waits at the mark, with `XPUB_NODROP`).
+fn counted(publisher: &mut impl Publisher, before: u64, r: Result<usize, SendError>) -> String {
+    let queued = match r {
+        Ok(queued) => queued,
+        Err(e) => return outcome(Err::<(), _>(e.into_parts().0)).into(),
+    };
     match publisher.dropped() - before {
         0 => format!("ok({queued})"),
         d => format!("ok({queued}) +{d} dropped"),
     }
+}
+
+/// With `XPUB_NODROP`: publishes until a send would block; nothing is dropped.
+fn fill_nodrop(publisher: &mut impl Publisher) {
+    let mut sent = 0;
+    while publisher
+        .try_send_counted(Message::from([TOPIC, "fill"]))
+        .is_ok()
+    {
+        sent += 1;
+        assert!(sent < 100, "high-water mark never reached");
+    }
+    assert_eq!(publisher.dropped(), 0);
 }
 
 /// Publishes until a copy is dropped: the subscriber's queue is then at its mark.
@@ -130,6 +163,17 @@ impl PubWorld {
                 w.attach(true);
                 fill(&mut w.publisher);
             }
+            "nodrop-full" => {
+                w.publisher.set_nodrop(true);
+                w.publisher.set_send_timeout(Some(SHORT));
+                w.attach(true);
+                fill_nodrop(&mut w.publisher);
+            }
+            "inverted" => {
+                w.publisher.set_invert_matching(true);
+                w.attach(true);
+                w.subs[0].0.set_invert_matching(true);
+            }
             other => panic!("PUB harness does not know state `{other}`"),
         }
         w
@@ -167,6 +211,7 @@ impl PubWorld {
     fn event(&mut self, event: &str) -> String {
         match event {
             "send" => publish(&mut self.publisher, TOPIC),
+            "try-send" => try_publish(&mut self.publisher, TOPIC),
             "send-other-topic" => publish(&mut self.publisher, "u"),
             "wait-for-subscribers" => outcome(self.publisher.wait_for_subscribers(1, SHORT)).into(),
             "peer-attaches" => {
@@ -237,6 +282,19 @@ impl PubWorld {
                 let r = publish(&mut self.publisher, TOPIC);
                 assert!(r.ends_with("+1 dropped"), "{r}");
             }
+            "nodrop-full" => {
+                assert!(subscribers > 0);
+                assert_eq!(try_publish(&mut self.publisher, TOPIC), "would-block");
+                assert_eq!(self.publisher.dropped(), 0);
+            }
+            "inverted" => {
+                assert!(subscribers > 0);
+                assert_eq!(publish(&mut self.publisher, TOPIC), "ok(0)");
+                assert_eq!(publish(&mut self.publisher, "u"), "ok(1)");
+                // End to end: the inverted subscriber keeps what it did not subscribe to.
+                let got = self.subscribed_peer().recv().unwrap();
+                assert_eq!(&got[0][..], b"u");
+            }
             other => panic!("PUB harness does not know state `{other}`"),
         }
     }
@@ -253,6 +311,8 @@ trait Subscriber: Sized {
     fn unsubscribe(&mut self, topic: &str) -> bool;
     fn recv_timeout(&mut self, timeout: Duration) -> ferromq::Result<Message>;
     fn try_recv(&mut self) -> ferromq::Result<Message>;
+    /// `set_invert_matching(true)`.
+    fn invert(&mut self);
     /// The events only this type has; `None` for any other.
     fn event(_w: &mut SubWorld<Self>, _event: &str) -> Option<String> {
         None
@@ -278,6 +338,9 @@ impl Subscriber for Sub {
     }
     fn try_recv(&mut self) -> ferromq::Result<Message> {
         Sub::try_recv(self)
+    }
+    fn invert(&mut self) {
+        Sub::set_invert_matching(self, true);
     }
     fn event(w: &mut SubWorld<Self>, event: &str) -> Option<String> {
         match event {
@@ -323,6 +386,9 @@ impl Subscriber for XSub {
     }
     fn try_recv(&mut self) -> ferromq::Result<Message> {
         XSub::try_recv(self)
+    }
+    fn invert(&mut self) {
+        XSub::set_invert_matching(self, true);
     }
     /// Sends from the XSUB; checks that each publisher passes up exactly `expect` when it
     /// went out (they are verboser).
@@ -372,6 +438,10 @@ impl<S: Subscriber> SubWorld<S> {
             "has-messages" => {
                 w.sub.subscribe(TOPIC);
                 assert_eq!(publish(&mut w.pubs[0], TOPIC), "ok(1)");
+            }
+            "inverted" => {
+                w.sub.invert();
+                w.sub.subscribe(TOPIC);
             }
             other => panic!("SUB harness does not know state `{other}`"),
         }
@@ -457,6 +527,14 @@ impl<S: Subscriber> SubWorld<S> {
                 self.check_subscribed(true);
             }
             "has-messages" => assert_eq!(outcome(self.sub.try_recv()), "ok"),
+            "inverted" => {
+                // The publisher sends what matches; the inverted SUB keeps none of it.
+                assert_eq!(outcome(self.sub.try_recv()), "would-block");
+                for publisher in &mut self.pubs {
+                    assert_eq!(publish(publisher, TOPIC), "ok(1)");
+                }
+                assert_eq!(outcome(self.sub.try_recv()), "would-block");
+            }
             other => panic!("SUB harness does not know state `{other}`"),
         }
     }
@@ -496,6 +574,11 @@ fn pub_follows_every_row_of_its_table() {
         &["send-other-topic", "peer-subscribes-again", "peer-fills"],
     ));
     required.extend(all_pairs(&["peer-full"], &["peer-drains"]));
+    required.extend(all_pairs(
+        &["nodrop-full"],
+        &["send", "try-send", "peer-drains", "peer-cancels"],
+    ));
+    required.extend(all_pairs(&["inverted"], &["send", "send-other-topic"]));
     let missing: Vec<_> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "pubsub.md lacks rows for {missing:?}");
 }
@@ -552,6 +635,8 @@ fn sub_follows_every_row_of_its_table() {
             ("subscribed", "subscribe-seen-upstream"),
             ("subscribed", "unsubscribe-seen-upstream"),
             ("subscribed-twice", "unsubscribe-seen-upstream"),
+            ("inverted", "peer-publishes"),
+            ("inverted", "try-recv"),
         ],
     );
 }
@@ -646,6 +731,23 @@ impl XPubWorld {
                 w.attach(true);
                 w.attach(true);
             }
+            "manual" => {
+                w.xpub.set_manual(true);
+                w.attach(true);
+            }
+            "manual-applied" => {
+                w.xpub.set_manual(true);
+                assert_eq!(w.attach(true), "sub(t)");
+                assert!(w.xpub.subscribe(TOPIC).unwrap());
+            }
+            "last-value" => {
+                w.xpub.set_manual_last_value(true);
+                for _ in 0..2 {
+                    assert_eq!(w.attach(true), "sub(t)");
+                    assert!(w.xpub.subscribe(TOPIC).unwrap());
+                }
+            }
+            "welcome" => w.xpub.set_welcome_msg(Some("welcome".into())),
             other => panic!("XPUB harness does not know state `{other}`"),
         }
         // In every state the application has received everything passed up.
@@ -664,13 +766,40 @@ impl XPubWorld {
         peer
     }
 
-    /// Attaches a peer and returns what the XPUB passed up for it.
+    /// Attaches a peer and returns what the XPUB passed up for it (in manual mode,
+    /// receiving it makes this peer the one `subscribe` applies to).
     fn attach(&mut self, subscribed: bool) -> String {
         let before = self.xpub.peer_count();
         let peer = Self::new_peer(&self.ctx, &self.name, subscribed);
         self.peers.push((peer, subscribed));
         assert!(eventually(LONG, || self.xpub.peer_count() == before + 1));
         passed_up(&mut self.xpub)
+    }
+
+    /// The checks of the manual and welcome states; false for the others.
+    fn manual_check(&mut self, state: &str) -> bool {
+        let subscribers = self.xpub.subscriber_count();
+        match state {
+            "manual" => {
+                assert!(self.xpub.peer_count() > 0);
+                assert_eq!(subscribers, 0, "nothing applied");
+                assert_eq!(publish(&mut self.xpub, TOPIC), "ok(0)");
+            }
+            "manual-applied" => {
+                assert!(subscribers >= 1);
+                assert_eq!(publish(&mut self.xpub, TOPIC), format!("ok({subscribers})"));
+                assert_eq!(outcome(self.subscribed_peer().recv()), "ok");
+            }
+            "welcome" => {
+                // Every peer's first message is the welcome.
+                for (peer, _) in &mut self.peers {
+                    assert_eq!(peer.recv().unwrap(), "welcome");
+                }
+            }
+            _ => return false,
+        }
+        assert_eq!(passed_up(&mut self.xpub), "none", "{state}");
+        true
     }
 
     /// The newest peer subscribed to `TOPIC`.
@@ -690,6 +819,8 @@ impl XPubWorld {
         match event {
             "send" => publish(&mut self.xpub, TOPIC),
             "send-other-topic" => publish(&mut self.xpub, "u"),
+            "apply-subscribe" => outcome(self.xpub.subscribe(TOPIC)).into(),
+            "apply-unsubscribe" => outcome(self.xpub.unsubscribe(TOPIC)).into(),
             "recv" => outcome(self.xpub.recv()).into(),
             "try-recv" => outcome(self.xpub.try_recv()).into(),
             "peer-attaches" => self.attach(false),
@@ -759,6 +890,9 @@ impl XPubWorld {
     }
 
     fn check(&mut self, state: &str) {
+        if self.manual_check(state) {
+            return;
+        }
         let subscribers = self.xpub.subscriber_count();
         let peers = self.xpub.peer_count();
         assert_eq!(subscribers, self.subscribed_peers(), "{state}");
@@ -889,6 +1023,26 @@ fn xpub_follows_every_row_of_its_table() {
         &["send-other-topic", "peer-fills"],
     ));
     required.extend(all_pairs(&["peer-full"], &["peer-drains"]));
+    required.extend(all_pairs(
+        &["manual"],
+        &[
+            "send",
+            "peer-subscribes",
+            "peer-subscribes-again",
+            "peer-cancels",
+            "peer-detaches",
+            "apply-subscribe",
+        ],
+    ));
+    required.extend(all_pairs(
+        &["manual-applied"],
+        &["send", "apply-unsubscribe", "peer-detaches"],
+    ));
+    required.extend(all_pairs(&["last-value"], &["send"]));
+    required.extend(all_pairs(
+        &["welcome"],
+        &["peer-attaches", "peer-subscribes"],
+    ));
     let missing: Vec<_> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "pubsub.md lacks rows for {missing:?}");
 }

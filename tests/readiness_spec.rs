@@ -176,6 +176,19 @@ fn scene(ctx: &Context, kind: SocketType, situation: &str) -> Scene {
             }
             scene(s, publisher)
         }
+        (Pub | XPub, "nodrop, a subscriber full") => {
+            let mut s = socket(ctx, kind);
+            s.set_xpub_nodrop(true).unwrap();
+            s.set_send_hwm(1);
+            let mut p = socket(ctx, Sub);
+            p.set_recv_hwm(1);
+            p.subscribe("").unwrap();
+            let (mut s, p) = bound_with_socket(s, p);
+            while s.try_send("fill").is_ok() {}
+            // Taken in, so only the full queue is left to judge.
+            let _ = s.try_recv();
+            scene(s, p)
+        }
         (XPub, "subscription queued") => {
             let (s, mut p) = with_peer();
             p.subscribe("t").unwrap();

@@ -628,16 +628,24 @@ impl Conn {
             return;
         }
         let signal = &self.socket.signal;
+        // The socket's marks and conflation as they are now, not as they were when this
+        // endpoint was bound or connected.
         let (out_w, out_r) = pipe(
-            self.options.send_hwm,
+            self.socket.send_hwm(),
             Notify::Io(Arc::new(wake.clone())),
             Notify::Signal(signal.clone()),
         );
         let (in_w, in_r) = pipe(
-            self.options.recv_hwm,
+            self.socket.recv_hwm(),
             Notify::Signal(signal.clone()),
             Notify::Io(Arc::new(wake)),
         );
+        if self.socket.conflate_out() {
+            out_w.set_conflate();
+        }
+        if self.socket.conflate_in() {
+            in_w.set_conflate();
+        }
         if self.options.probe_router {
             crate::pipe::write_probe(&out_w);
         }

@@ -95,6 +95,7 @@ impl Socket {
                 | Machine::Pair(_)
                 | Machine::Sub(_)
                 | Machine::XSub(_)
+                | Machine::XPub(_)
                 | Machine::Stream(_)
         ) {
             core.track_attached();
@@ -456,8 +457,12 @@ impl Socket {
                 st.forward(&mut self.core, Message::subscription(true, topic.as_ref()));
                 Ok(())
             }
+            Machine::XPub(st) if st.flags().3 => {
+                st.apply_manual(&mut self.core, true, topic.as_ref());
+                Ok(())
+            }
             _ => Err(Error::InvalidOption(
-                "subscribe applies to SUB and XSUB sockets only".into(),
+                "subscribe applies to SUB and XSUB sockets, and XPUB in manual mode, only".into(),
             )),
         }
     }
@@ -474,8 +479,11 @@ impl Socket {
             Machine::Sub(st) | Machine::XSub(st) => {
                 Ok(st.unsubscribe(&mut self.core, topic.as_ref()))
             }
+            Machine::XPub(st) if st.flags().3 => {
+                Ok(st.apply_manual(&mut self.core, false, topic.as_ref()))
+            }
             _ => Err(Error::InvalidOption(
-                "unsubscribe applies to SUB and XSUB sockets only".into(),
+                "unsubscribe applies to SUB and XSUB sockets, and XPUB in manual mode, only".into(),
             )),
         }
     }
@@ -519,6 +527,221 @@ impl Socket {
     pub fn set_verboser(&mut self, verboser: bool) -> Result<()> {
         self.xpub_state()?.set_verboser(verboser);
         Ok(())
+    }
+
+    /// For PUB, SUB, PUSH, PULL and DEALER: see
+    /// [`Pull::set_conflate`](crate::Pull::set_conflate).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut pull = ctx.socket(SocketType::Pull)?;
+    /// pull.set_conflate(true)?;
+    /// assert!(pull.conflate());
+    /// let mut router = ctx.socket(SocketType::Router)?;
+    /// assert!(matches!(router.set_conflate(true), Err(Error::InvalidOption(_))));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types, where it would change nothing
+    /// (libzmq accepts it there and ignores it).
+    pub fn set_conflate(&mut self, conflate: bool) -> Result<()> {
+        match self.machine {
+            Machine::Pub(_) | Machine::Sub(_) | Machine::Push | Machine::Pull | Machine::Dealer => {
+                self.core.set_conflate(conflate);
+                Ok(())
+            }
+            _ => Err(Error::InvalidOption(
+                "CONFLATE applies to PUB, SUB, PUSH, PULL and DEALER sockets only".into(),
+            )),
+        }
+    }
+
+    /// Whether `ZMQ_CONFLATE` is on (false for the types that do not take it).
+    pub fn conflate(&self) -> bool {
+        self.core.options.conflate
+    }
+
+    /// For PUB and XPUB: see [`XPub::set_nodrop`](crate::XPub::set_nodrop). A send then
+    /// waits at a full subscriber, as the send timeout allows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut publisher = ctx.socket(SocketType::Pub)?;
+    /// publisher.set_xpub_nodrop(true)?;
+    /// assert!(publisher.xpub_nodrop()?);
+    /// let mut sub = ctx.socket(SocketType::Sub)?;
+    /// assert!(matches!(sub.set_xpub_nodrop(true), Err(Error::InvalidOption(_))));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_xpub_nodrop(&mut self, nodrop: bool) -> Result<()> {
+        self.publisher_state("XPUB_NODROP")?.set_nodrop(nodrop);
+        Ok(())
+    }
+
+    /// For PUB and XPUB: whether sends wait at the high-water mark.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn xpub_nodrop(&mut self) -> Result<bool> {
+        Ok(self.publisher_state("XPUB_NODROP")?.flags().1)
+    }
+
+    /// For XPUB: see [`XPub::set_manual`](crate::XPub::set_manual); the application then
+    /// applies subscriptions with [`Socket::subscribe`] and [`Socket::unsubscribe`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_xpub_manual(&mut self, manual: bool) -> Result<()> {
+        self.xpub_state()?.set_manual(manual);
+        Ok(())
+    }
+
+    /// For XPUB: see
+    /// [`XPub::set_manual_last_value`](crate::XPub::set_manual_last_value).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_xpub_manual_last_value(&mut self, on: bool) -> Result<()> {
+        self.xpub_state()?.set_manual_last_value(on);
+        Ok(())
+    }
+
+    /// For XPUB: `(manual, manual with last value)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn xpub_manual(&mut self) -> Result<(bool, bool)> {
+        let f = self.xpub_state()?.flags();
+        Ok((f.3, f.4))
+    }
+
+    /// For XPUB: see [`XPub::set_welcome_msg`](crate::XPub::set_welcome_msg).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_xpub_welcome_msg(&mut self, welcome: Option<bytes::Bytes>) -> Result<()> {
+        self.xpub_state()?.set_welcome(welcome);
+        Ok(())
+    }
+
+    /// For XPUB: the welcome message in force.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn xpub_welcome_msg(&mut self) -> Result<Option<bytes::Bytes>> {
+        Ok(self.xpub_state()?.welcome().cloned())
+    }
+
+    /// For PUB, XPUB, SUB and XSUB: see
+    /// [`Pub::set_invert_matching`](crate::Pub::set_invert_matching) and
+    /// [`Sub::set_invert_matching`](crate::Sub::set_invert_matching).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::{Context, Error, SocketType};
+    ///
+    /// let ctx = Context::new();
+    /// let mut sub = ctx.socket(SocketType::Sub)?;
+    /// sub.set_invert_matching(true)?;
+    /// assert!(sub.invert_matching()?);
+    /// let mut push = ctx.socket(SocketType::Push)?;
+    /// assert!(matches!(push.set_invert_matching(true), Err(Error::InvalidOption(_))));
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn set_invert_matching(&mut self, invert: bool) -> Result<()> {
+        match &mut self.machine {
+            Machine::Pub(st) | Machine::XPub(st) => st.set_invert(invert),
+            Machine::Sub(st) | Machine::XSub(st) => st.set_invert(invert),
+            _ => return Err(pubsub_only("INVERT_MATCHING")),
+        }
+        Ok(())
+    }
+
+    /// For PUB, XPUB, SUB and XSUB: whether matching is inverted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn invert_matching(&self) -> Result<bool> {
+        match &self.machine {
+            Machine::Pub(st) | Machine::XPub(st) => Ok(st.flags().0),
+            Machine::Sub(st) | Machine::XSub(st) => Ok(st.flags().0),
+            _ => Err(pubsub_only("INVERT_MATCHING")),
+        }
+    }
+
+    /// For XPUB and XSUB: see
+    /// [`XPub::set_only_first_subscribe`](crate::XPub::set_only_first_subscribe) and
+    /// [`XSub::set_only_first_subscribe`](crate::XSub::set_only_first_subscribe).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types (libzmq's SUB refuses it too).
+    pub fn set_only_first_subscribe(&mut self, on: bool) -> Result<()> {
+        match &mut self.machine {
+            Machine::XPub(st) => st.set_only_first(on),
+            Machine::XSub(st) => st.set_only_first(on),
+            _ => {
+                return Err(Error::InvalidOption(
+                    "ONLY_FIRST_SUBSCRIBE applies to XPUB and XSUB sockets only".into(),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// For XPUB and XSUB: whether only the first frame decides.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn only_first_subscribe(&self) -> Result<bool> {
+        match &self.machine {
+            Machine::XPub(st) => Ok(st.flags().2),
+            Machine::XSub(st) => Ok(st.flags().1),
+            _ => Err(Error::InvalidOption(
+                "ONLY_FIRST_SUBSCRIBE applies to XPUB and XSUB sockets only".into(),
+            )),
+        }
+    }
+
+    /// For PUB, XPUB, SUB and XSUB: see [`Sub::topics_count`](crate::Sub::topics_count)
+    /// and [`Pub::topics_count`](crate::Pub::topics_count).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] for other socket types.
+    pub fn topics_count(&mut self) -> Result<usize> {
+        match &mut self.machine {
+            Machine::Pub(st) | Machine::XPub(st) => Ok(st.topics_count(&mut self.core)),
+            Machine::Sub(st) | Machine::XSub(st) => Ok(st.topics_count()),
+            _ => Err(pubsub_only("TOPICS_COUNT")),
+        }
     }
 
     /// For STREAM: see [`StreamSocket::set_stream_notify`](crate::StreamSocket::set_stream_notify).
@@ -628,6 +851,15 @@ impl Socket {
         }
     }
 
+    fn publisher_state(&mut self, option: &str) -> Result<&mut PubState> {
+        match &mut self.machine {
+            Machine::Pub(st) | Machine::XPub(st) => Ok(st),
+            _ => Err(Error::InvalidOption(format!(
+                "{option} applies to PUB and XPUB sockets only"
+            ))),
+        }
+    }
+
     fn router_state(&mut self) -> Result<&mut RouterState> {
         match &mut self.machine {
             Machine::Router(st) => Ok(st),
@@ -647,8 +879,7 @@ impl Socket {
             Machine::Stream(st) => stream::stream_send(&mut self.core, st, msg, wait),
             Machine::Pair(st) => routing::pair_send(&mut self.core, st, msg, wait),
             Machine::Pub(st) | Machine::XPub(st) => {
-                st.send(&mut self.core, refuse_empty(msg)?);
-                Ok(())
+                st.send(&mut self.core, refuse_empty(msg)?, wait).map(drop)
             }
             Machine::XSub(st) => {
                 st.forward(&mut self.core, refuse_empty(msg)?);
@@ -680,6 +911,13 @@ impl Socket {
             Machine::Push => Err(Error::WrongState("PUSH sockets cannot receive")),
         }
     }
+}
+
+/// The error for a publish-subscribe option on another socket type.
+fn pubsub_only(option: &str) -> Error {
+    Error::InvalidOption(format!(
+        "{option} applies to PUB, XPUB, SUB and XSUB sockets only"
+    ))
 }
 
 impl Context {

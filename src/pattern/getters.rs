@@ -214,3 +214,49 @@ macro_rules! readiness_fd {
 }
 
 pub(crate) use readiness_fd;
+
+/// Generates `set_conflate` and `conflate` (`ZMQ_CONFLATE`) for the socket types libzmq
+/// takes it on: PUB, SUB, PUSH, PULL and DEALER. `$ctor` is the [`Context`] method that
+/// makes the socket, for the example.
+///
+/// [`Context`]: crate::Context
+macro_rules! conflate_option {
+    ($ty:ident, $ctor:ident) => {
+        impl $ty {
+            /// Keeps only the newest message in each peer's queue (libzmq's
+            /// `ZMQ_CONFLATE`, default off): a message queued while an older one is still
+            /// there replaces it, and the high-water marks no longer matter, as the queue
+            /// never holds more than one. For status feeds where only the last value counts.
+            ///
+            /// Which queues: the outgoing ones on PUB and PUSH, the incoming ones on SUB
+            /// and PULL, both on DEALER. A subscriber's subscriptions and a publisher's
+            /// incoming subscriptions are never conflated (libzmq conflates both queues of
+            /// every peer, so a SUB with many topics can lose some). Over inproc there is
+            /// one queue between the two sockets, which conflates when either side does.
+            /// Messages are conflated whole: a multipart message is kept or replaced as a
+            /// unit, where libzmq supports only single-part messages with conflate (its
+            /// queue keeps the last frame). Applies to connections made after the call.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// let ctx = ferromq::Context::new();
+            #[doc = concat!("let mut socket = ctx.", stringify!($ctor), "()?;")]
+            /// socket.set_conflate(true);
+            /// assert!(socket.conflate());
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn set_conflate(&mut self, conflate: bool) {
+                self.core.set_conflate(conflate);
+            }
+
+            /// Whether each peer's queue keeps only the newest message (libzmq's
+            /// `ZMQ_CONFLATE`). See [`Self::set_conflate`].
+            pub fn conflate(&self) -> bool {
+                self.core.options.conflate
+            }
+        }
+    };
+}
+
+pub(crate) use conflate_option;

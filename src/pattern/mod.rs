@@ -132,15 +132,62 @@ macro_rules! socket_common {
             }
 
             /// Sets the per-peer outgoing queue limit, in messages (libzmq's `ZMQ_SNDHWM`,
-            /// default 1000; 0 means no limit). Applies to peers connected after the call.
+            /// default 1000; 0 means no limit). Applies to the peers connected now, as in
+            /// libzmq 4.3, and to every later one, whenever its endpoint was bound or
+            /// connected (libzmq gives peers accepted later on an earlier bind the mark of
+            /// the bind). Messages already queued past a lowered mark stay queued. An
+            /// inproc queue holds this mark plus the peer's receive mark, as in libzmq.
             pub fn set_send_hwm(&mut self, messages: usize) {
-                self.core.options.send_hwm = messages;
+                self.core.set_send_hwm(messages);
             }
 
             /// Sets the per-peer incoming queue limit, in messages (libzmq's `ZMQ_RCVHWM`,
-            /// default 1000; 0 means no limit). Applies to peers connected after the call.
+            /// default 1000; 0 means no limit). Applies to the peers connected now and to
+            /// every later one, as [`Self::set_send_hwm`] does; a peer held back at the old
+            /// mark is read again at once when it is raised.
             pub fn set_recv_hwm(&mut self, messages: usize) {
-                self.core.options.recv_hwm = messages;
+                self.core.set_recv_hwm(messages);
+            }
+
+            /// Sets libzmq's `ZMQ_IMMEDIATE`. ferromq always behaves as `IMMEDIATE=1`:
+            /// messages are queued only for peers whose handshake is done, so a connect
+            /// that is not up yet takes none and a send waits (or, for a PUB, drops) as
+            /// with no peer at all. `true` is accepted; `false` (libzmq's default, queueing
+            /// to connections still being made) is refused: a peer's queues are made when
+            /// its handshake completes, by whoever completes it, and are not kept across a
+            /// reconnect, so there is no queue to hold such messages in.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use ferromq::{Context, Error};
+            ///
+            /// let mut push = Context::new().push()?;
+            /// assert!(push.immediate());
+            /// push.set_immediate(true)?;
+            /// assert!(matches!(push.set_immediate(false), Err(Error::InvalidOption(_))));
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidOption`](crate::Error::InvalidOption) for `false`.
+            pub fn set_immediate(&mut self, immediate: bool) -> $crate::Result<()> {
+                if immediate {
+                    Ok(())
+                } else {
+                    Err($crate::Error::InvalidOption(
+                        "IMMEDIATE=0 (queueing to connections not yet up) is not supported: \
+                         ferromq makes a peer's queues when its handshake completes"
+                            .into(),
+                    ))
+                }
+            }
+
+            /// libzmq's `ZMQ_IMMEDIATE` as ferromq behaves: always `true` (libzmq's
+            /// default is `false`). See [`Self::set_immediate`].
+            pub fn immediate(&self) -> bool {
+                true
             }
 
             /// Sets how long a blocking send waits before failing with

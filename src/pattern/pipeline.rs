@@ -53,6 +53,7 @@ pub struct Push {
 }
 
 socket_common!(Push);
+crate::pattern::getters::conflate_option!(Push, push);
 
 impl Push {
     /// A new PUSH socket in `ctx`, with no endpoints yet.
@@ -129,6 +130,7 @@ pub struct Pull {
 }
 
 socket_common!(Pull);
+crate::pattern::getters::conflate_option!(Pull, pull);
 
 impl Pull {
     /// A new PULL socket in `ctx`, with no endpoints yet.

@@ -21,6 +21,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use smallvec::SmallVec;
 
 use crate::context::Context;
@@ -189,6 +190,115 @@ macro_rules! publisher_common {
             ) -> $crate::Result<()> {
                 self.state.wait_for_subscribers(&mut self.core, n, timeout)
             }
+
+            /// Waits instead of dropping (libzmq's `ZMQ_XPUB_NODROP`, default off): when a
+            /// subscriber the message is for has its queue at the high-water mark, `send`
+            /// waits for room, up to the send timeout (then
+            /// [`Error::TimedOut`](crate::Error::TimedOut)), and `try_send` fails with
+            /// [`Error::WouldBlock`](crate::Error::WouldBlock); the message comes back in
+            /// the [`SendError`](crate::SendError) and no subscriber got it. Polling
+            /// reports the socket writable again once the full subscriber has room. A
+            /// slow subscriber then slows the publisher: the trade libzmq documents.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::{Context, Error};
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.set_nodrop(true);
+            /// publisher.set_send_hwm(1);
+            /// publisher.bind("inproc://nodrop-doc")?;
+            /// let mut slow = ctx.subscriber()?;
+            /// slow.set_recv_hwm(1);
+            /// slow.connect("inproc://nodrop-doc")?;
+            /// slow.subscribe("");
+            /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+            /// publisher.send("one")?;
+            /// publisher.send("two")?; // the inproc queue holds 1 + 1
+            /// let err = publisher.try_send("three").unwrap_err();
+            /// assert!(matches!(err.error(), Error::WouldBlock));
+            /// assert_eq!(publisher.dropped(), 0);
+            /// assert_eq!(slow.recv()?, "one");
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn set_nodrop(&mut self, nodrop: bool) {
+                self.state.set_nodrop(nodrop);
+            }
+
+            /// Whether a send waits at the high-water mark instead of dropping (libzmq's
+            /// `ZMQ_XPUB_NODROP`). See [`Self::set_nodrop`].
+            pub fn nodrop(&self) -> bool {
+                self.state.flags().1
+            }
+
+            /// Sends each message to the subscribers whose subscriptions do **not** match
+            /// it (libzmq's `ZMQ_INVERT_MATCHING`, default off). A peer with no
+            /// subscription at all matches nothing, so it gets every message, as in
+            /// libzmq. A subscriber must invert too
+            /// ([`Sub::set_invert_matching`](crate::Sub::set_invert_matching)), or it drops
+            /// what arrives as not subscribed to.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.set_invert_matching(true);
+            /// publisher.bind("inproc://invert-doc")?;
+            /// let mut subscriber = ctx.subscriber()?;
+            /// subscriber.set_invert_matching(true);
+            /// subscriber.connect("inproc://invert-doc")?;
+            /// subscriber.subscribe("noise.");
+            /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+            /// assert_eq!(publisher.send("noise.hum")?, 0);
+            /// assert_eq!(publisher.send("signal.beep")?, 1);
+            /// assert_eq!(subscriber.recv_timeout(Duration::from_secs(5))?, "signal.beep");
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn set_invert_matching(&mut self, invert: bool) {
+                self.state.set_invert(invert);
+            }
+
+            /// Whether matching is inverted (libzmq's `ZMQ_INVERT_MATCHING`). See
+            /// [`Self::set_invert_matching`].
+            pub fn invert_matching(&self) -> bool {
+                self.state.flags().0
+            }
+
+            /// How many distinct topics the connected peers are subscribed to, over all
+            /// of them (libzmq 4.3.5's `ZMQ_TOPICS_COUNT`), after taking in the
+            /// subscriptions that arrived. In manual mode, the subscriptions the
+            /// application applied.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.bind("inproc://topics-doc")?;
+            /// let mut a = ctx.subscriber()?;
+            /// a.connect("inproc://topics-doc")?;
+            /// let mut b = ctx.subscriber()?;
+            /// b.connect("inproc://topics-doc")?;
+            /// a.subscribe("x");
+            /// b.subscribe("x");
+            /// b.subscribe("y");
+            /// publisher.wait_for_subscribers(2, Duration::from_secs(5))?;
+            /// assert_eq!(publisher.topics_count(), 2);
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn topics_count(&mut self) -> usize {
+                self.state.topics_count(&mut self.core)
+            }
         }
     };
 }
@@ -251,8 +361,36 @@ pub(crate) struct PubState {
     limits: Box<Limits>,
     /// Copies of messages not queued because the subscriber's queue was full.
     dropped: u64,
-    /// What an XPUB tells its application; `None` for a PUB.
-    upstream: Option<Upstream>,
+    /// What an XPUB tells its application; `None` for a PUB. Boxed to keep a PUB small.
+    upstream: Option<Box<Upstream>>,
+    /// `ZMQ_INVERT_MATCHING`: a message goes to the peers whose subscriptions do *not*
+    /// match it (a peer with no subscription at all matches nothing, so it gets all).
+    invert: bool,
+    /// `ZMQ_XPUB_NODROP`: when a peer the message is for is at its high-water mark, the
+    /// send waits (or fails with `WouldBlock`) instead of dropping that peer's copy.
+    nodrop: bool,
+    /// `ZMQ_ONLY_FIRST_SUBSCRIBE`: a message whose first frame is not a subscription
+    /// change is data in all its frames.
+    only_first: bool,
+    /// `ZMQ_XPUB_MANUAL` (XPUB only): subscriptions from peers are passed up, every one,
+    /// but not applied; the application applies them to `last_peer`.
+    manual: bool,
+    /// `ZMQ_XPUB_MANUAL_LAST_VALUE` (with `manual`): the next message sent after a
+    /// subscription was received goes to `last_peer` only.
+    last_value: bool,
+    /// Manual mode's bookkeeping; boxed to keep the socket small.
+    hand: Box<Manual>,
+}
+
+/// What an XPUB in manual mode keeps.
+#[derive(Debug, Default)]
+struct Manual {
+    /// What each peer asked for (not applied): bounded as `subscriptions` are, and
+    /// cancelled upstream when the peer goes away.
+    asked: HashMap<PeerId, Trie>,
+    /// The peer the subscription change received last came from (libzmq's `_last_pipe`):
+    /// what `subscribe`/`unsubscribe` apply to.
+    last_peer: Option<PeerId>,
 }
 
 /// The per-peer subscription bound's bookkeeping (`Options::max_subscriptions`,
@@ -297,13 +435,44 @@ struct Upstream {
     /// Subscription changes (`01`/`00` + topic) and other messages from peers, waiting for
     /// the application. At most the receive high-water mark (0: no limit): past it, peers'
     /// pipes are not read until the application receives.
-    queue: VecDeque<Message>,
+    queue: VecDeque<Pending>,
+    /// `ZMQ_XPUB_WELCOME_MSG`: written to every peer as it attaches.
+    welcome: Option<Bytes>,
+}
+
+/// One message waiting for an XPUB's application.
+#[derive(Debug)]
+struct Pending {
+    msg: Message,
+    /// In manual mode, a subscription change: receiving it makes `from` the peer that
+    /// `subscribe`/`unsubscribe` apply to (`None` for the cancels of a departed peer).
+    sets_last: bool,
+    from: Option<PeerId>,
 }
 
 impl Upstream {
-    fn deliver(&mut self, mut msg: Message, meta: Option<&Arc<Metadata>>) {
+    fn deliver(&mut self, msg: Message, meta: Option<&Arc<Metadata>>) {
+        self.push(msg, meta, false, None);
+    }
+
+    /// Delivers a subscription change of manual mode, from `from`.
+    fn deliver_from(&mut self, msg: Message, meta: Option<&Arc<Metadata>>, from: Option<PeerId>) {
+        self.push(msg, meta, true, from);
+    }
+
+    fn push(
+        &mut self,
+        mut msg: Message,
+        meta: Option<&Arc<Metadata>>,
+        sets_last: bool,
+        from: Option<PeerId>,
+    ) {
         msg.set_metadata(meta.cloned());
-        self.queue.push_back(msg);
+        self.queue.push_back(Pending {
+            msg,
+            sets_last,
+            from,
+        });
     }
 
     /// True when the queue holds `limit` messages (0: never).
@@ -313,6 +482,7 @@ impl Upstream {
 }
 
 socket_common!(Pub);
+crate::pattern::getters::conflate_option!(Pub, publisher);
 
 impl Pub {
     /// A new PUB socket in `ctx`, with no endpoints yet.
@@ -356,7 +526,29 @@ impl Pub {
     /// or missing subscriber.
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
         let msg = crate::pattern::refuse_empty(msg.into())?;
-        Ok(self.state.send(&mut self.core, msg))
+        let wait = Wait::from_timeout(self.core.options.send_timeout);
+        self.state.send(&mut self.core, msg, wait)
+    }
+
+    /// Publishes without waiting: the same as [`Pub::send`] unless
+    /// [`Pub::set_nodrop`] is on, when a full subscriber makes it fail at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::new();
+    /// let mut publisher = ctx.publisher()?;
+    /// assert_eq!(publisher.try_send("nobody listens")?, 0);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Pub::send`], with [`Error::WouldBlock`](crate::Error::WouldBlock) in place of
+    /// the wait.
+    pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
+        let msg = crate::pattern::refuse_empty(msg.into())?;
+        self.state.send(&mut self.core, msg, Wait::Never)
     }
 }
 
@@ -366,7 +558,7 @@ impl PubState {
     /// The state of an XPUB: a PUB's, plus the queue of what its application receives.
     pub(crate) fn xpub() -> PubState {
         PubState {
-            upstream: Some(Upstream::default()),
+            upstream: Some(Box::default()),
             ..PubState::default()
         }
     }
@@ -397,6 +589,103 @@ impl PubState {
         }
     }
 
+    /// `ZMQ_INVERT_MATCHING`.
+    pub(crate) fn set_invert(&mut self, on: bool) {
+        self.invert = on;
+    }
+
+    /// `ZMQ_XPUB_NODROP`.
+    pub(crate) fn set_nodrop(&mut self, on: bool) {
+        self.nodrop = on;
+    }
+
+    /// `ZMQ_ONLY_FIRST_SUBSCRIBE`.
+    pub(crate) fn set_only_first(&mut self, on: bool) {
+        self.only_first = on;
+    }
+
+    /// `ZMQ_XPUB_MANUAL`; as libzmq, leaves the last-value setting as it was.
+    pub(crate) fn set_manual(&mut self, on: bool) {
+        self.manual = on;
+    }
+
+    /// `ZMQ_XPUB_MANUAL_LAST_VALUE`: manual mode, and last-value sends, both on or off.
+    pub(crate) fn set_manual_last_value(&mut self, on: bool) {
+        self.manual = on;
+        self.last_value = on;
+    }
+
+    /// `ZMQ_XPUB_WELCOME_MSG` (an empty message is none, as in libzmq). Does nothing for
+    /// a PUB.
+    pub(crate) fn set_welcome(&mut self, welcome: Option<Bytes>) {
+        if let Some(up) = &mut self.upstream {
+            up.welcome = welcome.filter(|w| !w.is_empty());
+        }
+    }
+
+    /// `(invert, nodrop, only first subscribe, manual, last value)`.
+    pub(crate) fn flags(&self) -> (bool, bool, bool, bool, bool) {
+        (
+            self.invert,
+            self.nodrop,
+            self.only_first,
+            self.manual,
+            self.manual && self.last_value,
+        )
+    }
+
+    /// The welcome message in force.
+    pub(crate) fn welcome(&self) -> Option<&Bytes> {
+        self.upstream.as_ref().and_then(|up| up.welcome.as_ref())
+    }
+
+    /// In manual mode, applies (`subscribe`) or takes back a subscription to `topic` for
+    /// the peer the subscription change received last came from; false when there is no
+    /// such peer (none received yet, or it went away), and then nothing happens, as in
+    /// libzmq. The caller checks manual mode.
+    pub(crate) fn apply_manual(
+        &mut self,
+        core: &mut SocketCore,
+        subscribe: bool,
+        topic: &[u8],
+    ) -> bool {
+        let Some(id) = self.hand.last_peer.filter(|id| core.peer(*id).is_some()) else {
+            self.hand.last_peer = None;
+            return false;
+        };
+        if subscribe {
+            let trie = self.subscriptions.entry(id).or_default();
+            if !trie.contains(topic) {
+                trie.add(topic);
+            }
+        } else if let Some(trie) = self.subscriptions.get_mut(&id) {
+            trie.remove(topic);
+            if trie.is_empty() {
+                self.subscriptions.remove(&id);
+            }
+        }
+        true
+    }
+
+    /// `ZMQ_TOPICS_COUNT`: the distinct topics the connected peers are subscribed to
+    /// (as applied), after taking in what arrived.
+    pub(crate) fn topics_count(&mut self, core: &mut SocketCore) -> usize {
+        let (departed, _) = self.take_subscriptions(core, false);
+        if departed {
+            self.forget_departed(core);
+        }
+        if let Some(up) = self.upstream.as_ref().filter(|_| !self.manual) {
+            return up.topics.len();
+        }
+        let mut topics: HashSet<Vec<u8>> = HashSet::new();
+        for trie in self.subscriptions.values() {
+            trie.for_each(|t| {
+                topics.insert(t.to_vec());
+            });
+        }
+        topics.len()
+    }
+
     /// For an XPUB: the next subscription change or message from a peer, in the order
     /// they were taken in.
     pub(crate) fn recv(&mut self, core: &mut SocketCore, wait: Wait) -> Result<Message> {
@@ -408,8 +697,12 @@ impl PubState {
             let Some(up) = &mut self.upstream else {
                 return Err(Error::WrongState("PUB sockets cannot receive"));
             };
-            if let Some(msg) = up.queue.pop_front() {
-                return Ok(msg);
+            if let Some(pending) = up.queue.pop_front() {
+                if self.manual && pending.sets_last {
+                    // libzmq's `_last_pipe`: a peer that is gone cannot be subscribed.
+                    self.hand.last_peer = pending.from.filter(|id| core.peer(*id).is_some());
+                }
+                return Ok(pending.msg);
             }
             if drained {
                 // Every pipe was read until empty and parked: the next message or peer
@@ -427,9 +720,11 @@ impl PubState {
         }
     }
 
-    /// Poll readiness: always writable (sending never blocks); an XPUB is readable when a
-    /// subscription change or a message from a peer waits for the application. Looking
-    /// takes in what the peers sent, reading each pipe until empty, which parks it.
+    /// Poll readiness: an XPUB is readable when a subscription change or a message from a
+    /// peer waits for the application. Looking takes in what the peers sent, reading each
+    /// pipe until empty, which parks it. Always writable (sending never blocks), except
+    /// with `ZMQ_XPUB_NODROP` while a peer that could be sent to is full: that pipe is
+    /// parked, so room appearing rings the socket.
     pub(crate) fn poll_ready(&mut self, core: &mut SocketCore, interest: Interest) -> Interest {
         let readable = interest.is_readable() && self.upstream.is_some() && {
             let (departed, _) = self.take_subscriptions(core, true);
@@ -440,32 +735,95 @@ impl PubState {
                 .as_ref()
                 .is_some_and(|up| !up.queue.is_empty())
         };
-        Interest::from_flags(readable, interest.is_writable())
+        let writable = interest.is_writable() && {
+            if self.nodrop {
+                let (departed, _) = self.take_subscriptions(core, false);
+                if departed {
+                    self.forget_departed(core);
+                }
+                // Not knowing the next message's topic, a peer counts when it could take
+                // some message: it has a subscription, or matching is inverted.
+                !core.peers.iter().any(|p| {
+                    (self.invert || self.subscriptions.contains_key(&p.id))
+                        && !p.tx.is_closed()
+                        && p.tx.is_full()
+                })
+            } else {
+                true
+            }
+        };
+        Interest::from_flags(readable, writable)
+    }
+
+    /// True when the peer `id` is to get a message on `topic`: it subscribed to a prefix of
+    /// it (or, inverted, did not), and it is `only` when that is set.
+    fn wants(&self, id: PeerId, topic: &[u8], only: Option<PeerId>) -> bool {
+        if only.is_some_and(|o| o != id) {
+            return false;
+        }
+        let matches = self
+            .subscriptions
+            .get(&id)
+            .is_some_and(|t| t.matches(topic));
+        matches != self.invert
     }
 
     /// Routes one message to the subscribed peers; returns how many took it.
-    pub(crate) fn send(&mut self, core: &mut SocketCore, msg: Message) -> usize {
-        let (mut departed, _) = self.take_subscriptions(core, false);
-        let topic = topic(&msg);
-        let mut queued = 0;
-        for peer in &core.peers {
-            let wants = self
-                .subscriptions
-                .get(&peer.id)
-                .is_some_and(|t| t.matches(topic));
-            if !wants {
-                continue;
+    ///
+    /// A peer whose queue is full loses its copy, counted in `dropped`; with
+    /// `ZMQ_XPUB_NODROP` the send instead waits, as `wait` allows, until every peer the
+    /// message is for has room, and fails with the message handed back when the wait ends
+    /// (`WouldBlock`, `TimedOut`). With `ZMQ_XPUB_MANUAL_LAST_VALUE`, the first message
+    /// sent after a subscription change was received goes to the peer it came from only.
+    pub(crate) fn send(
+        &mut self,
+        core: &mut SocketCore,
+        msg: Message,
+        wait: Wait,
+    ) -> Result<usize, SendError> {
+        let only = if self.manual && self.last_value {
+            self.hand.last_peer.take()
+        } else {
+            None
+        };
+        loop {
+            let (mut departed, _) = self.take_subscriptions(core, false);
+            let topic = topic(&msg);
+            if self.nodrop {
+                let blocked = core
+                    .peers
+                    .iter()
+                    .any(|p| self.wants(p.id, topic, only) && !p.tx.is_closed() && p.tx.is_full());
+                if blocked {
+                    if departed {
+                        self.forget_departed(core);
+                    }
+                    // `is_full` parked each full pipe: its reader's next credit rings us.
+                    if let Err(e) = core.wait(wait) {
+                        if self.hand.last_peer.is_none() {
+                            self.hand.last_peer = only;
+                        }
+                        return Err(SendError::new(e, msg));
+                    }
+                    continue;
+                }
             }
-            match peer.tx.try_write(msg.clone()) {
-                Ok(()) => queued += 1,
-                Err(WriteError::Full(_)) => self.dropped += 1,
-                Err(WriteError::Closed(_)) => departed = true,
+            let mut queued = 0;
+            for peer in &core.peers {
+                if !self.wants(peer.id, topic, only) {
+                    continue;
+                }
+                match peer.tx.try_write(msg.clone()) {
+                    Ok(()) => queued += 1,
+                    Err(WriteError::Full(_)) => self.dropped += 1,
+                    Err(WriteError::Closed(_)) => departed = true,
+                }
             }
+            if departed {
+                self.forget_departed(core);
+            }
+            return Ok(queued);
         }
-        if departed {
-            self.forget_departed(core);
-        }
-        queued
     }
 
     pub(crate) fn dropped(&self) -> u64 {
@@ -528,6 +886,18 @@ impl PubState {
     /// empty pipe costs two atomic loads, which keeps `send` cheap with many quiet peers.
     fn take_subscriptions(&mut self, core: &mut SocketCore, park: bool) -> (bool, bool) {
         core.process_mailbox();
+        if let Some(up) = &self.upstream {
+            // An XPUB tracks the peers that attach, for its welcome message (libzmq writes
+            // it as the pipe attaches, before anything is published to it).
+            let attached = core.take_attached();
+            if let Some(welcome) = &up.welcome {
+                for id in attached {
+                    if let Some(peer) = core.peer(id) {
+                        let _ = peer.tx.try_write(Message::from(welcome.clone()));
+                    }
+                }
+            }
+        }
         let limit = core.options.recv_hwm;
         let bound = Bound {
             count: core.options.max_subscriptions.unwrap_or(usize::MAX),
@@ -582,7 +952,10 @@ impl PubState {
         }
         // An XPUB must pass up the cancels of a peer that `peer_count` let go of
         // without us seeing its pipe close.
-        if self.upstream.is_some() && self.subscriptions.len() > self.count_subscribers(core) {
+        if self.upstream.is_some()
+            && (self.subscriptions.len() > self.count_subscribers(core)
+                || self.hand.asked.len() > count_holders(core, &self.hand.asked))
+        {
             departed = true;
         }
         (departed, drained)
@@ -610,10 +983,28 @@ impl PubState {
     ) -> Option<Refusal> {
         let mut other = Message::new();
         let mut report = None;
-        for frame in msg {
-            match frame.split_first() {
-                Some((&1, topic)) => {
-                    let trie = self.subscriptions.entry(peer).or_default();
+        let manual = self.manual;
+        let mut process = true;
+        for (i, frame) in msg.iter().enumerate() {
+            let change = if process {
+                subscription_change(frame)
+            } else {
+                None
+            };
+            if i == 0 {
+                // libzmq's `_process_subscribe`: with ZMQ_ONLY_FIRST_SUBSCRIBE, a message
+                // that does not start with a subscription change is data all through.
+                process = !self.only_first || change.is_some();
+            }
+            // In manual mode what peers ask for is held apart, not applied.
+            let held_map = if manual {
+                &mut self.hand.asked
+            } else {
+                &mut self.subscriptions
+            };
+            match change {
+                Some((true, topic)) => {
+                    let trie = held_map.entry(peer).or_default();
                     let new_for_peer = !trie.contains(topic);
                     if new_for_peer {
                         let usage = self.limits.usage.entry(peer).or_default();
@@ -629,7 +1020,7 @@ impl PubState {
                                 });
                             }
                             if trie.is_empty() {
-                                self.subscriptions.remove(&peer);
+                                held_map.remove(&peer);
                             }
                             continue;
                         }
@@ -637,17 +1028,23 @@ impl PubState {
                         trie.add(topic);
                     }
                     if let Some(up) = &mut self.upstream {
-                        // libzmq passes up the first subscription to a topic across all
-                        // peers, or every one when verbose.
-                        let first = new_for_peer && up.topics.add(topic);
-                        if first || up.verbose_subs {
-                            up.deliver(Message::from(frame.clone()), Some(meta));
+                        if manual {
+                            // Every one, for the application to decide on.
+                            let msg = Message::from(frame.clone());
+                            up.deliver_from(msg, Some(meta), Some(peer));
+                        } else {
+                            // libzmq passes up the first subscription to a topic across
+                            // all peers, or every one when verbose.
+                            let first = new_for_peer && up.topics.add(topic);
+                            if first || up.verbose_subs {
+                                up.deliver(Message::from(frame.clone()), Some(meta));
+                            }
                         }
                     }
                 }
-                Some((&0, topic)) => {
+                Some((false, topic)) => {
                     let mut held = false;
-                    if let Some(trie) = self.subscriptions.get_mut(&peer) {
+                    if let Some(trie) = held_map.get_mut(&peer) {
                         held = trie.remove(topic);
                         if held {
                             if let Some(usage) = self.limits.usage.get_mut(&peer) {
@@ -655,19 +1052,25 @@ impl PubState {
                             }
                         }
                         if trie.is_empty() {
-                            self.subscriptions.remove(&peer);
+                            held_map.remove(&peer);
                         }
                     }
                     if let Some(up) = &mut self.upstream {
-                        // libzmq holds back only a cancel that leaves other peers on the
-                        // topic; a cancel of a topic the peer did not hold is passed up.
-                        let others_remain = held && !up.topics.remove(topic);
-                        if !others_remain || up.verbose_cancels {
-                            up.deliver(Message::from(frame.clone()), Some(meta));
+                        if manual {
+                            let msg = Message::from(frame.clone());
+                            up.deliver_from(msg, Some(meta), Some(peer));
+                        } else {
+                            // libzmq holds back only a cancel that leaves other peers on
+                            // the topic; a cancel of a topic the peer did not hold is
+                            // passed up.
+                            let others_remain = held && !up.topics.remove(topic);
+                            if !others_remain || up.verbose_cancels {
+                                up.deliver(Message::from(frame.clone()), Some(meta));
+                            }
                         }
                     }
                 }
-                _ => {
+                None => {
                     if self.upstream.is_some() {
                         other.push(frame.clone());
                     }
@@ -691,10 +1094,35 @@ impl PubState {
         core.peer_count();
         let live: HashSet<PeerId> = core.peers.iter().map(|p| p.id).collect();
         self.limits.usage.retain(|id, _| live.contains(id));
+        if self.hand.last_peer.is_some_and(|id| !live.contains(&id)) {
+            self.hand.last_peer = None;
+        }
         let Some(up) = &mut self.upstream else {
             self.subscriptions.retain(|id, _| live.contains(id));
             return;
         };
+        // Manual mode: what a departed peer had asked for is cancelled upstream, every
+        // topic of it (libzmq's `_manual_subscriptions`); what the application applied
+        // for it goes silently.
+        let mut gone: Vec<PeerId> = self
+            .hand
+            .asked
+            .keys()
+            .filter(|id| !live.contains(id))
+            .copied()
+            .collect();
+        gone.sort_unstable();
+        for id in gone {
+            if let Some(trie) = self.hand.asked.remove(&id) {
+                trie.for_each(|topic| {
+                    up.deliver_from(Message::subscription(false, topic), None, None);
+                });
+            }
+        }
+        if self.manual {
+            self.subscriptions.retain(|id, _| live.contains(id));
+            return;
+        }
         let mut gone: Vec<PeerId> = self
             .subscriptions
             .keys()
@@ -716,10 +1144,28 @@ impl PubState {
     }
 
     fn count_subscribers(&self, core: &SocketCore) -> usize {
-        core.peers
-            .iter()
-            .filter(|p| self.subscriptions.contains_key(&p.id))
-            .count()
+        count_holders(core, &self.subscriptions)
+    }
+}
+
+/// How many attached peers have an entry in `map`.
+fn count_holders(core: &SocketCore, map: &HashMap<PeerId, Trie>) -> usize {
+    if map.is_empty() {
+        return 0;
+    }
+    core.peers
+        .iter()
+        .filter(|p| map.contains_key(&p.id))
+        .count()
+}
+
+/// A frame that starts with `01` (subscribe) or `00` (cancel): whether it subscribes, and
+/// the topic.
+fn subscription_change(frame: &[u8]) -> Option<(bool, &[u8])> {
+    match frame.split_first() {
+        Some((&1, topic)) => Some((true, topic)),
+        Some((&0, topic)) => Some((false, topic)),
+        _ => None,
     }
 }
 
@@ -796,9 +1242,15 @@ pub(crate) struct SubState {
     /// A matching message a poll took in to be sure the socket is readable; the next
     /// receive returns it first.
     polled: Option<Message>,
+    /// `ZMQ_INVERT_MATCHING` (SUB): deliver the messages that match no subscription.
+    invert: bool,
+    /// `ZMQ_ONLY_FIRST_SUBSCRIBE` (XSUB): a message sent whose first frame is not a
+    /// subscription change goes upstream as data in all its frames.
+    only_first: bool,
 }
 
 socket_common!(Sub);
+crate::pattern::getters::conflate_option!(Sub, subscriber);
 
 impl Sub {
     /// A new SUB socket in `ctx`, with no endpoints and no subscriptions yet.
@@ -879,6 +1331,61 @@ impl Sub {
         let wait = Wait::from_timeout(self.core.options.recv_timeout);
         self.state.recv(&mut self.core, wait)
     }
+
+    /// Delivers the messages that match **none** of the subscriptions (libzmq's
+    /// `ZMQ_INVERT_MATCHING`, default off). The subscriptions still go to the publishers
+    /// as usual, so a publisher must invert too
+    /// ([`Pub::set_invert_matching`]), or it sends only what matches, which this socket
+    /// then drops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut publisher = ctx.publisher()?;
+    /// publisher.set_invert_matching(true);
+    /// publisher.bind("inproc://sub-invert-doc")?;
+    /// let mut subscriber = ctx.subscriber()?;
+    /// subscriber.set_invert_matching(true);
+    /// assert!(subscriber.invert_matching());
+    /// subscriber.connect("inproc://sub-invert-doc")?;
+    /// subscriber.subscribe("debug.");
+    /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+    /// publisher.send("debug.trace")?;
+    /// publisher.send("error.disk")?;
+    /// assert_eq!(subscriber.recv_timeout(Duration::from_secs(5))?, "error.disk");
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_invert_matching(&mut self, invert: bool) {
+        self.state.set_invert(invert);
+    }
+
+    /// Whether matching is inverted (libzmq's `ZMQ_INVERT_MATCHING`). See
+    /// [`Sub::set_invert_matching`].
+    pub fn invert_matching(&self) -> bool {
+        self.state.flags().0
+    }
+
+    /// How many distinct topics this socket is subscribed to (libzmq 4.3.5's
+    /// `ZMQ_TOPICS_COUNT`); a topic subscribed to twice counts once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::new();
+    /// let mut subscriber = ctx.subscriber()?;
+    /// subscriber.subscribe("a");
+    /// subscriber.subscribe("a");
+    /// subscriber.subscribe("b");
+    /// assert_eq!(subscriber.topics_count(), 2);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn topics_count(&self) -> usize {
+        self.state.topics_count()
+    }
 }
 
 state_recv_variants!(Sub, subscriber);
@@ -887,10 +1394,36 @@ impl SubState {
     /// The state of an XSUB: no subscription, and no filtering on receive.
     pub(crate) fn xsub() -> SubState {
         SubState {
-            subscriptions: Trie::new(),
             unfiltered: true,
-            polled: None,
+            ..SubState::default()
         }
+    }
+
+    /// `ZMQ_INVERT_MATCHING`. An XSUB does not filter, so it changes nothing there, as in
+    /// libzmq.
+    pub(crate) fn set_invert(&mut self, on: bool) {
+        self.invert = on;
+    }
+
+    /// `ZMQ_ONLY_FIRST_SUBSCRIBE`.
+    pub(crate) fn set_only_first(&mut self, on: bool) {
+        self.only_first = on;
+    }
+
+    /// `(invert, only first subscribe)`.
+    pub(crate) fn flags(&self) -> (bool, bool) {
+        (self.invert, self.only_first)
+    }
+
+    /// `ZMQ_TOPICS_COUNT`: the distinct topics subscribed to.
+    pub(crate) fn topics_count(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// True when `msg` is to be delivered: it matches a subscription (or, inverted, none),
+    /// or the socket does not filter.
+    fn wants(&self, msg: &Message) -> bool {
+        self.unfiltered || self.subscriptions.matches(topic(msg)) != self.invert
     }
 
     /// An XSUB's send: every frame that starts with `01` adds a subscription to the rest of
@@ -910,10 +1443,27 @@ impl SubState {
         let mut set = shared.subscriptions();
         core.process_mailbox();
         self.greet_new_peers(core);
+        let only_first = self.only_first;
+        let mut process = true;
         let keep: SmallVec<[bool; 4]> = msg
             .iter()
-            .map(|frame| match frame.split_first() {
-                Some((&1, topic)) => {
+            .enumerate()
+            .map(|(i, frame)| {
+                let change = if process {
+                    subscription_change(frame)
+                } else {
+                    None
+                };
+                if i == 0 {
+                    // libzmq's `_process_subscribe`, as on the XPUB side.
+                    process = !only_first || change.is_some();
+                }
+                change
+            })
+            .collect::<SmallVec<[Option<(bool, &[u8])>; 4]>>()
+            .into_iter()
+            .map(|change| match change {
+                Some((true, topic)) => {
                     if self.subscriptions.add(topic) {
                         if let Some(set) = set.as_mut() {
                             set.insert(topic.to_vec());
@@ -921,7 +1471,7 @@ impl SubState {
                     }
                     true
                 }
-                Some((&0, topic)) => {
+                Some((false, topic)) => {
                     let last = self.subscriptions.remove(topic);
                     if last {
                         if let Some(set) = set.as_mut() {
@@ -989,7 +1539,7 @@ impl SubState {
             self.greet_new_peers(core);
             match core.recv_fair(Wait::Never) {
                 Ok((_, msg)) => {
-                    if self.unfiltered || self.subscriptions.matches(topic(&msg)) {
+                    if self.wants(&msg) {
                         return Ok(msg);
                     }
                     // Not ours: drop it, but keep to the deadline even if such messages
@@ -1063,8 +1613,7 @@ impl crate::poll::sealed::Sealed for Pub {
     }
 
     fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
-        self.state.send(&mut self.core, msg);
-        Ok(())
+        self.state.send(&mut self.core, msg, Wait::Never).map(drop)
     }
 }
 
@@ -1083,7 +1632,7 @@ impl SubState {
             // Bounded, so a flood of unmatched messages cannot keep a poll here.
             for _ in 0..DISCARD_BUDGET {
                 match core.recv_fair(Wait::Never) {
-                    Ok((_, msg)) if self.unfiltered || self.subscriptions.matches(topic(&msg)) => {
+                    Ok((_, msg)) if self.wants(&msg) => {
                         self.polled = Some(msg);
                         break;
                     }

@@ -78,6 +78,7 @@ pub struct Dealer {
 }
 
 socket_common!(Dealer);
+crate::pattern::getters::conflate_option!(Dealer, dealer);
 
 impl Dealer {
     /// A new DEALER socket in `ctx`, with no endpoints yet.

@@ -87,20 +87,8 @@ macro_rules! security_options {
             /// encrypted and only clients that know the matching public key get through.
             /// With a ZAP handler running (for example an
             /// [`Authenticator`](crate::Authenticator)), each client's public key is
-            /// checked by it too. Applies to later connections.
-            ///
-            /// # Examples
-            ///
-            /// ```
-            /// use ferromq::{Context, CurveKeyPair, Mechanism};
-            ///
-            /// let ctx = Context::new();
-            /// let server_keys = CurveKeyPair::generate()?;
-            /// let mut server = ctx.rep()?;
-            /// server.set_curve_server(server_keys.secret());
-            /// assert_eq!(server.mechanism(), Mechanism::CurveServer);
-            /// # Ok::<(), ferromq::Error>(())
-            /// ```
+            /// checked by it too. Applies to later connections. See
+            /// [`Self::set_curve_client`] for an example.
             pub fn set_curve_server(&mut self, secret: &$crate::CurveSecretKey) {
                 self.core.options.mechanism = $crate::zmtp::MechanismConfig::CurveServer {
                     secret: zeroize::Zeroizing::new(*secret.as_bytes()),
@@ -127,12 +115,11 @@ macro_rules! security_options {
             /// let mut client = ctx.req()?;
             /// client.set_curve_client(server_keys.public(), &CurveKeyPair::generate()?);
             /// client.connect(&server.last_endpoint().unwrap())?;
-            /// let pending = client.send("secret hello").map_err(|e| e.error)?;
+            /// let pending = client.send("secret hello")?;
             /// let request = server.recv_timeout(Duration::from_secs(10))?;
-            /// assert_eq!(request.message(), "secret hello");
-            /// request.reply("secret world").map_err(|e| e.error)?;
-            /// let (reply, _client) = pending.recv_timeout(Duration::from_secs(10)).map_err(|e| e.error)?;
-            /// assert_eq!(reply, "secret world");
+            /// assert_eq!(request.body(), "secret hello");
+            /// request.reply("secret world")?;
+            /// assert_eq!(pending.recv_timeout(Duration::from_secs(10))?, "secret world");
             /// # Ok::<(), ferromq::Error>(())
             /// ```
             pub fn set_curve_client(

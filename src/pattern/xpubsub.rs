@@ -94,8 +94,11 @@ impl XPub {
     ///
     /// None today; the `Result` leaves room for a context that refuses new sockets.
     pub fn new(ctx: &Context) -> Result<XPub> {
+        let mut core = SocketCore::new(ctx, SocketType::XPub);
+        // For the welcome message, written to each peer as it is seen to attach.
+        core.track_attached();
         Ok(XPub {
-            core: SocketCore::new(ctx, SocketType::XPub),
+            core,
             state: PubState::xpub(),
         })
     }
@@ -130,11 +133,14 @@ impl XPub {
     /// handed back in the [`SendError`].
     pub fn send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
         let msg = crate::pattern::refuse_empty(msg.into())?;
-        Ok(self.state.send(&mut self.core, msg))
+        let wait = Wait::from_timeout(self.core.options.send_timeout);
+        self.state.send(&mut self.core, msg, wait)
     }
 
-    /// The same as [`XPub::send`], which never blocks; here so that code forwarding
-    /// between sockets (a proxy) can call `try_send` on every socket it holds.
+    /// Publishes without waiting: the same as [`XPub::send`], which never blocks, unless
+    /// [`XPub::set_nodrop`] is on, when a full subscriber makes it fail at once. Here
+    /// also so that code forwarding between sockets (a proxy) can call `try_send` on
+    /// every socket it holds.
     ///
     /// # Examples
     ///
@@ -147,9 +153,11 @@ impl XPub {
     ///
     /// # Errors
     ///
-    /// As [`XPub::send`].
+    /// As [`XPub::send`], with [`Error::WouldBlock`](crate::Error::WouldBlock) in place
+    /// of the wait.
     pub fn try_send(&mut self, msg: impl Into<Message>) -> Result<usize, SendError> {
-        self.send(msg)
+        let msg = crate::pattern::refuse_empty(msg.into())?;
+        self.state.send(&mut self.core, msg, Wait::Never)
     }
 
     /// Receives the next subscription change (`01`/`00` + topic) or other message from a
@@ -257,6 +265,200 @@ impl XPub {
     /// `ZMQ_XPUB_VERBOSER`, which libzmq cannot read back). See [`XPub::set_verboser`].
     pub fn verboser(&self) -> bool {
         self.state.verbosity() == (true, true)
+    }
+
+    /// Lets the application decide the subscriptions (libzmq's `ZMQ_XPUB_MANUAL`,
+    /// default off). Every subscription and every cancel a peer sends is passed up to
+    /// [`XPub::recv`], repeats included, and none is applied: receiving one makes its
+    /// peer the one that [`XPub::subscribe`] and [`XPub::unsubscribe`] apply to, until
+    /// the next is received. When a peer goes away, a cancel (without metadata) is passed
+    /// up for each topic it had asked for, and what was applied for it is dropped.
+    /// Set it before peers connect: what arrived before is not carried over.
+    /// [`XPub::subscriber_count`], [`XPub::wait_for_subscribers`] and
+    /// [`XPub::topics_count`] count what was applied. What a peer asks for is bounded by
+    /// [`XPub::set_max_subscriptions`] as applied subscriptions are.
+    ///
+    /// Setting it off leaves [`XPub::set_manual_last_value`]'s last-value part as it
+    /// was, as in libzmq.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut xpub = ctx.xpublisher()?;
+    /// xpub.set_manual(true);
+    /// xpub.bind("inproc://manual-doc")?;
+    /// let mut subscriber = ctx.subscriber()?;
+    /// subscriber.connect("inproc://manual-doc")?;
+    /// subscriber.subscribe("A");
+    ///
+    /// let wait = Duration::from_secs(5);
+    /// assert_eq!(xpub.recv_timeout(wait)?, "\x01A");
+    /// assert_eq!(xpub.send("A.1")?, 0); // asked for, not applied
+    /// xpub.subscribe("A.")?; // applied for the peer it came from, as the app sees fit
+    /// assert_eq!(xpub.send("A.2")?, 1);
+    /// assert_eq!(subscriber.recv_timeout(wait)?, "A.2");
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_manual(&mut self, manual: bool) {
+        self.state.set_manual(manual);
+    }
+
+    /// Manual mode, and the last-value cache's rule (libzmq 4.3.5's draft
+    /// `ZMQ_XPUB_MANUAL_LAST_VALUE`, default off): as [`XPub::set_manual`], and the
+    /// first message sent after a subscription change was received goes only to the peer
+    /// that change came from, if its applied subscriptions match, so the application can
+    /// answer a new subscriber with the last value of its topic without repeating it to
+    /// everyone. `false` turns both off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut xpub = ctx.xpublisher()?;
+    /// xpub.set_manual_last_value(true);
+    /// xpub.bind("inproc://lvc-doc")?;
+    /// let wait = Duration::from_secs(5);
+    /// let mut old = ctx.subscriber()?;
+    /// old.connect("inproc://lvc-doc")?;
+    /// old.subscribe("T");
+    /// assert_eq!(xpub.recv_timeout(wait)?, "\x01T");
+    /// xpub.subscribe("T")?;
+    /// xpub.send("T first")?; // to `old` only: it is the peer that just subscribed
+    /// let mut new = ctx.subscriber()?;
+    /// new.connect("inproc://lvc-doc")?;
+    /// new.subscribe("T");
+    /// assert_eq!(xpub.recv_timeout(wait)?, "\x01T");
+    /// xpub.subscribe("T")?;
+    /// assert_eq!(xpub.send("T cached")?, 1); // the last value, to `new` only
+    /// assert_eq!(xpub.send("T next")?, 2); // then to both
+    /// assert_eq!(old.recv_timeout(wait)?, "T first");
+    /// assert_eq!(old.recv_timeout(wait)?, "T next");
+    /// assert_eq!(new.recv_timeout(wait)?, "T cached");
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_manual_last_value(&mut self, on: bool) {
+        self.state.set_manual_last_value(on);
+    }
+
+    /// Whether manual mode is on (libzmq's `ZMQ_XPUB_MANUAL`). See [`XPub::set_manual`].
+    pub fn manual(&self) -> bool {
+        self.state.flags().3
+    }
+
+    /// Whether manual mode with last-value sends is on (libzmq's
+    /// `ZMQ_XPUB_MANUAL_LAST_VALUE`). See [`XPub::set_manual_last_value`].
+    pub fn manual_last_value(&self) -> bool {
+        self.state.flags().4
+    }
+
+    /// In manual mode, subscribes the peer whose subscription change was received last
+    /// to `topic` (libzmq's `ZMQ_SUBSCRIBE` on an XPUB). Returns false when there is no
+    /// such peer (nothing received yet, the last was a departed peer's cancel, or it went
+    /// away): then nothing happens, as in libzmq. A peer holds a topic once, however often
+    /// it is applied.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) when manual mode is off, as
+    /// libzmq refuses `ZMQ_SUBSCRIBE` then.
+    pub fn subscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<bool> {
+        self.manual_apply(true, topic.as_ref())
+    }
+
+    /// In manual mode, takes `topic` back from the peer whose subscription change was
+    /// received last (libzmq's `ZMQ_UNSUBSCRIBE` on an XPUB); false when there is no such
+    /// peer, as for [`XPub::subscribe`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`](crate::Error::InvalidOption) when manual mode is off.
+    pub fn unsubscribe(&mut self, topic: impl AsRef<[u8]>) -> Result<bool> {
+        self.manual_apply(false, topic.as_ref())
+    }
+
+    fn manual_apply(&mut self, subscribe: bool, topic: &[u8]) -> Result<bool> {
+        if !self.manual() {
+            return Err(crate::Error::InvalidOption(
+                "XPUB subscribe/unsubscribe needs manual mode (set_manual)".into(),
+            ));
+        }
+        Ok(self.state.apply_manual(&mut self.core, subscribe, topic))
+    }
+
+    /// Sets the message written to every peer as it attaches (libzmq's
+    /// `ZMQ_XPUB_WELCOME_MSG`; default none, and an empty message is none). It is the
+    /// peer's first message from this socket, ahead of anything published, and is written
+    /// whatever the peer subscribes to, so a subscriber receives it only if it subscribed
+    /// to a prefix of it (as with libzmq, whose SUB filters it like any message). Applies
+    /// to peers seen to attach from now on, on every endpoint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut xpub = ctx.xpublisher()?;
+    /// xpub.set_welcome_msg(Some("WELCOME".into()));
+    /// xpub.bind("inproc://welcome-doc")?;
+    /// let mut subscriber = ctx.subscriber()?;
+    /// subscriber.connect("inproc://welcome-doc")?;
+    /// subscriber.subscribe("WELCOME");
+    /// assert_eq!(xpub.recv_timeout(Duration::from_secs(5))?, "\x01WELCOME");
+    /// assert_eq!(subscriber.recv_timeout(Duration::from_secs(5))?, "WELCOME");
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_welcome_msg(&mut self, welcome: Option<bytes::Bytes>) {
+        self.state.set_welcome(welcome);
+    }
+
+    /// The welcome message in force (libzmq's `ZMQ_XPUB_WELCOME_MSG`, which libzmq
+    /// cannot read back). See [`XPub::set_welcome_msg`].
+    pub fn welcome_msg(&self) -> Option<&bytes::Bytes> {
+        self.state.welcome()
+    }
+
+    /// Treats a message from a peer as subscription changes only when its first frame is
+    /// one (libzmq 4.3.5's `ZMQ_ONLY_FIRST_SUBSCRIBE`, default off): a message that
+    /// starts with another frame is passed up as data in all its frames, even those that
+    /// start with `01` or `00`. (libzmq's code, which ferromq follows, still reads the
+    /// later frames as changes when the first frame is one.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::new();
+    /// let mut xpub = ctx.xpublisher()?;
+    /// xpub.set_only_first_subscribe(true);
+    /// xpub.bind("inproc://first-doc")?;
+    /// let mut xsub = ctx.xsubscriber()?;
+    /// xsub.connect("inproc://first-doc")?;
+    /// xsub.send(["data", "\x01not a subscription"])?;
+    /// let msg = xpub.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(msg.len(), 2);
+    /// assert_eq!(xpub.topics_count(), 0);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_only_first_subscribe(&mut self, on: bool) {
+        self.state.set_only_first(on);
+    }
+
+    /// Whether only a message's first frame decides whether it holds subscription
+    /// changes (libzmq's `ZMQ_ONLY_FIRST_SUBSCRIBE`). See
+    /// [`XPub::set_only_first_subscribe`].
+    pub fn only_first_subscribe(&self) -> bool {
+        self.state.flags().2
     }
 }
 
@@ -452,6 +654,52 @@ impl XSub {
         let wait = Wait::from_timeout(self.core.options.recv_timeout);
         self.state.recv(&mut self.core, wait)
     }
+
+    /// Accepted for libzmq's `ZMQ_INVERT_MATCHING` and read back, but an XSUB does not
+    /// filter what it receives, so it changes nothing here (as in libzmq); the publisher
+    /// upstream does the (inverted) matching.
+    pub fn set_invert_matching(&mut self, invert: bool) {
+        self.state.set_invert(invert);
+    }
+
+    /// Whether `ZMQ_INVERT_MATCHING` was set. See [`XSub::set_invert_matching`].
+    pub fn invert_matching(&self) -> bool {
+        self.state.flags().0
+    }
+
+    /// Treats a message sent as subscription changes only when its first frame is one
+    /// (libzmq 4.3.5's `ZMQ_ONLY_FIRST_SUBSCRIBE`, default off): a message that starts
+    /// with another frame goes upstream unchanged, even frames that start with `01` or
+    /// `00`, and is not counted as subscriptions. As in libzmq, when the first frame is a
+    /// change, the later ones are read as changes too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::new();
+    /// let mut xsub = ctx.xsubscriber()?;
+    /// xsub.set_only_first_subscribe(true);
+    /// xsub.send(["data", "\x01x"])?;
+    /// assert_eq!(xsub.topics_count(), 0);
+    /// xsub.send(["\x01x", "\x01y"])?;
+    /// assert_eq!(xsub.topics_count(), 2);
+    /// # Ok::<(), ferromq::Error>(())
+    /// ```
+    pub fn set_only_first_subscribe(&mut self, on: bool) {
+        self.state.set_only_first(on);
+    }
+
+    /// Whether only the first frame decides (libzmq's `ZMQ_ONLY_FIRST_SUBSCRIBE`). See
+    /// [`XSub::set_only_first_subscribe`].
+    pub fn only_first_subscribe(&self) -> bool {
+        self.state.flags().1
+    }
+
+    /// How many distinct topics this socket is subscribed to (libzmq 4.3.5's
+    /// `ZMQ_TOPICS_COUNT`).
+    pub fn topics_count(&self) -> usize {
+        self.state.topics_count()
+    }
 }
 
 impl Context {
@@ -507,8 +755,7 @@ impl crate::poll::sealed::Sealed for XPub {
     }
 
     fn proxy_send(&mut self, msg: Message) -> Result<(), SendError> {
-        self.state.send(&mut self.core, msg);
-        Ok(())
+        self.state.send(&mut self.core, msg, Wait::Never).map(drop)
     }
 }
 

@@ -17,7 +17,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::frame::{encode_header, FLAG_COMMAND};
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 use super::metadata;
 use crate::error::{Error, Result};
 
@@ -172,7 +172,7 @@ pub(crate) fn encode_command(dst: &mut BytesMut, name: &[u8], data: &[&[u8]]) {
 
 /// Appends READY with the given properties, in order (see [`metadata::encode`] for the
 /// properties it skips).
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn encode_ready(dst: &mut BytesMut, properties: &[(&str, &[u8])]) {
     let size = 1 + READY.len() + metadata::encoded_len(properties);
     dst.reserve(size + super::frame::MAX_HEADER_LEN);

@@ -38,7 +38,7 @@ pub(crate) const OUR_MAJOR: u8 = 3;
 pub(crate) const OUR_MINOR: u8 = 1;
 
 /// The NULL mechanism as it appears in the greeting.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) const NULL_MECHANISM: [u8; MECHANISM_LEN] = mechanism(b"NULL");
 
 /// A mechanism name padded with zeros to the greeting's 20 bytes.
@@ -67,7 +67,7 @@ pub(crate) struct Greeting {
 
 impl Greeting {
     /// The greeting we send with the NULL mechanism: ZMTP 3.1, not as-server.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn ours() -> Self {
         Self::ours_with(NULL_MECHANISM, false)
     }

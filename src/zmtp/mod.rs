@@ -30,6 +30,8 @@
 mod command;
 mod connection;
 mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fuzz_mechanism;
 mod greeting;
 mod mechanism;
 mod metadata;
@@ -38,6 +40,8 @@ mod metadata;
 #[cfg(feature = "fuzzing")]
 pub(crate) use connection::{fuzz_decode, fuzz_handshake};
 pub(crate) use connection::{Connection, ConnectionConfig, Event, PeerInfo};
+#[cfg(feature = "fuzzing")]
+pub(crate) use fuzz_mechanism::{fuzz_mechanism, Role as FuzzRole};
 pub(crate) use mechanism::{MechanismConfig, ZapReply, ZapRequest};
 #[cfg(test)]
 mod security_tests;

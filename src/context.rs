@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::engine::IoThread;
+use crate::engine::{IoThread, ZapHub};
 use crate::error::{Error, Result};
 use crate::mailbox::{next_id, Partner, Peer, SocketShared};
 use crate::message::Metadata;
@@ -59,6 +59,9 @@ struct ContextInner {
     /// Set by an I/O thread that stopped other than by Shutdown; see [`Error::IoThreadStopped`].
     io_dead: Arc<AtomicBool>,
     inproc: Mutex<Inproc>,
+    /// The socket bound at [`ZAP_ENDPOINT`](crate::auth::ZAP_ENDPOINT), for the I/O
+    /// threads' ZAP clients; kept in step with `inproc` under its lock.
+    zap: Arc<ZapHub>,
 }
 
 /// One side of an inproc connection, as the registry keeps it.
@@ -99,6 +102,7 @@ impl Context {
                 io: Mutex::new(Vec::new()),
                 io_dead: Arc::new(AtomicBool::new(false)),
                 inproc: Mutex::new(Inproc::default()),
+                zap: Arc::new(ZapHub::default()),
             }),
         }
     }
@@ -121,7 +125,11 @@ impl Context {
         let mut io = lock(&self.inner.io);
         if io.is_empty() {
             for i in 0..self.inner.io_threads {
-                io.push(IoThread::spawn(i, self.inner.io_dead.clone())?);
+                io.push(IoThread::spawn(
+                    i,
+                    self.inner.io_dead.clone(),
+                    self.inner.zap.clone(),
+                )?);
             }
         }
         let index = (socket_id % io.len() as u64) as usize;
@@ -142,7 +150,7 @@ impl Context {
             let mut io = lock(&self.inner.io);
             if io.is_empty() {
                 for i in 0..self.inner.io_threads {
-                    match IoThread::spawn(i, self.inner.io_dead.clone()) {
+                    match IoThread::spawn(i, self.inner.io_dead.clone(), self.inner.zap.clone()) {
                         Ok(t) => io.push(t),
                         Err(_) => return,
                     }
@@ -183,6 +191,7 @@ impl Context {
             }
         }
         reg.bound.insert(name.to_owned(), binder);
+        sync_zap(&reg, &self.inner.zap);
         Ok(())
     }
 
@@ -224,6 +233,7 @@ impl Context {
         {
             reg.bound.remove(name);
         }
+        sync_zap(&reg, &self.inner.zap);
     }
 
     /// Forgets a connect still waiting for its bind; true if there was one.
@@ -248,6 +258,7 @@ impl Context {
             for waiting in reg.pending.values_mut() {
                 waiting.retain(|s| s.shared.id != shared.id);
             }
+            sync_zap(&reg, &self.inner.zap);
         }
         let io = lock(&self.inner.io);
         if !io.is_empty() {
@@ -366,6 +377,12 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
             peer: c_id,
         }),
     });
+}
+
+/// Tells the I/O threads which socket (if any) is bound at the ZAP endpoint now.
+fn sync_zap(reg: &Inproc, zap: &ZapHub) {
+    let name = crate::auth::ZAP_ENDPOINT.trim_start_matches("inproc://");
+    zap.set_handler(reg.bound.get(name).map(|b| b.shared.clone()));
 }
 
 /// Locks a mutex, ignoring poisoning: the registries stay consistent across a panic

@@ -83,6 +83,17 @@ pub enum MonitorEvent {
         /// What went wrong, in words.
         reason: String,
     },
+    /// The security handshake ended in an authentication failure
+    /// (`ZMQ_EVENT_HANDSHAKE_FAILED_AUTH`): on a server, the ZAP handler refused the peer
+    /// (300, 400 or 500); on a client, the server's ERROR command carried such a status
+    /// code. Other handshake failures, such as a wrong CURVE key or a mechanism mismatch,
+    /// are [`MonitorEvent::HandshakeFailed`].
+    HandshakeFailedAuth {
+        /// The endpoint of the connection.
+        endpoint: String,
+        /// The ZAP status code: 300, 400 or 500.
+        status_code: u16,
+    },
     /// A connection whose handshake had finished ended (`ZMQ_EVENT_DISCONNECTED`).
     Disconnected {
         /// The endpoint of the connection.

@@ -41,6 +41,13 @@ use zap::{Address, Policy};
 /// The endpoint a ZAP handler binds and server sockets ask (RFC 27).
 pub const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
 
+/// Most ZAP requests the server sockets of one context may have waiting for the handler's
+/// answer at once. A handshake that would ask one more fails, as if the handler had
+/// refused the peer without a word (the monitor shows `HandshakeFailed` with the reason;
+/// the peer may reconnect), so a flood of handshakes against a slow handler holds at most
+/// this many requests. Each request also waits under the socket's handshake timeout.
+pub const MAX_PENDING_ZAP_REQUESTS: usize = 1024;
+
 /// The domain whose PLAIN users or CURVE keys apply to every domain that has none of its
 /// own, including the empty domain of a server that set no ZAP domain (pyzmq's `"*"`).
 pub const ANY_DOMAIN: &str = zap::ANY_DOMAIN;
@@ -119,7 +126,18 @@ impl Shared {
 /// auth.configure_plain("*", HashMap::from([("admin".into(), "secret".into())]));
 /// let client = CurveKeyPair::generate()?;
 /// auth.configure_curve("*", [*client.public()]);
-/// // ... bind server sockets with PLAIN or CURVE in `ctx` ...
+///
+/// // A PLAIN server in the same context asks it about every client.
+/// let mut server = ctx.pull()?;
+/// server.set_plain_server();
+/// server.bind("tcp://127.0.0.1:*")?;
+/// let mut push = ctx.push()?;
+/// push.set_plain_client("admin", "secret")?;
+/// push.connect(server.last_endpoint().unwrap())?;
+/// push.send("hello")?;
+/// let msg = server.recv_timeout(std::time::Duration::from_secs(10))?;
+/// // The user name the authenticator admitted, as `zmq_msg_gets(msg, "User-Id")`.
+/// assert_eq!(msg.metadata().and_then(|m| m.get("User-Id")), Some(&b"admin"[..]));
 /// drop(auth); // stops the handler
 /// # Ok::<(), ferromq::Error>(())
 /// ```

@@ -13,9 +13,10 @@ use crate::monitor::MonitorEvent;
 use crate::options::{Options, MIN_FRAME_COST};
 use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError};
 use crate::transport::{ConnAddrs, Stream};
-use crate::zmtp::{Connection, ConnectionConfig, Event};
+use crate::zmtp::{Connection, ConnectionConfig, Event, MechanismConfig};
 
 use super::raw::Raw;
+use super::zap::{self, ZapCall, ZapHub};
 use super::IoWake;
 
 /// What a connection speaks: ZMTP, or raw bytes for a STREAM socket ([`Raw`]). The
@@ -44,6 +45,15 @@ impl Codec {
         match self {
             Codec::Zmtp(z) => z.poll_event(),
             Codec::Raw(r) => Ok(r.poll_event()),
+        }
+    }
+
+    fn zap_reply(&mut self, reply: crate::zmtp::ZapReply) -> crate::Result<()> {
+        match self {
+            Codec::Zmtp(z) => z.zap_reply(reply),
+            Codec::Raw(_) => Err(crate::Error::Protocol(
+                "a raw connection has no ZAP handshake".into(),
+            )),
         }
     }
 
@@ -268,9 +278,17 @@ pub(super) struct Conn {
     pub(super) ttl_timer: bool,
     /// The handshake just finished; the loop has yet to start the heartbeat.
     pub(super) heartbeat_timer: bool,
+    /// Where the context's ZAP handler is.
+    zap_hub: Arc<ZapHub>,
+    /// The ZAP request under way: the handshake waits for its answer, and nothing more is
+    /// read from the peer meanwhile (the handshake timeout still runs).
+    zap_call: Option<ZapCall>,
 }
 
 impl Conn {
+    // The parts of a connection come from the loop one by one; a struct for them would
+    // only be unpacked here.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         stream: Stream,
         socket: Arc<SocketShared>,
@@ -279,8 +297,17 @@ impl Conn {
         endpoint: Option<Arc<str>>,
         label: Arc<str>,
         connecting: bool,
+        zap_hub: Arc<ZapHub>,
     ) -> Conn {
         let raw = socket.socket_type == crate::SocketType::Stream;
+        // Whether the handshake asks ZAP, as libzmq decides: a PLAIN server always, a
+        // CURVE server always (with no handler bound, `ask_zap` then admits the peer,
+        // unless the ZAP domain is enforced), NULL when a ZAP domain is set.
+        let zap = match &options.mechanism {
+            MechanismConfig::PlainServer | MechanismConfig::CurveServer { .. } => true,
+            MechanismConfig::Null => !options.zap_domain.is_empty(),
+            _ => false,
+        };
         let zmtp = if raw {
             Codec::Raw(Raw::new())
         } else {
@@ -292,7 +319,7 @@ impl Conn {
                 max_properties: options.max_properties,
                 properties: options.metadata.clone(),
                 mechanism: options.mechanism.clone(),
-                zap: false,
+                zap,
             }))
         };
         let addrs = (!connecting).then(|| stream.addrs());
@@ -330,6 +357,8 @@ impl Conn {
             peer_ttl: Duration::ZERO,
             ttl_timer: false,
             heartbeat_timer: false,
+            zap_hub,
+            zap_call: None,
         }
     }
 
@@ -376,6 +405,24 @@ impl Conn {
 
     /// Does all the work the connection can do now.
     pub(super) fn drive(&mut self, wake: &dyn Fn() -> IoWake) -> Result<Drive, End> {
+        let result = self.drive_inner(wake);
+        if matches!(result, Err(End::Failed(_))) && !self.handshaken && !self.connecting {
+            self.flush_error();
+        }
+        result
+    }
+
+    /// A handshake failed: writes what the connection still owes the peer, as far as the
+    /// kernel takes it now, so an ERROR command (a refused ZAP request's "400", say)
+    /// reaches the peer before the connection closes. Never waits.
+    fn flush_error(&mut self) {
+        self.zap_call = None;
+        self.writable = true;
+        let mut budget = 64 * 1024;
+        let _ = self.write(&mut budget);
+    }
+
+    fn drive_inner(&mut self, wake: &dyn Fn() -> IoWake) -> Result<Drive, End> {
         if self.connecting {
             if !self.writable {
                 return Ok(Drive::Idle);
@@ -401,6 +448,7 @@ impl Conn {
         let mut budget = READ_BUDGET;
         let mut write_budget = write_budget(&self.stream);
         loop {
+            self.poll_zap()?;
             if !self.deliver_stalled() {
                 // Inbound pipe full: reading waits until the socket takes messages.
             } else {
@@ -491,12 +539,12 @@ impl Conn {
                 Event::Message(m) => m,
                 Event::Subscribe(topic) => Message::subscription(true, &topic),
                 Event::Cancel(topic) => Message::subscription(false, &topic),
-                // No ZAP handler is reachable from here yet: refuse the peer, as libzmq
-                // refuses PLAIN clients when nothing is bound at inproc://zeromq.zap.01.
-                Event::Zap(_) => {
-                    return Err(End::Failed(crate::Error::Protocol(
-                        "no ZAP handler to authenticate the peer".into(),
-                    )))
+                Event::Zap(request) => {
+                    if self.ask_zap(request, wake)? {
+                        continue;
+                    }
+                    // Nothing more to decode until the handler answers.
+                    return Ok(false);
                 }
             };
             if self.inp.is_some() {
@@ -505,6 +553,73 @@ impl Conn {
             }
         }
         Ok(true)
+    }
+
+    /// Asks the context's ZAP handler about the peer, as libzmq's `zap_client_t` does.
+    /// True when the answer is already given (no handler: a NULL or CURVE peer is admitted,
+    /// libzmq's "Stonehouse"), false while the handler's answer is awaited.
+    ///
+    /// With no handler bound, a PLAIN peer, and any peer of a socket that enforces its
+    /// ZAP domain, is refused: the handshake fails (`HandshakeFailed`, as libzmq's
+    /// `EFAULT` event) without an ERROR to the peer.
+    fn ask_zap(
+        &mut self,
+        request: crate::zmtp::ZapRequest,
+        wake: &dyn Fn() -> IoWake,
+    ) -> Result<bool, End> {
+        let mechanism = request.mechanism;
+        let address = self
+            .addrs
+            .as_ref()
+            .and_then(|a| a.peer_address.clone())
+            .unwrap_or_default();
+        // libzmq puts the server socket's own routing id in the identity frame.
+        let msg = zap::request(
+            &self.options.zap_domain,
+            &address,
+            &self.options.identity,
+            request,
+        );
+        match self.zap_hub.call(msg, wake()) {
+            Ok(Some(call)) => {
+                self.zap_call = Some(call);
+                // Looking once parks the reply pipe's reader, so the answer rings us;
+                // an answer already there lets the handshake go on at once.
+                self.poll_zap()?;
+                Ok(self.zap_call.is_none())
+            }
+            Ok(None) if mechanism == "PLAIN" || self.options.zap_enforce_domain => {
+                Err(End::Failed(crate::Error::Protocol(format!(
+                    "no ZAP handler is bound at {} to authenticate the {mechanism} peer",
+                    crate::auth::ZAP_ENDPOINT
+                ))))
+            }
+            Ok(None) => {
+                let admit = crate::zmtp::ZapReply {
+                    status_code: 200,
+                    user_id: Bytes::new(),
+                    metadata: Bytes::new(),
+                };
+                self.zmtp.zap_reply(admit).map_err(End::Failed)?;
+                Ok(true)
+            }
+            Err(e) => Err(End::Failed(e)),
+        }
+    }
+
+    /// Takes the ZAP handler's answer, if it came, and hands it to the handshake.
+    fn poll_zap(&mut self) -> Result<(), End> {
+        let Some(call) = &self.zap_call else {
+            return Ok(());
+        };
+        let reply = match call.poll() {
+            Ok(None) => return Ok(()),
+            Ok(Some(reply)) => reply,
+            Err(e) => return Err(End::Failed(e)),
+        };
+        // The pipes close; the handler forgets this peer.
+        self.zap_call = None;
+        self.zmtp.zap_reply(reply).map_err(End::Failed)
     }
 
     /// The handshake is done: make the pipes and hand the socket its ends.
@@ -575,7 +690,13 @@ impl Conn {
     /// connection wants them (not while it owes the peer output the peer does not read).
     /// Returns true when bytes were read.
     fn read(&mut self, budget: &mut usize) -> Result<bool, End> {
-        if !self.readable || self.stalled() || self.eof || *budget == 0 || !self.zmtp.wants_read() {
+        if !self.readable
+            || self.stalled()
+            || self.eof
+            || *budget == 0
+            || self.zap_call.is_some()
+            || !self.zmtp.wants_read()
+        {
             return Ok(false);
         }
         let room = self.read_size.min(*budget);

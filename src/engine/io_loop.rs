@@ -92,6 +92,8 @@ pub(super) struct Loop {
     /// How long the loop spins before it sleeps in `epoll_wait` (see
     /// [`Loop::spin_for_work`]).
     spin: Spin,
+    /// Where the context's ZAP handler is, for the connections' ZAP requests.
+    zap: Arc<super::ZapHub>,
 }
 
 /// The loop spins only when it could otherwise sleep at least this long (a timer due
@@ -99,7 +101,12 @@ pub(super) struct Loop {
 const SPIN_MIN_SLEEP: Duration = Duration::from_millis(1);
 
 impl Loop {
-    pub(super) fn new(poll: Poll, shared: Arc<IoShared>, commands: Receiver<Command>) -> Loop {
+    pub(super) fn new(
+        poll: Poll,
+        shared: Arc<IoShared>,
+        commands: Receiver<Command>,
+        zap: Arc<super::ZapHub>,
+    ) -> Loop {
         Loop {
             poll,
             shared,
@@ -111,6 +118,7 @@ impl Loop {
             shutting_down: false,
             finished: false,
             spin: Spin::new(),
+            zap,
         }
     }
 
@@ -475,7 +483,16 @@ impl Loop {
         // dead peers).
         let _ = stream.apply_options(&options);
         let handshake = options.handshake_timeout;
-        let conn = Conn::new(stream, socket, options, origin, endpoint, label, connecting);
+        let conn = Conn::new(
+            stream,
+            socket,
+            options,
+            origin,
+            endpoint,
+            label,
+            connecting,
+            self.zap.clone(),
+        );
         let uid = conn.uid;
         entry.insert(Entry::Conn(Box::new(conn)));
         if let Some(t) = handshake {
@@ -789,6 +806,13 @@ impl Loop {
             conn.socket.emit(|| MonitorEvent::Disconnected {
                 endpoint: conn.label.to_string(),
                 reason: why.reason(),
+            });
+        } else if let (false, End::Failed(crate::Error::AuthenticationFailed { status_code })) =
+            (conn.connecting, &why)
+        {
+            conn.socket.emit(|| MonitorEvent::HandshakeFailedAuth {
+                endpoint: conn.label.to_string(),
+                status_code: *status_code,
             });
         } else if !conn.connecting {
             conn.socket.emit(|| MonitorEvent::HandshakeFailed {

@@ -13,6 +13,9 @@ mod io_loop;
 mod raw;
 mod resolve;
 mod timers;
+mod zap;
+
+pub(crate) use zap::ZapHub;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -234,7 +237,8 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl IoThread {
     /// Starts I/O thread number `index` of a context whose threads share `dead`.
-    pub(crate) fn spawn(index: usize, dead: Arc<AtomicBool>) -> Result<IoThread> {
+    /// `zap` tells its connections where the context's ZAP handler is.
+    pub(crate) fn spawn(index: usize, dead: Arc<AtomicBool>, zap: Arc<ZapHub>) -> Result<IoThread> {
         let poll = mio::Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -244,7 +248,7 @@ impl IoThread {
             sleeping: AtomicBool::new(false),
             dead,
         });
-        let looped = io_loop::Loop::new(poll, shared.clone(), rx);
+        let looped = io_loop::Loop::new(poll, shared.clone(), rx, zap);
         let join = std::thread::Builder::new()
             .name(format!("ferromq-io-{index}"))
             .spawn(move || looped.run())?;
@@ -309,7 +313,7 @@ mod tests {
         crossbeam_channel::Receiver<SocketEvent>,
         String,
     ) {
-        let io = IoThread::spawn(0, Arc::new(AtomicBool::new(false))).unwrap();
+        let io = IoThread::spawn(0, Arc::new(AtomicBool::new(false)), Arc::default()).unwrap();
         let (socket, mailbox) = SocketShared::new(SocketType::Pull);
         let options = Options::default();
         let ep = Endpoint::parse("tcp://127.0.0.1:0").unwrap();
@@ -445,7 +449,7 @@ mod tests {
     #[test]
     fn a_huge_handshake_timeout_and_heartbeat_do_not_panic_the_loop() {
         let dead = Arc::new(AtomicBool::new(false));
-        let io = IoThread::spawn(0, dead.clone()).unwrap();
+        let io = IoThread::spawn(0, dead.clone(), Arc::default()).unwrap();
         let (socket, mailbox) = SocketShared::new(SocketType::Pull);
         let options = Options {
             handshake_timeout: Some(Duration::MAX),

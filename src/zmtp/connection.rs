@@ -55,6 +55,8 @@ pub(crate) const INVALID_SOCKET_TYPE: &str = "Invalid socket type";
 pub(crate) const INVALID_METADATA: &str = "Invalid metadata";
 /// Longest identity (routing id) a peer may announce, as ZMTP allows.
 pub(crate) const MAX_IDENTITY_LEN: usize = 255;
+/// How libzmq 4.3's PLAIN server starts its ERROR command (see `next_handshake_command`).
+const LIBZMQ_PLAIN_ERROR: &[u8] = b"^RROR";
 /// Name of the property that carries the user id a ZAP handler gave the peer.
 pub(crate) const USER_ID_PROPERTY: &str = "User-Id";
 /// Bytes a handshake command of `mechanism` may have beyond the metadata it carries: NULL's
@@ -433,6 +435,16 @@ impl Connection {
                 ))
             }
         };
+        // libzmq 4.3's PLAIN writes its ERROR as `^RROR` + reason: the C escape "\x05E"
+        // swallowed the name's length byte. Read it as the ERROR it means.
+        if matches!(self.config.mechanism, MechanismConfig::PlainClient { .. })
+            && body.starts_with(LIBZMQ_PLAIN_ERROR)
+        {
+            return Ok(Some((
+                Bytes::from_static(command::ERROR),
+                body.slice(LIBZMQ_PLAIN_ERROR.len()..),
+            )));
+        }
         command::split(&body).map(Some)
     }
 
@@ -484,8 +496,6 @@ impl Connection {
     /// [`Error::AuthenticationFailed`] for 300, 400 and 500; [`Error::Protocol`] for any
     /// other code, or when no ZAP request is pending. Every failure is sticky, as for
     /// [`Connection::poll_event`].
-    // The engine's ZAP client, which calls this, is being built on its own branch.
-    #[allow(dead_code)]
     pub(crate) fn zap_reply(&mut self, reply: ZapReply) -> Result<()> {
         let result = self.take_zap_reply(reply);
         if let Err(e) = &result {

@@ -42,6 +42,6 @@ pub(crate) use connection::{fuzz_decode, fuzz_handshake};
 pub(crate) use connection::{Connection, ConnectionConfig, Event, PeerInfo};
 #[cfg(feature = "fuzzing")]
 pub(crate) use fuzz_mechanism::{fuzz_mechanism, Role as FuzzRole};
-pub(crate) use mechanism::MechanismConfig;
+pub(crate) use mechanism::{MechanismConfig, ZapReply, ZapRequest};
 #[cfg(test)]
 mod security_tests;

@@ -668,3 +668,27 @@ fn curve_respects_the_message_size_limit_before_the_body_arrives() {
     frame::encode_header(&mut header, 0, 10_000_000);
     fails_with(&mut server, &header, "larger than the maximum");
 }
+
+#[test]
+fn libzmqs_misspelt_plain_error_is_read_as_the_refusal_it_means() {
+    let mut client = Side::new(config(SocketType::Req, plain_client("u", "p"), false));
+    let mut server = Connection::new(config(SocketType::Rep, MechanismConfig::PlainServer, false));
+    client
+        .conn
+        .input()
+        .extend_from_slice(&take_output(&mut server)[..64]);
+    client.poll_all();
+    // What libzmq 4.3.5 sends for ZAP 400: 04 09 "^RROR" 03 "400".
+    client
+        .conn
+        .input()
+        .extend_from_slice(b"\x04\x09^RROR\x03400");
+    client.poll_all();
+    assert!(
+        matches!(
+            client.error,
+            Some(Error::AuthenticationFailed { status_code: 400 })
+        ),
+        "{client:?}"
+    );
+}

@@ -124,6 +124,7 @@ fn every_attempt_resolves_the_name_again() {
     let io = IoThread::spawn(
         0,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        std::sync::Arc::default(),
     )
     .unwrap();
     let endpoint = "tcp://moving.example:5555";
@@ -159,6 +160,7 @@ fn a_failed_lookup_is_reported_and_retried() {
     let io = IoThread::spawn(
         0,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        std::sync::Arc::default(),
     )
     .unwrap();
     let endpoint = "tcp://down.example:5555";
@@ -204,6 +206,7 @@ fn a_stuck_lookup_blocks_neither_the_loop_nor_a_second_lookup() {
     let io = IoThread::spawn(
         0,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        std::sync::Arc::default(),
     )
     .unwrap();
     let stuck_ep = "tcp://stuck.example:5555";

@@ -312,3 +312,57 @@ fn lvcache_answers_late_libzmq_subscribers_from_its_cache_and_ends_after_its_cou
     // `early`'s subscription to B, then the two late ones.
     assert_eq!(cached, 3, "{lines:?}");
 }
+
+#[test]
+fn curve_hwserver_answers_its_one_client_key_and_refuses_others() {
+    let dir = std::env::temp_dir().join(util::unique("curve-hw"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (server_pub, server_secret) = ferromq::auth::create_certificates(&dir, "server").unwrap();
+    let (client_pub, client_secret) = ferromq::auth::create_certificates(&dir, "client").unwrap();
+    let ep = free_tcp_endpoint();
+    let (server_pub, server_secret) = (
+        server_pub.to_str().unwrap(),
+        server_secret.to_str().unwrap(),
+    );
+    let (client_pub, client_secret) = (
+        client_pub.to_str().unwrap(),
+        client_secret.to_str().unwrap(),
+    );
+    let mut server = Proc::start("curve_hwserver", &[server_secret, client_pub, &ep, "3"]);
+    server.wait_for_line(&format!("listening on {ep}"));
+
+    // A client with another key knows the server's public key but is not on the list.
+    let ctx = ferromq::Context::new();
+    let mut stranger = ctx.req().unwrap();
+    let (server_key, _) = ferromq::auth::load_certificate(server_pub).unwrap();
+    stranger.set_curve_client(&server_key, &ferromq::CurveKeyPair::generate().unwrap());
+    let monitor = stranger.monitor();
+    stranger.connect(&ep).unwrap();
+    let refused = util::eventually(WAIT, || {
+        matches!(
+            monitor.try_recv(),
+            Ok(ferromq::MonitorEvent::HandshakeFailedAuth {
+                status_code: 400,
+                ..
+            })
+        )
+    });
+    assert!(refused, "the authenticator refuses a key it does not list");
+    drop(stranger);
+
+    // The listed client, with the keys in certificate files as curve_keygen writes them.
+    let client = Proc::start("curve_hwclient", &[client_secret, server_pub, &ep, "3"]);
+    let lines = client.finish();
+    let answers = lines
+        .iter()
+        .filter(|l| l.starts_with("Received World"))
+        .count();
+    assert_eq!(answers, 3, "{lines:?}");
+    let lines = server.finish();
+    let hellos = lines
+        .iter()
+        .filter(|l| l.starts_with("Received Hello"))
+        .count();
+    assert_eq!(hellos, 3, "{lines:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

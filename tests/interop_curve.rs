@@ -16,22 +16,9 @@ use util::{eventually, ipc_endpoint};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// pyzmq with CURVE, or why the test cannot run: a failure under CI, a note elsewhere.
+/// pyzmq with CURVE, or why the test cannot run (see [`util::python_with_pyzmq`]).
 fn python_with_curve() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import zmq; assert zmq.has('curve')"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").is_err(),
-            "pyzmq with CURVE is needed for this test (pip install pyzmq)"
-        );
-        eprintln!("skipped: pyzmq with CURVE is not installed (pip install pyzmq)");
-    }
-    ok
+    util::python_with_pyzmq(true).is_some()
 }
 
 /// The libzmq peer. Its one argument is `key=value` pairs separated by `;`:

@@ -214,23 +214,9 @@ fn our_sub_receives_a_libzmq_welcome_message() {
     assert_eq!(sub.recv_timeout(LIMIT).unwrap(), "hello from libzmq");
 }
 
-/// pyzmq, or why the test cannot run: a failure under CI, a note elsewhere.
+/// pyzmq, or why the test cannot run (see [`util::python_with_pyzmq`]).
 fn python_with_pyzmq() -> Option<&'static str> {
-    let ok = Command::new("python3")
-        .args(["-c", "import zmq; assert zmq.zmq_version_info() >= (4, 3)"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some("python3");
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "pyzmq is needed for this test (pip install pyzmq)"
-    );
-    eprintln!("skipped: pyzmq is not installed (pip install pyzmq)");
-    None
+    util::python_with_pyzmq(false)
 }
 
 /// A libzmq 4.3.5 PUB (pyzmq) with `ZMQ_INVERT_MATCHING`: prints its endpoint, then

@@ -598,26 +598,9 @@ fn a_libzmq_zap_handler_judges_our_plain_clients_both_bind_directions() {
 // ---------------------------------------------------------------------------------------
 // pyzmq (libzmq 4.3.5 with CURVE)
 
-/// pyzmq, or why the test cannot run: a failure under CI, a note elsewhere.
+/// pyzmq, or why the test cannot run (see [`util::python_with_pyzmq`]).
 fn python_with_pyzmq() -> Option<&'static str> {
-    let ok = Command::new("python3")
-        .args([
-            "-c",
-            "import zmq; assert zmq.zmq_version_info() >= (4, 3) and zmq.has('curve')",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some("python3");
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "pyzmq with CURVE is needed for this test (pip install pyzmq)"
-    );
-    eprintln!("skipped: pyzmq with CURVE is not installed (pip install pyzmq)");
-    None
+    util::python_with_pyzmq(true)
 }
 
 /// Runs a python script with `args`; returns its stdout lines once it exits (killed after

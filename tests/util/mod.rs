@@ -169,3 +169,30 @@ pub fn zmtp_ready(socket_type: &str) -> Vec<u8> {
     frame.extend_from_slice(&body);
     frame
 }
+
+/// `Some("python3")` when python3 has pyzmq with a libzmq of 4.3 or later (built with
+/// CURVE too, if `curve`). Otherwise the test cannot run: under `CI=true` that is a
+/// failure; elsewhere it says so and returns `None`, and the test passes without checking.
+pub fn python_with_pyzmq(curve: bool) -> Option<&'static str> {
+    let check = if curve {
+        "import zmq; assert zmq.zmq_version_info() >= (4, 3) and zmq.has('curve')"
+    } else {
+        "import zmq; assert zmq.zmq_version_info() >= (4, 3)"
+    };
+    let ok = std::process::Command::new("python3")
+        .args(["-c", check])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some("python3");
+    }
+    let what = if curve { "pyzmq with CURVE" } else { "pyzmq" };
+    assert!(
+        std::env::var("CI").is_err(),
+        "{what} is needed for this test (pip install pyzmq)"
+    );
+    eprintln!("skipped: {what} is not installed (pip install pyzmq)");
+    None
+}

@@ -59,7 +59,7 @@ struct ContextInner {
     /// Set by an I/O thread that stopped other than by Shutdown; see [`Error::IoThreadStopped`].
     io_dead: Arc<AtomicBool>,
     inproc: Mutex<Inproc>,
-    /// The socket bound at [`ZAP_ENDPOINT`](crate::auth::ZAP_ENDPOINT), for the I/O
+    /// The socket bound at [`ZAP_ENDPOINT`](crate::engine::ZAP_ENDPOINT), for the I/O
     /// threads' ZAP clients; kept in step with `inproc` under its lock.
     zap: Arc<ZapHub>,
 }
@@ -381,7 +381,7 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
 
 /// Tells the I/O threads which socket (if any) is bound at the ZAP endpoint now.
 fn sync_zap(reg: &Inproc, zap: &ZapHub) {
-    let name = crate::auth::ZAP_ENDPOINT.trim_start_matches("inproc://");
+    let name = crate::engine::ZAP_ENDPOINT.trim_start_matches("inproc://");
     zap.set_handler(reg.bound.get(name).map(|b| b.shared.clone()));
 }
 

@@ -3,6 +3,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use zeroize::Zeroizing;
+
+use crate::keys::CURVE_KEY_LEN;
 
 /// Default high-water mark, in messages, for each peer's send and receive queue (libzmq's).
 pub const DEFAULT_HWM: usize = 1000;
@@ -143,7 +146,7 @@ pub(crate) struct Options {
     /// `ZMQ_METADATA`: our own `X-` properties, sent in READY after the standard ones.
     pub(crate) metadata: Vec<(String, Bytes)>,
     /// `ZMQ_MECHANISM` with its role and credentials (`ZMQ_PLAIN_*`, `ZMQ_CURVE_*`).
-    pub(crate) mechanism: crate::zmtp::MechanismConfig,
+    pub(crate) mechanism: MechanismConfig,
     /// `ZMQ_ZAP_DOMAIN`: the domain ZAP requests name; when set, NULL peers are asked
     /// about too.
     pub(crate) zap_domain: String,
@@ -304,7 +307,7 @@ impl Default for Options {
             tos: None,
             bind_to_device: None,
             metadata: Vec::new(),
-            mechanism: crate::zmtp::MechanismConfig::Null,
+            mechanism: MechanismConfig::Null,
             zap_domain: String::new(),
             zap_enforce_domain: false,
             hello_msg: None,
@@ -312,6 +315,71 @@ impl Default for Options {
             hiccup_msg: None,
             conflate: false,
         }
+    }
+}
+
+/// The security mechanism of a socket (`ZMQ_MECHANISM` with its role and credentials),
+/// as the sans-IO handshake in `zmtp` takes it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub(crate) enum MechanismConfig {
+    /// No security (ZMTP's NULL): anyone may connect; nothing is encrypted.
+    #[default]
+    Null,
+    /// PLAIN client: sends a user name and password (in clear) in HELLO.
+    PlainClient {
+        /// At most 255 bytes (longer is cut when encoding; the setter refuses it).
+        username: Bytes,
+        /// At most 255 bytes.
+        password: Zeroizing<Vec<u8>>,
+    },
+    /// PLAIN server: takes HELLO and asks ZAP whether the credentials are good.
+    PlainServer,
+    /// CURVE client: knows the server's long-term public key and has its own key pair.
+    CurveClient {
+        /// The server's long-term public key.
+        server_public: [u8; CURVE_KEY_LEN],
+        /// Our long-term public key.
+        public: [u8; CURVE_KEY_LEN],
+        /// Our long-term secret key.
+        secret: Zeroizing<[u8; CURVE_KEY_LEN]>,
+    },
+    /// CURVE server: has its long-term secret key.
+    CurveServer {
+        /// Our long-term secret key.
+        secret: Zeroizing<[u8; CURVE_KEY_LEN]>,
+    },
+}
+
+impl std::fmt::Debug for MechanismConfig {
+    /// Names the mechanism and role; never shows a password or secret key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MechanismConfig::Null => "Null",
+            MechanismConfig::PlainClient { .. } => "PlainClient",
+            MechanismConfig::PlainServer => "PlainServer",
+            MechanismConfig::CurveClient { .. } => "CurveClient",
+            MechanismConfig::CurveServer { .. } => "CurveServer",
+        })
+    }
+}
+
+impl MechanismConfig {
+    /// The mechanism's name as the greeting and ZAP spell it.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            MechanismConfig::Null => "NULL",
+            MechanismConfig::PlainClient { .. } | MechanismConfig::PlainServer => "PLAIN",
+            MechanismConfig::CurveClient { .. } | MechanismConfig::CurveServer { .. } => "CURVE",
+        }
+    }
+
+    /// True for the roles that authenticate peers (and so may ask ZAP): the PLAIN and CURVE
+    /// servers. A NULL socket asks ZAP only when a ZAP domain is set.
+    pub(crate) fn is_server(&self) -> bool {
+        matches!(
+            self,
+            MechanismConfig::PlainServer | MechanismConfig::CurveServer { .. }
+        )
     }
 }
 

@@ -38,15 +38,8 @@ pub use certs::{
 
 use zap::{Address, Policy};
 
-/// The endpoint a ZAP handler binds and server sockets ask (RFC 27).
-pub const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
-
-/// Most ZAP requests the server sockets of one context may have waiting for the handler's
-/// answer at once. A handshake that would ask one more fails, as if the handler had
-/// refused the peer without a word (the monitor shows `HandshakeFailed` with the reason;
-/// the peer may reconnect), so a flood of handshakes against a slow handler holds at most
-/// this many requests. Each request also waits under the socket's handshake timeout.
-pub const MAX_PENDING_ZAP_REQUESTS: usize = 1024;
+// Defined beside the engine's ZAP client, which uses them, and re-exported here.
+pub use crate::engine::{MAX_PENDING_ZAP_REQUESTS, ZAP_ENDPOINT};
 
 /// The domain whose PLAIN users or CURVE keys apply to every domain that has none of its
 /// own, including the empty domain of a server that set no ZAP domain (pyzmq's `"*"`).

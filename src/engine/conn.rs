@@ -591,7 +591,7 @@ impl Conn {
             Ok(None) if mechanism == "PLAIN" || self.options.zap_enforce_domain => {
                 Err(End::Failed(crate::Error::Protocol(format!(
                     "no ZAP handler is bound at {} to authenticate the {mechanism} peer",
-                    crate::auth::ZAP_ENDPOINT
+                    crate::engine::ZAP_ENDPOINT
                 ))))
             }
             Ok(None) => {

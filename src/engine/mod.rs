@@ -16,6 +16,7 @@ mod timers;
 mod zap;
 
 pub(crate) use zap::ZapHub;
+pub use zap::{MAX_PENDING_ZAP_REQUESTS, ZAP_ENDPOINT};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

@@ -2,7 +2,7 @@
 //! handler about its peer without ever blocking the I/O thread.
 //!
 //! The context keeps, in a [`ZapHub`] its I/O threads share, the socket bound at
-//! [`ZAP_ENDPOINT`](crate::auth::ZAP_ENDPOINT) (a REP or ROUTER: a hand-written handler or
+//! [`ZAP_ENDPOINT`](crate::engine::ZAP_ENDPOINT) (a REP or ROUTER: a hand-written handler or
 //! the built-in [`Authenticator`](crate::Authenticator)). When a connection's handshake
 //! emits a ZAP request, the connection makes a pair of pipes to that socket and hands the
 //! socket its ends as a new peer, as libzmq's `session_base_t::zap_connect` does, so the
@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::auth::MAX_PENDING_ZAP_REQUESTS;
 use crate::error::{Error, Result};
 use crate::mailbox::{next_id, Peer, SocketShared};
 use crate::message::{Message, Metadata};
@@ -30,6 +29,16 @@ use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError};
 use crate::socket_type::SocketType;
 
 use super::IoWake;
+
+/// The endpoint a ZAP handler binds and server sockets ask (RFC 27).
+pub const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
+
+/// Most ZAP requests the server sockets of one context may have waiting for the handler's
+/// answer at once. A handshake that would ask one more fails, as if the handler had
+/// refused the peer without a word (the monitor shows `HandshakeFailed` with the reason;
+/// the peer may reconnect), so a flood of handshakes against a slow handler holds at most
+/// this many requests. Each request also waits under the socket's handshake timeout.
+pub const MAX_PENDING_ZAP_REQUESTS: usize = 1024;
 
 /// The ZAP version both frames carry.
 const ZAP_VERSION: &[u8] = b"1.0";

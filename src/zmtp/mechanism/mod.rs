@@ -19,7 +19,6 @@
 //! [`Connection::zap_reply`](super::Connection::zap_reply).
 
 use bytes::{Bytes, BytesMut};
-use zeroize::Zeroizing;
 
 use super::command::{encode_command, READY};
 
@@ -32,71 +31,9 @@ pub(crate) use curve::{
 pub(crate) use plain::{PlainClient, PlainServer};
 
 /// Length of a CURVE key in bytes.
-pub(crate) const KEY_LEN: usize = 32;
+pub(crate) use crate::keys::CURVE_KEY_LEN as KEY_LEN;
 
-/// Which mechanism our side of a connection uses, in which role, with its credentials.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub(crate) enum MechanismConfig {
-    /// No security (ZMTP's NULL): anyone may connect; nothing is encrypted.
-    #[default]
-    Null,
-    /// PLAIN client: sends a user name and password (in clear) in HELLO.
-    PlainClient {
-        /// At most 255 bytes (longer is cut when encoding; the setter refuses it).
-        username: Bytes,
-        /// At most 255 bytes.
-        password: Zeroizing<Vec<u8>>,
-    },
-    /// PLAIN server: takes HELLO and asks ZAP whether the credentials are good.
-    PlainServer,
-    /// CURVE client: knows the server's long-term public key and has its own key pair.
-    CurveClient {
-        /// The server's long-term public key.
-        server_public: [u8; KEY_LEN],
-        /// Our long-term public key.
-        public: [u8; KEY_LEN],
-        /// Our long-term secret key.
-        secret: Zeroizing<[u8; KEY_LEN]>,
-    },
-    /// CURVE server: has its long-term secret key.
-    CurveServer {
-        /// Our long-term secret key.
-        secret: Zeroizing<[u8; KEY_LEN]>,
-    },
-}
-
-impl std::fmt::Debug for MechanismConfig {
-    /// Names the mechanism and role; never shows a password or secret key.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            MechanismConfig::Null => "Null",
-            MechanismConfig::PlainClient { .. } => "PlainClient",
-            MechanismConfig::PlainServer => "PlainServer",
-            MechanismConfig::CurveClient { .. } => "CurveClient",
-            MechanismConfig::CurveServer { .. } => "CurveServer",
-        })
-    }
-}
-
-impl MechanismConfig {
-    /// The mechanism's name as the greeting and ZAP spell it.
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            MechanismConfig::Null => "NULL",
-            MechanismConfig::PlainClient { .. } | MechanismConfig::PlainServer => "PLAIN",
-            MechanismConfig::CurveClient { .. } | MechanismConfig::CurveServer { .. } => "CURVE",
-        }
-    }
-
-    /// True for the roles that authenticate peers (and so may ask ZAP): the PLAIN and CURVE
-    /// servers. A NULL socket asks ZAP only when a ZAP domain is set.
-    pub(crate) fn is_server(&self) -> bool {
-        matches!(
-            self,
-            MechanismConfig::PlainServer | MechanismConfig::CurveServer { .. }
-        )
-    }
-}
+pub(crate) use crate::options::MechanismConfig;
 
 /// What a server's handshake asks the ZAP handler about a peer; the engine adds the
 /// version, request id, domain, address and routing id.

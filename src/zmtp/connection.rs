@@ -1,4 +1,4 @@
-//! One ZMTP connection: greeting, NULL handshake and steady-state traffic, without I/O.
+//! One ZMTP connection: greeting, handshake (any mechanism) and traffic, without I/O.
 //!
 //! The caller owns the socket. It drives a [`Connection`] like this:
 //!
@@ -169,7 +169,7 @@ enum State {
     Failed(Error),
 }
 
-/// A sans-IO ZMTP 3.1 connection using the NULL mechanism. See the module documentation
+/// A sans-IO ZMTP 3.1 connection with any of the mechanisms. See the module documentation
 /// for how to drive it.
 pub(crate) struct Connection {
     /// Our settings.

@@ -340,6 +340,76 @@ fn duplicate_identity_is_refused_and_handover_takes_it() {
     }
 }
 
+/// A ROUTER that connects to a second peer announcing a name it already holds keeps that
+/// connection, unnamed, instead of hanging it up (which would make its own connect come
+/// back at once with the same name, in a loop), and names it once the holder is gone.
+#[test]
+fn router_connecting_to_a_duplicate_name_keeps_it_waiting_without_reconnecting() {
+    let ctx = Context::new();
+    let mut first = dealer(&ctx);
+    first.set_identity("same").unwrap();
+    let ep_first = bind_fresh!(first, Transport::Tcp);
+    let mut second = dealer(&ctx);
+    second.set_identity("same").unwrap();
+    let ep_second = bind_fresh!(second, Transport::Tcp);
+    let events = second.monitor();
+
+    let mut r = router(&ctx);
+    r.connect(&ep_first).unwrap();
+    // The first holds the name before the second connection is made.
+    assert!(eventually(WAIT, || {
+        let _ = r.send(["same", "to first"]);
+        first.recv_timeout(Duration::from_millis(10)).is_ok()
+    }));
+    r.connect(&ep_second).unwrap();
+    assert!(eventually(WAIT, || r.peer_count() == 2));
+
+    // Over 600 ms (six reconnect intervals) of the ROUTER at work, the second connection
+    // is made once and kept; the name still reaches the first, and what the second sends
+    // is dropped.
+    second.send("ignored").unwrap();
+    let mut accepted = 0;
+    let mut disconnected = 0;
+    let until = std::time::Instant::now() + Duration::from_millis(600);
+    while std::time::Instant::now() < until {
+        r.send(["same", "still first"]).unwrap();
+        assert_eq!(first.recv().unwrap(), "still first");
+        assert!(matches!(
+            r.recv_timeout(Duration::from_millis(20)),
+            Err(Error::TimedOut)
+        ));
+        while let Ok(event) = events.recv_timeout(Duration::ZERO) {
+            match event {
+                ferromq::MonitorEvent::Accepted { .. } => accepted += 1,
+                ferromq::MonitorEvent::Disconnected { .. } => disconnected += 1,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        (accepted, disconnected),
+        (1, 0),
+        "the connection was not kept"
+    );
+    assert!(matches!(
+        second.recv_timeout(Duration::from_millis(50)),
+        Err(Error::TimedOut)
+    ));
+
+    // Once the holder leaves, the waiting connection takes the name.
+    drop(first);
+    assert!(eventually(WAIT, || {
+        let _ = r.send(["same", "to second"]);
+        second.recv_timeout(Duration::from_millis(10)).is_ok()
+    }));
+    second.send("now heard").unwrap();
+    let mut got = r.recv().unwrap();
+    while got.iter().nth(1).is_some_and(|f| &f[..] == b"ignored") {
+        got = r.recv().unwrap();
+    }
+    assert_eq!(got, Message::from(["same", "now heard"]));
+}
+
 #[test]
 fn pair_talks_both_ways_on_every_transport() {
     for t in Transport::ALL {

@@ -250,6 +250,9 @@ pub(crate) struct RouterState {
     pub(crate) notify_disconnect: bool,
     /// Notifications waiting for the application: `[routing id, ""]`.
     notices: VecDeque<Message>,
+    /// Peers of our own connects refused for a name already held, waiting for it
+    /// ([`RouterState::admit`]). At most one per connection the socket holds.
+    refused: Vec<PeerId>,
     dropped: u64,
 }
 
@@ -268,6 +271,7 @@ impl RouterState {
             notify_connect: false,
             notify_disconnect: false,
             notices: VecDeque::new(),
+            refused: Vec::new(),
             dropped: 0,
         }
     }
@@ -276,50 +280,28 @@ impl RouterState {
         self.dropped
     }
 
-    /// Gives every newly attached peer its routing id, or hangs it up when its identity
+    /// Gives every newly attached peer its routing id, or refuses it when its identity
     /// is taken (unless handover is on, which hangs up the old holder instead).
+    ///
+    /// A refused peer that came from an accept is hung up; one that came from our own
+    /// connect is kept, unnamed, and tried again once the name is free: hanging it up
+    /// would make our connect come back with the same name at once, again and again.
+    /// While it waits, it cannot be sent to, and what it sends is dropped (libzmq keeps
+    /// such a connection unnamed too).
     fn admit(&mut self, core: &mut SocketCore) {
         for id in core.take_attached() {
-            let Some(peer) = core.peer(id) else {
-                continue;
-            };
-            let announced = peer.meta.identity();
-            let named = peer.routing_id.as_ref().map(|n| Frame::from(n.to_vec()));
-            // A name our own connect gave (`ZMQ_CONNECT_ROUTING_ID`) wins over what the
-            // peer announced, unless a live peer holds it and handover is off: then the
-            // newcomer is named as if unnamed (libzmq asserts), since hanging it up would
-            // only make our connect come back with the same name at once.
-            let named = named.filter(|n| {
-                let held = |h: &PeerId| core.peer(*h).is_some_and(|p| !p.tx.is_closed());
-                self.handover || self.by_id.get(n).is_none_or(|h| !held(h))
-            });
-            let routing_id = if let Some(named) = named {
-                named
-            } else if announced.first().is_some_and(|&b| b != 0) {
-                // An allocation of its own, not a slab copy: the id lives as long as the
-                // peer, and must not keep a whole slab alive.
-                Frame::from(announced.to_vec())
-            } else {
-                self.generate()
-            };
-            if let Some(&holder) = self.by_id.get(&routing_id) {
-                let holder_alive = core.peer(holder).is_some_and(|p| !p.tx.is_closed());
-                if holder_alive && !self.handover {
-                    core.hang_up(id);
-                    continue;
-                }
-                core.hang_up(holder);
-                self.ids.remove(&holder);
-            }
-            if self.notify_connect {
-                self.notices
-                    .push_back(Message::from(vec![routing_id.clone(), Frame::new()]));
-            }
-            self.by_id.insert(routing_id.clone(), id);
-            self.ids.insert(id, routing_id);
+            self.admit_one(core, id);
         }
         for id in core.take_departed() {
             self.forget(id);
+        }
+        if !self.refused.is_empty() {
+            let waiting = std::mem::take(&mut self.refused);
+            for id in waiting {
+                if core.peer(id).is_some() {
+                    self.admit_one(core, id);
+                }
+            }
         }
         // Forget departed peers now and then, so ids of peers long gone do not pile up.
         if self.ids.len() > 2 * core.peers.len() + 16 {
@@ -327,6 +309,52 @@ impl RouterState {
             let ids = &self.ids;
             self.by_id.retain(|_, pid| ids.contains_key(pid));
         }
+    }
+
+    /// Names one peer, refuses it ([`RouterState::admit`]), or hands its name over.
+    fn admit_one(&mut self, core: &mut SocketCore, id: PeerId) {
+        let Some(peer) = core.peer(id) else {
+            return;
+        };
+        let announced = peer.meta.identity();
+        let ours = peer.endpoint.is_some();
+        let named = peer.routing_id.as_ref().map(|n| Frame::from(n.to_vec()));
+        // A name our own connect gave (`ZMQ_CONNECT_ROUTING_ID`) wins over what the
+        // peer announced, unless a live peer holds it and handover is off: then the
+        // newcomer is named as if unnamed (libzmq asserts), since hanging it up would
+        // only make our connect come back with the same name at once.
+        let named = named.filter(|n| {
+            let held = |h: &PeerId| core.peer(*h).is_some_and(|p| !p.tx.is_closed());
+            self.handover || self.by_id.get(n).is_none_or(|h| !held(h))
+        });
+        let routing_id = if let Some(named) = named {
+            named
+        } else if announced.first().is_some_and(|&b| b != 0) {
+            // An allocation of its own, not a slab copy: the id lives as long as the
+            // peer, and must not keep a whole slab alive.
+            Frame::from(announced.to_vec())
+        } else {
+            self.generate()
+        };
+        if let Some(&holder) = self.by_id.get(&routing_id) {
+            let holder_alive = core.peer(holder).is_some_and(|p| !p.tx.is_closed());
+            if holder_alive && !self.handover {
+                if ours {
+                    self.refused.push(id);
+                } else {
+                    core.hang_up(id);
+                }
+                return;
+            }
+            core.hang_up(holder);
+            self.ids.remove(&holder);
+        }
+        if self.notify_connect {
+            self.notices
+                .push_back(Message::from(vec![routing_id.clone(), Frame::new()]));
+        }
+        self.by_id.insert(routing_id.clone(), id);
+        self.ids.insert(id, routing_id);
     }
 
     fn generate(&mut self) -> Frame {

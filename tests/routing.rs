@@ -410,6 +410,41 @@ fn router_connecting_to_a_duplicate_name_keeps_it_waiting_without_reconnecting()
     assert_eq!(got, Message::from(["same", "now heard"]));
 }
 
+/// A PAIR that connects to a second PAIR while it has its peer hangs the newcomer up; its
+/// connect comes back after the reconnect interval, not at once in a loop.
+#[test]
+fn pair_refusing_its_own_second_connect_does_not_loop() {
+    let ctx = Context::new();
+    let mut first = pair(&ctx);
+    let ep_first = bind_fresh!(first, Transport::Tcp);
+    let mut second = pair(&ctx);
+    let ep_second = bind_fresh!(second, Transport::Tcp);
+    let events = second.monitor();
+    let mut p = pair(&ctx);
+    p.connect(&ep_first).unwrap();
+    p.send("hello").unwrap();
+    assert_eq!(first.recv().unwrap(), "hello");
+    p.connect(&ep_second).unwrap();
+    // 600 ms of the PAIR at work: every call looks at newly attached peers.
+    let mut accepted = 0;
+    let until = std::time::Instant::now() + Duration::from_millis(600);
+    while std::time::Instant::now() < until {
+        p.send("ping").unwrap();
+        assert_eq!(first.recv().unwrap(), "ping");
+        while let Ok(event) = events.recv_timeout(Duration::ZERO) {
+            if matches!(event, ferromq::MonitorEvent::Accepted { .. }) {
+                accepted += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // One at once after each hang-up at most, then one per 100 ms interval.
+    assert!(
+        (1..=10).contains(&accepted),
+        "{accepted} connections in 600 ms"
+    );
+}
+
 #[test]
 fn pair_talks_both_ways_on_every_transport() {
     for t in Transport::ALL {

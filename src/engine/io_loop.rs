@@ -22,6 +22,10 @@ use super::conn::{Conn, Drive, End, Origin};
 use super::resolve::{Expiry, Pending};
 use super::timers::{Fired, Kind, Owner, Timers};
 use super::{Command, IoShared, IoWake, Target, WAKER_TOKEN};
+
+/// The reconnect interval of a socket whose `ZMQ_RECONNECT_IVL` is off, where one is needed
+/// all the same (libzmq's default interval).
+const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
 use crate::endpoint::ConnectLookup;
 
 /// A listener or a connection, registered under its slab key as mio token.
@@ -53,6 +57,9 @@ struct Connecter {
     /// The socket called `disconnect` on another endpoint while its options held
     /// [`ReconnectStop::AFTER_DISCONNECT`]: a refused attempt stops this connecter.
     after_disconnect: bool,
+    /// When our own socket last hung up this connecter's connection (see
+    /// `end_conn`'s reconnect at once).
+    hung_up_at: Option<Instant>,
 }
 
 impl Connecter {
@@ -274,7 +281,7 @@ impl Loop {
                 if socket.is_closed() {
                     return;
                 }
-                let backoff = options.reconnect_ivl.unwrap_or(Duration::from_millis(100));
+                let backoff = options.reconnect_ivl.unwrap_or(DEFAULT_RECONNECT_IVL);
                 let key = self.connecters.insert(Connecter {
                     uid: next_id(),
                     socket,
@@ -285,6 +292,7 @@ impl Loop {
                     next_addr: 0,
                     lookup: Pending::default(),
                     after_disconnect: false,
+                    hung_up_at: None,
                 });
                 self.start_connect(key);
             }
@@ -830,11 +838,29 @@ impl Loop {
                 // is done with it, so it is not remade, as libzmq's raw session ends.
                 self.remove_connecter(key);
             } else if live && conn.hung_up {
-                // Our own socket hung up; the peer is fine, so reconnect at once.
-                if let Some(c) = self.connecters.get_mut(key) {
-                    c.backoff = c.options.reconnect_ivl.unwrap_or_default();
+                // Our own socket hung up; the peer is fine, so reconnect at once. But a
+                // second hang-up soon after the first means the pattern keeps refusing what
+                // this connect brings back (a PAIR that already has its peer): wait and
+                // back off then, or the two would loop as fast as the loopback goes.
+                let now = Instant::now();
+                let again = self.connecters.get_mut(key).is_some_and(|c| {
+                    // Within twice the wait that follows a hang-up counts as again.
+                    let ivl = c.options.reconnect_ivl.unwrap_or(DEFAULT_RECONNECT_IVL);
+                    let window = ivl.max(c.backoff).saturating_mul(2);
+                    let again = c
+                        .hung_up_at
+                        .is_some_and(|t| now.saturating_duration_since(t) < window);
+                    c.hung_up_at = Some(now);
+                    if !again {
+                        c.backoff = c.options.reconnect_ivl.unwrap_or_default();
+                    }
+                    again && c.options.reconnect_ivl.is_some()
+                });
+                if again {
+                    self.schedule_reconnect(key, false);
+                } else {
+                    self.start_connect(key);
                 }
-                self.start_connect(key);
             } else if live {
                 match c_stop_reason(&self.connecters, key, refused, handshake_failed) {
                     Some(why) => self.stop_reconnecting(key, why),

@@ -360,3 +360,12 @@ pub fn exit_with(outcome: Result<Measure, String>) -> ! {
         }
     }
 }
+
+/// Checks that what arrived has the size sent, so a figure always counts real messages.
+pub fn check_len(got: usize, want: usize) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("received {got} bytes where {want} were sent"))
+    }
+}

@@ -7,8 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::common::{
-    exit_with, pub_payload, ready, runtime, warm_up_count, Measure, Step, SubState, ACK_TIMEOUT,
-    HWM, SUBSCRIBERS, WARM_UP_ROUND_TRIPS,
+    check_len, exit_with, pub_payload, ready, runtime, warm_up_count, Measure, Step, SubState,
+    ACK_TIMEOUT, HWM, SUBSCRIBERS, WARM_UP_ROUND_TRIPS,
 };
 use crate::{publish, timed};
 
@@ -31,7 +31,9 @@ pub fn push_pull(endpoint: &str, size: usize, dur: Duration) -> Result<Measure, 
         warm_up_count(size),
         64,
         dur,
-        pull.recv().map(drop).step("recv")
+        pull.recv()
+            .step("recv")
+            .and_then(|m| check_len(m.byte_len(), size))
     );
     exit_with(m)
 }
@@ -53,7 +55,10 @@ pub fn push_pull_async(endpoint: &str, size: usize, dur: Duration) -> Result<Mea
             warm_up_count(size),
             64,
             dur,
-            pull.recv_async().await.map(drop).step("recv")
+            pull.recv_async()
+                .await
+                .step("recv")
+                .and_then(|m| check_len(m.byte_len(), size))
         );
         exit_with(m);
     });
@@ -101,7 +106,9 @@ pub fn req(endpoint: &str, dur: Duration) -> Result<Measure, String> {
         WARM_UP_ROUND_TRIPS,
         16,
         dur,
-        req.request(&payload[..]).map(drop).step("request")
+        req.request(&payload[..])
+            .step("request")
+            .and_then(|m| check_len(m.byte_len(), 16))
     );
     exit_with(m)
 }
@@ -120,8 +127,8 @@ pub fn req_async(endpoint: &str, dur: Duration) -> Result<Measure, String> {
             dur,
             req.request_async(&payload[..])
                 .await
-                .map(drop)
                 .step("request")
+                .and_then(|m| check_len(m.byte_len(), 16))
         );
         exit_with(m);
     });

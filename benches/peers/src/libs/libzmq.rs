@@ -6,8 +6,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::common::{
-    exit_with, pub_payload, ready, warm_up_count, Measure, Step, SubState, ACK_TIMEOUT, HWM,
-    SUBSCRIBERS, WARM_UP_ROUND_TRIPS,
+    check_len, exit_with, pub_payload, ready, warm_up_count, Measure, Step, SubState, ACK_TIMEOUT,
+    HWM, SUBSCRIBERS, WARM_UP_ROUND_TRIPS,
 };
 use crate::{publish, timed};
 
@@ -28,7 +28,9 @@ pub fn push_pull(endpoint: &str, size: usize, dur: Duration) -> Result<Measure, 
         warm_up_count(size),
         64,
         dur,
-        pull.recv(&mut msg, 0).step("recv")
+        pull.recv(&mut msg, 0)
+            .step("recv")
+            .and_then(|()| check_len(msg.len(), size))
     );
     exit_with(m)
 }
@@ -57,6 +59,7 @@ pub fn req(endpoint: &str, dur: Duration) -> Result<Measure, String> {
         req.send(&payload[..], 0)
             .step("send")
             .and_then(|()| req.recv(&mut msg, 0).step("recv"))
+            .and_then(|()| check_len(msg.len(), 16))
     });
     exit_with(m)
 }

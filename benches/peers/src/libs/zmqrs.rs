@@ -7,8 +7,8 @@ use std::time::Duration;
 use zeromq::{Socket, SocketRecv, SocketSend, ZmqMessage};
 
 use crate::common::{
-    ack_async, drain, exit_with, pub_payload, ready, runtime, warm_up_count, Measure, Step,
-    SubState, SUBSCRIBERS, WARM_UP_ROUND_TRIPS,
+    ack_async, check_len, drain, exit_with, pub_payload, ready, runtime, warm_up_count, Measure,
+    Step, SubState, SUBSCRIBERS, WARM_UP_ROUND_TRIPS,
 };
 use crate::{publish, timed};
 
@@ -33,7 +33,10 @@ pub fn push_pull(endpoint: &str, size: usize, dur: Duration) -> Result<Measure, 
                 warm_up_count(size),
                 64,
                 dur,
-                pull.recv().await.map(drop).step("recv")
+                pull.recv()
+                    .await
+                    .step("recv")
+                    .and_then(|m| check_len(m.get(0).map_or(0, |f| f.len()), size))
             );
             exit_with(m);
         });
@@ -69,7 +72,11 @@ pub fn req(endpoint: &str, dur: Duration) -> Result<Measure, String> {
             let payload = [0u8; 16];
             let m = timed!(WARM_UP_ROUND_TRIPS, 16, dur, {
                 match req.send(ZmqMessage::from(payload.to_vec())).await {
-                    Ok(()) => req.recv().await.map(drop).step("recv"),
+                    Ok(()) => req
+                        .recv()
+                        .await
+                        .step("recv")
+                        .and_then(|m| check_len(m.get(0).map_or(0, |f| f.len()), 16)),
                     Err(e) => Err(format!("send: {e}")),
                 }
             });

@@ -69,7 +69,8 @@ def main():
     rows = []  # (label, {lib: ratio or None}, {lib: reason})
     libs = []
     for section, header, table in ratio_tables(text):
-        names = header[2:]
+        # Library columns only (not the "best of ..." summary column).
+        names = [n for n in header[2:] if not n.startswith("best of")]
         for lib in names:
             if lib != "libzmq" and lib not in libs:
                 libs.append(lib)

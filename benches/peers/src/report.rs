@@ -177,15 +177,8 @@ pub fn tables(cases: &[Case], libs: &[Lib], results: &Results, rounds: usize) ->
     let mut out = String::new();
     for group in groups.iter().filter(|g| !g.cases.is_empty()) {
         let _ = writeln!(out, "### {}\n", group.title);
-        let header = {
-            let mut h = "| transport | size |".to_owned();
-            let mut rule = "|---|---:|".to_owned();
-            for lib in libs {
-                let _ = write!(h, " {} |", lib.name());
-                rule.push_str("---:|");
-            }
-            format!("{h}\n{rule}\n")
-        };
+        let header = table_header(libs, None);
+        let ratio_header = table_header(libs, Some("best of zmq.rs, rzmq, omq-tokio"));
         let mut notes = Vec::new();
         let mut figures = String::new();
         let mut ratios = String::new();
@@ -197,6 +190,7 @@ pub fn tables(cases: &[Case], libs: &[Lib], results: &Results, rounds: usize) ->
             let _ = write!(figures, "| {} |", row_label(case));
             let _ = write!(ratios, "| {} |", row_label(case));
             let _ = write!(cpus, "| {} |", row_label(case));
+            let mut best: Option<(f64, Lib)> = None;
             for &lib in libs {
                 let outcomes = get(lib);
                 for (round, o) in outcomes.iter().enumerate() {
@@ -253,6 +247,12 @@ pub fn tables(cases: &[Case], libs: &[Lib], results: &Results, rounds: usize) ->
                     let lo = per_round.iter().copied().fold(f64::INFINITY, f64::min);
                     let hi = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let m = median(per_round.clone());
+                    if matches!(lib, Lib::ZmqRs | Lib::Rzmq | Lib::Omq) {
+                        let better = |a: f64, b: f64| if is_latency(case) { a < b } else { a > b };
+                        if best.is_none_or(|(b, _)| better(m, b)) {
+                            best = Some((m, lib));
+                        }
+                    }
                     if per_round.len() > 1 {
                         let _ = write!(ratios, " {m:.2}× ({lo:.2}–{hi:.2}){mark} |");
                     } else {
@@ -261,6 +261,12 @@ pub fn tables(cases: &[Case], libs: &[Lib], results: &Results, rounds: usize) ->
                 }
             }
             figures.push('\n');
+            match best {
+                Some((m, lib)) => {
+                    let _ = write!(ratios, " {m:.2}× ({}) |", lib.name());
+                }
+                None => ratios.push_str(" — |"),
+            }
             ratios.push('\n');
             cpus.push('\n');
         }
@@ -281,7 +287,7 @@ pub fn tables(cases: &[Case], libs: &[Lib], results: &Results, rounds: usize) ->
             "Ratio to libzmq in the same round ({}; median{range}):\n",
             group.ratio_note
         );
-        let _ = writeln!(out, "{header}{ratios}");
+        let _ = writeln!(out, "{ratio_header}{ratios}");
         let _ = writeln!(out, "{} ({rounds_text}):\n", capitalise(group.cpu_unit));
         let _ = writeln!(out, "{header}{cpus}");
         if !notes.is_empty() {
@@ -293,6 +299,17 @@ pub fn tables(cases: &[Case], libs: &[Lib], results: &Results, rounds: usize) ->
         }
     }
     out
+}
+
+/// A table's header row and rule: transport, size, one column per library, and `extra`.
+fn table_header(libs: &[Lib], extra: Option<&str>) -> String {
+    let mut h = "| transport | size |".to_owned();
+    let mut rule = "|---|---:|".to_owned();
+    for lib in libs.iter().map(|l| l.name()).chain(extra) {
+        let _ = write!(h, " {lib} |");
+        rule.push_str("---:|");
+    }
+    format!("{h}\n{rule}\n")
 }
 
 fn capitalise(s: &str) -> String {

@@ -228,17 +228,7 @@ pub fn tables(cases: &[Case], libs: &[Lib], results: &Results, rounds: usize) ->
                 let c = median(done.iter().map(|m| cpu(case, m)).collect());
                 let _ = write!(cpus, " {}{mark} |", format_cpu(c));
                 // Ratios only between figures of the same round.
-                let per_round: Vec<f64> = outcomes
-                    .iter()
-                    .zip(base.iter())
-                    .filter_map(|pair| match pair {
-                        (Outcome::Done(a), Outcome::Done(b)) => {
-                            Some(figure(case, a) / figure(case, b))
-                        }
-                        _ => None,
-                    })
-                    .filter(|x| x.is_finite())
-                    .collect();
+                let per_round = round_ratios(case, outcomes, base);
                 if lib == Lib::Libzmq {
                     let _ = write!(ratios, " 1 |");
                 } else if per_round.is_empty() {
@@ -298,6 +288,57 @@ pub fn tables(cases: &[Case], libs: &[Lib], results: &Results, rounds: usize) ->
             );
         }
     }
+    if libs.contains(&Lib::Ferromq) && libs.contains(&Lib::FerromqAsync) {
+        out.push_str(&async_table(cases, results));
+    }
+    out
+}
+
+/// `a`'s figure ÷ `b`'s, for every round where both gave one.
+fn round_ratios(case: Case, a: &[Outcome], b: &[Outcome]) -> Vec<f64> {
+    a.iter()
+        .zip(b.iter())
+        .filter_map(|pair| match pair {
+            (Outcome::Done(x), Outcome::Done(y)) => Some(figure(case, x) / figure(case, y)),
+            _ => None,
+        })
+        .filter(|x| x.is_finite())
+        .collect()
+}
+
+/// ferromq's async face against its own blocking calls, round by round (issue 14's
+/// "within 10 %" target).
+fn async_table(cases: &[Case], results: &Results) -> String {
+    let mut out = String::from(
+        "### ferromq's async face ÷ its blocking calls, same round\n\n\
+         Throughput: above 1 the async face is faster; round trip: a ratio of times, \
+         above 1 the async face is slower (median, lowest–highest in brackets):\n\n\
+         | scenario | transport | size | async ÷ blocking |\n|---|---|---:|---:|\n",
+    );
+    let empty = Vec::new();
+    for &case in cases {
+        let get = |lib: Lib| results.get(&(case, lib)).unwrap_or(&empty);
+        let ratios = round_ratios(case, get(Lib::FerromqAsync), get(Lib::Ferromq));
+        let scenario = match case {
+            Case::PushPull(..) => "PUSH/PULL",
+            Case::ReqRep(_) => "REQ/REP round trip",
+            Case::PubSub => "PUB to 10 SUBs",
+        };
+        let cell = if ratios.is_empty() {
+            "— (a side has no figure)".to_owned()
+        } else {
+            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let m = median(ratios.clone());
+            if ratios.len() > 1 {
+                format!("{m:.2} ({lo:.2}–{hi:.2})")
+            } else {
+                format!("{m:.2}")
+            }
+        };
+        let _ = writeln!(out, "| {scenario} | {} | {cell} |", row_label(case));
+    }
+    out.push('\n');
     out
 }
 

@@ -133,7 +133,7 @@ struct Options {
 
 const USAGE: &str =
     "usage: ferromq-peers [--quick] [--rounds N] [--secs S] [--only W] [--libs a,b] [--out FILE]
-  --quick      one round of 0.3 s cells (a smoke run, ~1 minute)
+  --quick      one round of 0.3 s cells (a smoke run, under a minute)
   --rounds N   rounds, each running every library once per case (default 3)
   --secs S     seconds each cell measures for (default 1.0)
   --only W     only the cases whose id contains W (ids: push_pull/tcp/16, req_rep/ipc, pub_sub/tcp)
@@ -280,7 +280,8 @@ fn orchestrate(options: &Options) {
     let text = format!("{header}\n{tables}");
     println!("{text}");
     if let Some(path) = &options.out {
-        if let Err(e) = std::fs::write(path, &text) {
+        let raw = report::raw(&cases, &options.libs, &results);
+        if let Err(e) = std::fs::write(path, format!("{text}\n{raw}")) {
             eprintln!("could not write {path}: {e}");
             std::process::exit(1);
         }

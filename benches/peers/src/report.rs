@@ -360,3 +360,28 @@ fn capitalise(s: &str) -> String {
         None => String::new(),
     }
 }
+
+/// Every cell of every round as it came, for a reader who wants other statistics than
+/// the tables': a tab-separated block inside a collapsed section.
+pub fn raw(cases: &[Case], libs: &[Lib], results: &Results) -> String {
+    let mut out = String::from(
+        "<details><summary>Every cell (round, case, library, count, seconds, CPU seconds or why not)</summary>\n\n```text\n",
+    );
+    for &case in cases {
+        for &lib in libs {
+            let Some(outcomes) = results.get(&(case, lib)) else {
+                continue;
+            };
+            for (round, outcome) in outcomes.iter().enumerate() {
+                let what = match outcome {
+                    Outcome::Done(m) => format!("{}\t{:.6}\t{:.6}", m.count, m.secs, m.cpu),
+                    Outcome::Failed(why) => format!("failed: {why}"),
+                    Outcome::Lacks(why) => (*why).to_owned(),
+                };
+                let _ = writeln!(out, "{}\t{}\t{}\t{what}", round + 1, case.id(), lib.name());
+            }
+        }
+    }
+    out.push_str("```\n\n</details>\n");
+    out
+}

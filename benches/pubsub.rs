@@ -25,7 +25,7 @@
 //!
 //! Equal settings on both sides: one I/O thread per context (the publisher's and the
 //! subscribers' contexts are separate, as they would be in separate processes), high-water
-//! marks 1000 (both libraries' default), default kernel socket buffers, all subscribers
+//! marks 1000 (both libraries' default), a listen backlog of 1024, default kernel socket buffers, all subscribers
 //! subscribed to everything. The file-descriptor limit is raised to its hard limit first
 //! (1,000 subscribers over tcp need two sockets each in this one process, and libzmq a
 //! mailbox per socket besides). Full run: `cargo bench --bench pubsub`; one group:
@@ -49,6 +49,9 @@ const END_OF_WINDOW: u8 = b'e';
 const QUIT: u8 = b'q';
 /// How many threads own the SUBs in the `2_threads` variant.
 const POOL_THREADS: usize = 2;
+/// The publisher's listen backlog: both libraries' default of 100 makes most of a
+/// thousand simultaneous connects wait for the kernel's SYN retries (seconds).
+const BACKLOG: i32 = 1024;
 /// How long any wait for the other side may take before the bench gives up.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -108,6 +111,7 @@ impl Reports {
 /// The publisher's side of one measurement: sends `n` messages in windows, each window
 /// waiting for all `subscribers`' acknowledgements.
 fn publish(
+    id: &str,
     n: u64,
     subscribers: usize,
     acks: &mpsc::Receiver<()>,
@@ -121,7 +125,9 @@ fn publish(
             send(if i + 1 == window { END_OF_WINDOW } else { DATA });
         }
         for _ in 0..subscribers {
-            acks.recv_timeout(PATIENCE).expect("a subscriber stalled");
+            if acks.recv_timeout(PATIENCE).is_err() {
+                panic!("{id}: a subscriber stalled after {sent} messages");
+            }
         }
         sent += window;
     }
@@ -174,7 +180,7 @@ impl Fanout {
         warm_up(self.subscribers, &self.reports.warmed, &mut self.send);
         let (subscribers, acks, send) = (self.subscribers, &self.reports.acks, &mut self.send);
         group.bench_function(id, |b| {
-            b.iter_custom(|n| publish(n, subscribers, acks, send))
+            b.iter_custom(|n| publish(id, n, subscribers, acks, send))
         });
         (self.send)(QUIT);
         (self.finish)();
@@ -192,6 +198,7 @@ fn join_all(threads: Vec<thread::JoinHandle<()>>) -> Box<dyn FnOnce()> {
 fn ferromq_fanout(subscribers: usize, shape: Shape) -> Fanout {
     let ctx = ferromq::Context::new();
     let mut publisher = ctx.publisher().unwrap();
+    publisher.set_backlog(BACKLOG);
     publisher.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = publisher.last_endpoint().unwrap().to_owned();
     let reports = Reports::new();
@@ -293,6 +300,7 @@ fn ferromq_pool(mut subs: Vec<ferromq::Sub>, mut tallies: Vec<Tally>) {
 fn libzmq_fanout(subscribers: usize, shape: Shape) -> Fanout {
     let ctx = zmq::Context::new();
     let publisher = ctx.socket(zmq::PUB).unwrap();
+    publisher.set_backlog(BACKLOG).unwrap();
     publisher.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = publisher.get_last_endpoint().unwrap().unwrap();
     let reports = Reports::new();

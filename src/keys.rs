@@ -26,8 +26,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crypto_box::aead::rand_core::RngCore;
-use crypto_box::aead::OsRng;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -38,6 +36,14 @@ pub(crate) const CURVE_KEY_LEN: usize = 32;
 
 /// Length of a CURVE key in Z85 characters.
 pub(crate) const CURVE_KEY_Z85_LEN: usize = 40;
+
+/// The Curve25519 public key of `secret` (X25519 with the base point, the scalar clamped
+/// as libsodium's `crypto_scalarmult_base` does).
+pub(crate) fn public_of(secret: &[u8; CURVE_KEY_LEN]) -> [u8; CURVE_KEY_LEN] {
+    let mut public = [0u8; CURVE_KEY_LEN];
+    dryoc::classic::crypto_core::crypto_scalarmult_base(&mut public, secret);
+    public
+}
 
 /// Decodes a 40-character Z85 key into `out`, keeping the decoded bytes wiped.
 fn decode_key(text: &str, what: &str) -> Result<Zeroizing<[u8; CURVE_KEY_LEN]>> {
@@ -230,8 +236,7 @@ impl CurveSecretKey {
     /// The public key that belongs to this secret key (X25519 multiplication of the base
     /// point, as libzmq's `zmq_curve_public`).
     pub fn public_key(&self) -> CurvePublicKey {
-        let secret = crypto_box::SecretKey::from_bytes(*self.0);
-        CurvePublicKey(*secret.public_key().as_bytes())
+        CurvePublicKey(public_of(&self.0))
     }
 }
 
@@ -273,8 +278,7 @@ impl CurveKeyPair {
     /// [`Error::Io`] if the random source fails.
     pub fn generate() -> Result<Self> {
         let mut bytes = Zeroizing::new([0u8; CURVE_KEY_LEN]);
-        OsRng
-            .try_fill_bytes(&mut bytes[..])
+        getrandom::fill(&mut bytes[..])
             .map_err(|e| Error::Io(std::io::Error::other(format!("random source: {e}"))))?;
         Ok(Self::from_secret(CurveSecretKey(bytes)))
     }

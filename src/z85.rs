@@ -54,7 +54,7 @@ const DECODE: [u8; 256] = {
 /// # Ok::<(), ferromq::Error>(())
 /// ```
 pub fn encode(data: &[u8]) -> Result<String> {
-    if data.len() % 4 != 0 {
+    if !data.len().is_multiple_of(4) {
         return Err(Error::InvalidZ85(format!(
             "cannot encode {} bytes: the length must be a multiple of 4",
             data.len()
@@ -91,7 +91,7 @@ pub fn encode(data: &[u8]) -> Result<String> {
 /// ```
 pub fn decode(text: &str) -> Result<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 5 != 0 {
+    if !bytes.len().is_multiple_of(5) {
         return Err(Error::InvalidZ85(format!(
             "cannot decode {} characters: the length must be a multiple of 5",
             bytes.len()

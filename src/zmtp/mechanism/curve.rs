@@ -1,5 +1,5 @@
 //! CURVE (ZeroMQ RFC 25, with the CurveZMQ handshake of RFC 26): Curve25519 key agreement
-//! and XSalsa20-Poly1305 boxes, from RustCrypto's `crypto_box` and `crypto_secretbox`.
+//! and XSalsa20-Poly1305 boxes, from `dryoc`'s libsodium-compatible `crypto_box` functions.
 //!
 //! ```text
 //!   client (C, c; C', c')                          server (S, s; S', s')
@@ -23,17 +23,16 @@
 //! An INITIATE with another connection's cookie does not open.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use crypto_box::aead::consts::U24;
-use crypto_box::aead::generic_array::GenericArray;
-use crypto_box::aead::rand_core::RngCore;
-use crypto_box::aead::{AeadCore, AeadInPlace, OsRng};
-use crypto_box::{PublicKey, SalsaBox, SecretKey};
-use crypto_secretbox::{KeyInit, XSalsa20Poly1305};
+use dryoc::classic::crypto_box::{
+    crypto_box_beforenm, crypto_box_detached_afternm_inplace,
+    crypto_box_open_detached_afternm_inplace,
+};
 use zeroize::Zeroizing;
 
 use super::plain::{unexpected, HELLO, INITIATE, WELCOME};
 use super::{Progress, ZapRequest, KEY_LEN};
 use crate::error::{Error, Result};
+use crate::keys::public_of;
 use crate::zmtp::command::{encode_command, READY};
 use crate::zmtp::frame::encode_header;
 
@@ -76,14 +75,21 @@ const READY_PREFIX: &[u8; 16] = b"CurveZMQREADY---";
 const CLIENT_MESSAGE_PREFIX: &[u8; 16] = b"CurveZMQMESSAGEC";
 const SERVER_MESSAGE_PREFIX: &[u8; 16] = b"CurveZMQMESSAGES";
 
-type Nonce = GenericArray<u8, U24>;
+/// The 24-byte nonce of one box.
+type Nonce = [u8; 24];
+
+/// A Curve25519 public key as raw bytes.
+type PublicKey = [u8; KEY_LEN];
+
+/// A Curve25519 secret key, wiped when dropped.
+type SecretKey = Zeroizing<[u8; KEY_LEN]>;
 
 /// A nonce of a 16-byte prefix and an 8-byte big-endian counter.
 fn short_nonce(prefix: &[u8; 16], counter: u64) -> Nonce {
     let mut n = [0u8; 24];
     n[..16].copy_from_slice(prefix);
     n[16..].copy_from_slice(&counter.to_be_bytes());
-    n.into()
+    n
 }
 
 /// A nonce of an 8-byte prefix and 16 bytes from the wire.
@@ -91,21 +97,23 @@ fn long_nonce(prefix: &[u8; 8], tail: &[u8; LONG_NONCE_LEN]) -> Nonce {
     let mut n = [0u8; 24];
     n[..8].copy_from_slice(prefix);
     n[8..].copy_from_slice(tail);
-    n.into()
+    n
 }
 
 /// `N` bytes from the operating system's random source.
 fn random<const N: usize>() -> Result<[u8; N]> {
     let mut out = [0u8; N];
-    OsRng
-        .try_fill_bytes(&mut out)
+    getrandom::fill(&mut out)
         .map_err(|e| Error::Io(std::io::Error::other(format!("random source: {e}"))))?;
     Ok(out)
 }
 
-/// A fresh short-term key pair.
+/// A fresh short-term secret key.
 fn ephemeral() -> Result<SecretKey> {
-    Ok(SecretKey::from_bytes(*Zeroizing::new(random::<KEY_LEN>()?)))
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    getrandom::fill(&mut key[..])
+        .map_err(|e| Error::Io(std::io::Error::other(format!("random source: {e}"))))?;
+    Ok(key)
 }
 
 /// The fixed-size array at `at` in `data`, or a protocol error naming `what`.
@@ -115,17 +123,47 @@ fn array<const N: usize>(data: &[u8], at: usize, what: &str) -> Result<[u8; N]> 
         .ok_or_else(|| Error::Protocol(format!("malformed CURVE {what}")))
 }
 
-/// A box key: `crypto_box`'s precomputed Curve25519 key or a secret-box key.
-trait BoxKey: AeadInPlace + AeadCore<NonceSize = U24> {}
-impl<K: AeadInPlace + AeadCore<NonceSize = U24>> BoxKey for K {}
+/// An XSalsa20-Poly1305 key, wiped when dropped: either the key `crypto_box` precomputes
+/// from one side's public and the other's secret Curve25519 key (libsodium's
+/// `crypto_box_beforenm`), or a secret-box key used as it is. libsodium's
+/// `crypto_box_afternm` and `crypto_secretbox` are the same construction, so both kinds
+/// seal and open through the same two calls.
+struct BoxKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl BoxKey {
+    /// The precomputed key of `public` and `secret`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Protocol`] naming `what` when `public` is a low-order point, whose shared
+    /// secret would be all zeros (libsodium refuses it too).
+    fn between(public: &PublicKey, secret: &[u8; KEY_LEN], what: &str) -> Result<Self> {
+        let key = crypto_box_beforenm(public, secret)
+            .map_err(|_| Error::Protocol(format!("CURVE {what}: unusable peer key")))?;
+        Ok(BoxKey(Zeroizing::new(key)))
+    }
+
+    /// A secret-box key.
+    fn secret(key: &[u8; KEY_LEN]) -> Self {
+        BoxKey(Zeroizing::new(*key))
+    }
+
+    /// Encrypts `data` in place and returns its tag.
+    fn seal(&self, nonce: &Nonce, data: &mut [u8]) -> [u8; TAG_LEN] {
+        let mut tag = [0u8; TAG_LEN];
+        crypto_box_detached_afternm_inplace(data, &mut tag, nonce, &self.0);
+        tag
+    }
+
+    /// Checks `tag` and decrypts `data` in place; false (and `data` unusable) if the box
+    /// does not open.
+    fn open(&self, nonce: &Nonce, data: &mut [u8], tag: &[u8; TAG_LEN]) -> bool {
+        crypto_box_open_detached_afternm_inplace(data, tag, nonce, &self.0).is_ok()
+    }
+}
 
 /// Appends Box[plaintext] (tag, then ciphertext) made with `key` and `nonce`.
-fn seal_into<B: BufMut + AsMut<[u8]>>(
-    out: &mut B,
-    key: &impl BoxKey,
-    nonce: &Nonce,
-    plaintext: &[u8],
-) {
+fn seal_into<B: BufMut + AsMut<[u8]>>(out: &mut B, key: &BoxKey, nonce: &Nonce, plaintext: &[u8]) {
     let start = out.as_mut().len();
     out.put_bytes(0, TAG_LEN);
     out.put_slice(plaintext);
@@ -133,26 +171,26 @@ fn seal_into<B: BufMut + AsMut<[u8]>>(
 }
 
 /// Encrypts `out[start + 16..]` in place and writes the tag at `out[start..start + 16]`.
-fn seal_in_place(out: &mut [u8], start: usize, key: &impl BoxKey, nonce: &Nonce) {
-    let body = start + TAG_LEN;
+fn seal_in_place(out: &mut [u8], start: usize, key: &BoxKey, nonce: &Nonce) {
+    let body = start.saturating_add(TAG_LEN);
     let Some(region) = out.get_mut(body..) else {
         return;
     };
-    // Encryption fails only for plaintexts beyond 256 GiB, which nothing here builds.
-    if let Ok(tag) = key.encrypt_in_place_detached(nonce, b"", region) {
-        if let Some(slot) = out.get_mut(start..body) {
-            slot.copy_from_slice(&tag);
-        }
+    let tag = key.seal(nonce, region);
+    if let Some(slot) = out.get_mut(start..body) {
+        slot.copy_from_slice(&tag);
     }
 }
 
 /// Opens Box[...] (`boxed` is tag, then ciphertext) into a buffer wiped when dropped.
-fn open(key: &impl BoxKey, nonce: &Nonce, boxed: &[u8], what: &str) -> Result<Zeroizing<Vec<u8>>> {
+fn open(key: &BoxKey, nonce: &Nonce, boxed: &[u8], what: &str) -> Result<Zeroizing<Vec<u8>>> {
     let failed = || Error::Protocol(format!("CURVE {what} box does not open"));
     let (tag, ciphertext) = boxed.split_at_checked(TAG_LEN).ok_or_else(failed)?;
+    let tag: &[u8; TAG_LEN] = tag.try_into().map_err(|_| failed())?;
     let mut plain = Zeroizing::new(ciphertext.to_vec());
-    key.decrypt_in_place_detached(nonce, b"", &mut plain, GenericArray::from_slice(tag))
-        .map_err(|_| failed())?;
+    if !key.open(nonce, &mut plain, tag) {
+        return Err(failed());
+    }
     Ok(plain)
 }
 
@@ -160,7 +198,7 @@ fn open(key: &impl BoxKey, nonce: &Nonce, boxed: &[u8], what: &str) -> Result<Ze
 /// handshake goes through [`CurveCipher::seal_frame`] and [`CurveCipher::open_frame`].
 pub(crate) struct CurveCipher {
     /// The precomputed box key of the two short-term keys.
-    key: SalsaBox,
+    key: BoxKey,
     /// Nonce prefix of what we send (`...MESSAGEC` for a client).
     ours: &'static [u8; 16],
     /// Nonce prefix of what the peer sends.
@@ -242,14 +280,12 @@ impl CurveCipher {
         let region = body
             .get_mut(tag_at + TAG_LEN..)
             .ok_or_else(|| Error::Protocol("malformed CURVE MESSAGE".into()))?;
-        self.key
-            .decrypt_in_place_detached(
-                &short_nonce(self.theirs, nonce),
-                b"",
-                region,
-                GenericArray::from_slice(&tag),
-            )
-            .map_err(|_| Error::Protocol("CURVE MESSAGE box does not open".into()))?;
+        if !self
+            .key
+            .open(&short_nonce(self.theirs, nonce), region, &tag)
+        {
+            return Err(Error::Protocol("CURVE MESSAGE box does not open".into()));
+        }
         self.peer = nonce;
         let body = body.freeze();
         let flags = body.get(tag_at + TAG_LEN).copied().unwrap_or_default();
@@ -262,7 +298,7 @@ enum ClientState {
     /// HELLO is out; WELCOME is awaited.
     ExpectWelcome,
     /// INITIATE is out; READY is awaited. Holds the short-term box key.
-    ExpectReady(SalsaBox),
+    ExpectReady(BoxKey),
     /// The handshake finished or failed.
     Done,
 }
@@ -272,8 +308,10 @@ pub(crate) struct CurveClient {
     server: PublicKey,
     public: [u8; KEY_LEN],
     secret: SecretKey,
-    /// Our short-term key pair (C', c').
+    /// Our short-term secret key (c').
     short: SecretKey,
+    /// Our short-term public key (C').
+    short_public: PublicKey,
     /// The short nonce our next command uses; HELLO takes 1, as in libzmq.
     next: u64,
     state: ClientState,
@@ -299,11 +337,13 @@ impl CurveClient {
         public: &[u8; KEY_LEN],
         secret: &[u8; KEY_LEN],
     ) -> Result<Self> {
+        let short = ephemeral()?;
         let mut client = CurveClient {
-            server: PublicKey::from_bytes(*server_public),
+            server: *server_public,
             public: *public,
-            secret: SecretKey::from_bytes(*secret),
-            short: ephemeral()?,
+            secret: Zeroizing::new(*secret),
+            short_public: public_of(&short),
+            short,
             next: 1,
             state: ClientState::ExpectWelcome,
         };
@@ -311,9 +351,9 @@ impl CurveClient {
         let mut data = BytesMut::with_capacity(HELLO_DATA_LEN);
         data.put_slice(&[1, 0]);
         data.put_bytes(0, HELLO_PADDING);
-        data.put_slice(client.short.public_key().as_bytes());
+        data.put_slice(&client.short_public);
         data.put_u64(nonce);
-        let key = SalsaBox::new(&client.server, &client.short);
+        let key = BoxKey::between(&client.server, &client.short, "server key")?;
         seal_into(
             &mut data,
             &key,
@@ -371,7 +411,7 @@ impl CurveClient {
     }
 
     /// Opens WELCOME, queues INITIATE, and returns the short-term box key.
-    fn on_welcome(&mut self, data: &[u8], out: &mut BytesMut, metadata: &[u8]) -> Result<SalsaBox> {
+    fn on_welcome(&mut self, data: &[u8], out: &mut BytesMut, metadata: &[u8]) -> Result<BoxKey> {
         if data.len() != WELCOME_DATA_LEN {
             return Err(Error::Protocol(format!(
                 "malformed CURVE WELCOME of {} bytes (must be 168)",
@@ -380,21 +420,21 @@ impl CurveClient {
         }
         let welcome_nonce: [u8; LONG_NONCE_LEN] = array(data, 0, "WELCOME")?;
         let boxed = data.get(LONG_NONCE_LEN..).unwrap_or_default();
-        let long_term = SalsaBox::new(&self.server, &self.short);
+        let long_term = BoxKey::between(&self.server, &self.short, "server key")?;
         let plain = open(
             &long_term,
             &long_nonce(WELCOME_PREFIX, &welcome_nonce),
             boxed,
             "WELCOME",
         )?;
-        let server_short = PublicKey::from_bytes(array(&plain, 0, "WELCOME")?);
+        let server_short: PublicKey = array(&plain, 0, "WELCOME")?;
         let cookie = plain.get(KEY_LEN..KEY_LEN + COOKIE_LEN).unwrap_or_default();
 
         // The vouch: C' and S, boxed from our long-term key to S'.
         let vouch_nonce: [u8; LONG_NONCE_LEN] = random()?;
         let mut vouch_plain = [0u8; 2 * KEY_LEN];
-        vouch_plain[..KEY_LEN].copy_from_slice(self.short.public_key().as_bytes());
-        vouch_plain[KEY_LEN..].copy_from_slice(self.server.as_bytes());
+        vouch_plain[..KEY_LEN].copy_from_slice(&self.short_public);
+        vouch_plain[KEY_LEN..].copy_from_slice(&self.server);
         let mut initiate_plain: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(
             KEY_LEN + VOUCH_LEN + metadata.len() + TAG_LEN,
         ));
@@ -402,13 +442,13 @@ impl CurveClient {
         initiate_plain.put_slice(&vouch_nonce);
         seal_into(
             &mut *initiate_plain,
-            &SalsaBox::new(&server_short, &self.secret),
+            &BoxKey::between(&server_short, &self.secret, "WELCOME")?,
             &long_nonce(VOUCH_PREFIX, &vouch_nonce),
             &vouch_plain,
         );
         initiate_plain.put_slice(metadata);
 
-        let key = SalsaBox::new(&server_short, &self.short);
+        let key = BoxKey::between(&server_short, &self.short, "WELCOME")?;
         let nonce = self.take_nonce()?;
         let mut initiate = BytesMut::with_capacity(MIN_INITIATE_DATA_LEN + metadata.len());
         initiate.put_slice(cookie);
@@ -436,7 +476,7 @@ enum ServerState {
     },
     /// INITIATE was good and ZAP was asked about the client; its answer is awaited.
     WaitZap {
-        key: SalsaBox,
+        key: BoxKey,
         peer_nonce: u64,
         metadata: Bytes,
     },
@@ -467,10 +507,9 @@ impl std::fmt::Debug for CurveServer {
 impl CurveServer {
     /// A server waiting for HELLO; with `zap`, it asks ZAP about each client's key.
     pub(crate) fn new(secret: &[u8; KEY_LEN], zap: bool) -> Self {
-        let secret = SecretKey::from_bytes(*secret);
         CurveServer {
-            public: secret.public_key(),
-            secret,
+            public: public_of(secret),
+            secret: Zeroizing::new(*secret),
             zap,
             next: 1,
             state: ServerState::ExpectHello,
@@ -554,12 +593,12 @@ impl CurveServer {
             ));
         }
         let at = 2 + HELLO_PADDING;
-        let client_short = PublicKey::from_bytes(array(data, at, "HELLO")?);
+        let client_short: PublicKey = array(data, at, "HELLO")?;
         let nonce = u64::from_be_bytes(array(data, at + KEY_LEN, "HELLO")?);
         let boxed = data
             .get(at + KEY_LEN + SHORT_NONCE_LEN..)
             .unwrap_or_default();
-        let long_term = SalsaBox::new(&client_short, &self.secret);
+        let long_term = BoxKey::between(&client_short, &self.secret, "HELLO")?;
         open(
             &long_term,
             &short_nonce(HELLO_PREFIX, nonce),
@@ -571,15 +610,15 @@ impl CurveServer {
         let cookie_key = Zeroizing::new(random::<KEY_LEN>()?);
         let cookie_nonce: [u8; LONG_NONCE_LEN] = random()?;
         let mut cookie_plain = Zeroizing::new([0u8; 2 * KEY_LEN]);
-        cookie_plain[..KEY_LEN].copy_from_slice(client_short.as_bytes());
-        cookie_plain[KEY_LEN..].copy_from_slice(&short.to_bytes());
+        cookie_plain[..KEY_LEN].copy_from_slice(&client_short);
+        cookie_plain[KEY_LEN..].copy_from_slice(&short[..]);
         let mut welcome_plain: Zeroizing<Vec<u8>> =
             Zeroizing::new(Vec::with_capacity(KEY_LEN + COOKIE_LEN));
-        welcome_plain.put_slice(short.public_key().as_bytes());
+        welcome_plain.put_slice(&public_of(&short));
         welcome_plain.put_slice(&cookie_nonce);
         seal_into(
             &mut *welcome_plain,
-            &XSalsa20Poly1305::new(GenericArray::from_slice(&cookie_key[..])),
+            &BoxKey::secret(&cookie_key),
             &long_nonce(COOKIE_PREFIX, &cookie_nonce),
             &cookie_plain[..],
         );
@@ -603,7 +642,7 @@ impl CurveServer {
         data: &[u8],
         cookie_key: &[u8; KEY_LEN],
         hello_nonce: u64,
-    ) -> Result<(SalsaBox, [u8; KEY_LEN], u64, Bytes)> {
+    ) -> Result<(BoxKey, [u8; KEY_LEN], u64, Bytes)> {
         if data.len() < MIN_INITIATE_DATA_LEN {
             return Err(Error::Protocol(format!(
                 "malformed CURVE INITIATE of {} bytes (at least 257)",
@@ -613,20 +652,20 @@ impl CurveServer {
         let cookie_nonce: [u8; LONG_NONCE_LEN] = array(data, 0, "INITIATE")?;
         let cookie_box = data.get(LONG_NONCE_LEN..COOKIE_LEN).unwrap_or_default();
         let cookie = open(
-            &XSalsa20Poly1305::new(GenericArray::from_slice(&cookie_key[..])),
+            &BoxKey::secret(cookie_key),
             &long_nonce(COOKIE_PREFIX, &cookie_nonce),
             cookie_box,
             "cookie",
         )?;
-        let client_short = PublicKey::from_bytes(array(&cookie, 0, "cookie")?);
-        let short = SecretKey::from_bytes(*Zeroizing::new(array(&cookie, KEY_LEN, "cookie")?));
+        let client_short: PublicKey = array(&cookie, 0, "cookie")?;
+        let short: SecretKey = Zeroizing::new(array(&cookie, KEY_LEN, "cookie")?);
         let nonce = u64::from_be_bytes(array(data, COOKIE_LEN, "INITIATE")?);
         if nonce <= hello_nonce {
             return Err(Error::Protocol(format!(
                 "CURVE INITIATE nonce {nonce} is not above HELLO's, {hello_nonce}"
             )));
         }
-        let key = SalsaBox::new(&client_short, &short);
+        let key = BoxKey::between(&client_short, &short, "INITIATE")?;
         let boxed = data.get(COOKIE_LEN + SHORT_NONCE_LEN..).unwrap_or_default();
         let plain = open(
             &key,
@@ -640,13 +679,13 @@ impl CurveServer {
             .get(KEY_LEN + LONG_NONCE_LEN..KEY_LEN + VOUCH_LEN)
             .unwrap_or_default();
         let vouch = open(
-            &SalsaBox::new(&PublicKey::from_bytes(client), &short),
+            &BoxKey::between(&client, &short, "vouch")?,
             &long_nonce(VOUCH_PREFIX, &vouch_nonce),
             vouch_box,
             "vouch",
         )?;
-        if vouch.get(..KEY_LEN) != Some(client_short.as_bytes())
-            || vouch.get(KEY_LEN..) != Some(self.public.as_bytes())
+        if vouch.get(..KEY_LEN) != Some(&client_short[..])
+            || vouch.get(KEY_LEN..) != Some(&self.public[..])
         {
             return Err(Error::Protocol(
                 "CURVE vouch is not for this connection".into(),
@@ -660,7 +699,7 @@ impl CurveServer {
     fn ready(
         &mut self,
         out: &mut BytesMut,
-        key: SalsaBox,
+        key: BoxKey,
         peer_nonce: u64,
         peer_metadata: Bytes,
         metadata: &[u8],

@@ -55,6 +55,8 @@ pub struct Context {
 
 struct ContextInner {
     io_threads: usize,
+    /// Whether waiting threads spin before they sleep; see [`ContextBuilder::spin`].
+    spin: bool,
     io: Mutex<Vec<IoThread>>,
     /// Set by an I/O thread that stopped other than by Shutdown; see [`Error::IoThreadStopped`].
     io_dead: Arc<AtomicBool>,
@@ -87,18 +89,92 @@ struct Inproc {
     pending: HashMap<String, Vec<InprocSide>>,
 }
 
-impl Context {
-    /// A context with one I/O thread.
-    pub fn new() -> Self {
-        Context::with_io_threads(1)
+/// The settings of a [`Context`] to be made: how many I/O threads, and whether waiting
+/// threads spin before they sleep. Made by [`Context::builder`]; each setting left alone
+/// keeps the default of [`Context::new`].
+///
+/// # Examples
+///
+/// ```
+/// use ferromq::Context;
+///
+/// // Two I/O threads, and no thread spends CPU looking for work before it sleeps.
+/// let ctx = Context::builder().io_threads(2).spin(false).build();
+/// assert_eq!(ctx.io_threads(), 2);
+/// assert!(!ctx.spin());
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ContextBuilder {
+    io_threads: usize,
+    spin: bool,
+}
+
+impl ContextBuilder {
+    /// How many I/O threads the context runs (at least one; 0 counts as 1). One by
+    /// default. More than one helps only when many connections are busy at once; sockets
+    /// are spread over the threads in turn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::builder().io_threads(0).build();
+    /// assert_eq!(ctx.io_threads(), 1);
+    /// ```
+    pub fn io_threads(mut self, n: usize) -> Self {
+        self.io_threads = n.max(1);
+        self
     }
 
-    /// A context with `n` I/O threads (at least one). More than one helps only when many
-    /// connections are busy at once; sockets are spread over the threads in turn.
-    pub fn with_io_threads(n: usize) -> Self {
+    /// Whether a thread about to sleep first spins: yields the CPU and looks for work a
+    /// few times (at most 20), so that a reply that comes within microseconds costs no
+    /// wake-up. On by default. This applies to every kind of wait of the context's
+    /// sockets: a caller blocked in a send or receive, and the I/O threads' loops. (The
+    /// async face never spins: a future that finds nothing returns `Pending` at once.)
+    ///
+    /// The spin shortens round trips at the price of CPU time; it adapts (a spin that
+    /// finds nothing halves the next one), so an idle socket stops spinning on its own.
+    /// libzmq does not spin. Turn it off where CPU time is paid for or shared, or where
+    /// threads outnumber cores; see BENCHMARKS.md for what it costs and buys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ferromq::Context;
+    ///
+    /// let ctx = Context::builder().spin(false).build();
+    /// let mut rep = ctx.rep()?;
+    /// rep.bind("inproc://no-spin")?;
+    /// let mut req = ctx.req()?;
+    /// req.connect("inproc://no-spin")?;
+    /// let waiting = req.send("ping")?;
+    /// let request = rep.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!(request.body(), "ping");
+    /// request.reply("pong")?;
+    /// assert_eq!(waiting.recv_timeout(Duration::from_secs(5))?, "pong");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spin(mut self, on: bool) -> Self {
+        self.spin = on;
+        self
+    }
+
+    /// Makes the context. Its I/O threads start when the first tcp or ipc endpoint is
+    /// bound or connected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::builder().build();
+    /// assert_eq!(ctx.io_threads(), 1);
+    /// assert!(ctx.spin());
+    /// ```
+    pub fn build(self) -> Context {
         Context {
             inner: Arc::new(ContextInner {
-                io_threads: n.max(1),
+                io_threads: self.io_threads,
+                spin: self.spin,
                 io: Mutex::new(Vec::new()),
                 io_dead: Arc::new(AtomicBool::new(false)),
                 inproc: Mutex::new(Inproc::default()),
@@ -106,10 +182,60 @@ impl Context {
             }),
         }
     }
+}
+
+impl Default for ContextBuilder {
+    fn default() -> Self {
+        ContextBuilder {
+            io_threads: 1,
+            spin: true,
+        }
+    }
+}
+
+impl Context {
+    /// A context with one I/O thread and the spin on: `Context::builder().build()`.
+    pub fn new() -> Self {
+        Context::builder().build()
+    }
+
+    /// A context with `n` I/O threads (at least one): shorthand for
+    /// `Context::builder().io_threads(n).build()`. More than one helps only when many
+    /// connections are busy at once; sockets are spread over the threads in turn.
+    pub fn with_io_threads(n: usize) -> Self {
+        Context::builder().io_threads(n).build()
+    }
+
+    /// The settings of a new context, to change and then [`build`](ContextBuilder::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ctx = ferromq::Context::builder().io_threads(2).spin(false).build();
+    /// assert_eq!((ctx.io_threads(), ctx.spin()), (2, false));
+    /// ```
+    pub fn builder() -> ContextBuilder {
+        ContextBuilder::default()
+    }
 
     /// How many I/O threads this context runs (or will run once tcp or ipc is used).
     pub fn io_threads(&self) -> usize {
         self.inner.io_threads
+    }
+
+    /// Whether this context's waiting threads spin before they sleep (see
+    /// [`ContextBuilder::spin`]). True unless the context was built with `spin(false)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ferromq::Context;
+    ///
+    /// assert!(Context::new().spin());
+    /// assert!(!Context::builder().spin(false).build().spin());
+    /// ```
+    pub fn spin(&self) -> bool {
+        self.inner.spin
     }
 
     /// The I/O thread that serves the socket with this id, started on first use.
@@ -129,6 +255,7 @@ impl Context {
                     i,
                     self.inner.io_dead.clone(),
                     self.inner.zap.clone(),
+                    self.inner.spin,
                 )?);
             }
         }
@@ -150,7 +277,8 @@ impl Context {
             let mut io = lock(&self.inner.io);
             if io.is_empty() {
                 for i in 0..self.inner.io_threads {
-                    match IoThread::spawn(i, self.inner.io_dead.clone(), self.inner.zap.clone()) {
+                    let (dead, zap) = (self.inner.io_dead.clone(), self.inner.zap.clone());
+                    match IoThread::spawn(i, dead, zap, self.inner.spin) {
                         Ok(t) => io.push(t),
                         Err(_) => return,
                     }
@@ -278,6 +406,7 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("io_threads", &self.inner.io_threads)
+            .field("spin", &self.inner.spin)
             .finish_non_exhaustive()
     }
 }

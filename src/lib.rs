@@ -100,7 +100,7 @@ mod zmtp;
 #[cfg(feature = "futures")]
 pub use aio::MessageSink;
 pub use auth::Authenticator;
-pub use context::Context;
+pub use context::{Context, ContextBuilder};
 pub use endpoint::{Endpoint, IpcEndpoint, TcpEndpoint};
 pub use error::{Error, Result, SendError};
 pub use frame::Frame;

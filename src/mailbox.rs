@@ -61,13 +61,17 @@ pub(crate) struct SocketShared {
 pub(crate) type Subscriptions<'a> = MutexGuard<'a, Option<BTreeSet<Vec<u8>>>>;
 
 impl SocketShared {
-    /// A new socket's shared half, with the receiving end of its mailbox.
-    pub(crate) fn new(socket_type: SocketType) -> (Arc<SocketShared>, Receiver<SocketEvent>) {
+    /// A new socket's shared half, with the receiving end of its mailbox. `spin`: whether
+    /// a caller's blocking wait spins before it sleeps (the context's setting).
+    pub(crate) fn new(
+        socket_type: SocketType,
+        spin: bool,
+    ) -> (Arc<SocketShared>, Receiver<SocketEvent>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(SocketShared {
             id: next_id(),
             socket_type,
-            signal: Arc::new(Signal::new()),
+            signal: Arc::new(Signal::new(spin)),
             mailbox: tx,
             mail: AtomicBool::new(false),
             monitor: Mutex::new(None),

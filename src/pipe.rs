@@ -551,8 +551,8 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn signal_pipe(capacity: usize) -> (PipeWriter, PipeReader, Arc<Signal>, Arc<Signal>) {
-        let reader_sig = Arc::new(Signal::new());
-        let writer_sig = Arc::new(Signal::new());
+        let reader_sig = Arc::new(Signal::new(true));
+        let writer_sig = Arc::new(Signal::new(true));
         let (w, r) = pipe(
             capacity,
             Notify::Signal(reader_sig.clone()),

@@ -83,7 +83,7 @@ pub(crate) struct SocketCore {
 
 impl SocketCore {
     pub(crate) fn new(ctx: &Context, socket_type: SocketType) -> Self {
-        let (shared, rx) = SocketShared::new(socket_type);
+        let (shared, rx) = SocketShared::new(socket_type, ctx.spin());
         SocketCore {
             ctx: ctx.clone(),
             shared,

@@ -87,12 +87,14 @@ impl FdBell {
 }
 
 impl Signal {
-    pub(crate) fn new() -> Self {
+    /// A doorbell whose [`Signal::wait`] spins before it blocks if `spin`, and otherwise
+    /// blocks at once (the context's [`spin`](crate::Context::spin) setting).
+    pub(crate) fn new(spin: bool) -> Self {
         let (tx, rx) = crossbeam_channel::bounded(1);
         Signal {
             tx,
             rx,
-            spin: Spin::new(),
+            spin: Spin::new(spin),
             fd: OnceLock::new(),
             task: AtomicWaker::new(),
         }
@@ -203,7 +205,7 @@ mod tests {
 
     #[test]
     fn the_fd_is_readable_after_a_ring_until_cleared() {
-        let sig = Signal::new();
+        let sig = Signal::new(true);
         let fd = sig.fd().unwrap();
         assert!(readable(fd), "starts readable: look first");
         sig.clear_fd();
@@ -232,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_ring_wakes_the_registered_task_once_and_is_kept_for_a_look() {
-        let sig = Signal::new();
+        let sig = Signal::new(true);
         let count = std::sync::Arc::new(CountWakes(Default::default()));
         let waker = Waker::from(count.clone());
         assert!(!sig.take_ring());
@@ -256,7 +258,7 @@ mod tests {
     #[test]
     fn a_wait_that_spins_in_vain_spins_less_next_time() {
         use crate::spin::SPIN_MAX;
-        let sig = Signal::new();
+        let sig = Signal::new(true);
         assert_eq!(sig.spin.rounds(), SPIN_MAX);
         assert!(!sig.wait(no_wait()));
         assert_eq!(sig.spin.rounds(), SPIN_MAX / 2);
@@ -268,5 +270,29 @@ mod tests {
             assert!(!sig.wait(no_wait()));
         }
         assert_eq!(sig.spin.rounds(), 0, "an idle wait ends up not spinning");
+    }
+
+    #[test]
+    fn a_wait_with_the_spin_off_never_spins_and_still_sees_rings() {
+        let sig = Signal::new(false);
+        assert_eq!(sig.spin.rounds(), 0);
+        assert!(!sig.wait(no_wait()), "no ring: times out");
+        // A ring kept from before the wait is found by the blocking receive.
+        sig.notify();
+        assert!(sig.wait(no_wait()));
+        // A ring from another thread wakes a blocked wait, and a quick wake-up does not
+        // turn the spin on.
+        let sig = std::sync::Arc::new(sig);
+        let ringer = {
+            let sig = sig.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                sig.notify();
+            })
+        };
+        let limit = Instant::now() + std::time::Duration::from_secs(10);
+        assert!(sig.wait(Some(limit)), "the ring wakes the wait");
+        ringer.join().unwrap();
+        assert_eq!(sig.spin.rounds(), 0);
     }
 }

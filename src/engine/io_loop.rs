@@ -97,7 +97,7 @@ pub(super) struct Loop {
     /// failed poll) marks its context's I/O as stopped.
     finished: bool,
     /// How long the loop spins before it sleeps in `epoll_wait` (see
-    /// [`Loop::spin_for_work`]).
+    /// [`Loop::spin_for_work`]); never, in a context with the spin off.
     spin: Spin,
     /// Where the context's ZAP handler is, for the connections' ZAP requests.
     zap: Arc<super::ZapHub>,
@@ -113,6 +113,7 @@ impl Loop {
         shared: Arc<IoShared>,
         commands: Receiver<Command>,
         zap: Arc<super::ZapHub>,
+        spin: bool,
     ) -> Loop {
         Loop {
             poll,
@@ -124,7 +125,7 @@ impl Loop {
             ready: VecDeque::new(),
             shutting_down: false,
             finished: false,
-            spin: Spin::new(),
+            spin: Spin::new(spin),
             zap,
         }
     }
@@ -925,5 +926,59 @@ impl Drop for Loop {
         for (_, c) in self.connecters.iter() {
             c.socket.signal.notify();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spin::SPIN_MAX;
+    use std::sync::atomic::AtomicBool;
+
+    /// A loop that is never run, with the sending end of its command queue.
+    fn idle_loop(spin: bool) -> (Loop, crossbeam_channel::Sender<Command>) {
+        let poll = Poll::new().unwrap();
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(IoShared {
+            commands: tx.clone(),
+            waker,
+            sleeping: AtomicBool::new(false),
+            dead: Arc::new(AtomicBool::new(false)),
+        });
+        (Loop::new(poll, shared, rx, Arc::default(), spin), tx)
+    }
+
+    #[test]
+    fn with_the_spin_on_the_loop_finds_a_waiting_command_before_it_sleeps() {
+        let (mut looped, commands) = idle_loop(true);
+        let mut events = Events::with_capacity(8);
+        assert_eq!(looped.spin.rounds(), SPIN_MAX);
+        assert!(!looped.spin_for_work(&mut events), "nothing to find");
+        assert_eq!(looped.spin.rounds(), SPIN_MAX / 2);
+        let (probe, _answer) = crossbeam_channel::bounded(1);
+        commands.send(Command::Probe(probe)).unwrap();
+        assert!(
+            looped.spin_for_work(&mut events),
+            "the spin sees the command"
+        );
+    }
+
+    #[test]
+    fn with_the_spin_off_the_loop_never_looks_before_it_sleeps() {
+        let (mut looped, commands) = idle_loop(false);
+        let mut events = Events::with_capacity(8);
+        assert_eq!(looped.spin.rounds(), 0);
+        let (probe, _answer) = crossbeam_channel::bounded(1);
+        commands.send(Command::Probe(probe)).unwrap();
+        // Work is waiting, but a loop that does not spin goes straight to its poll (which
+        // sees the command: `run` polls with no timeout when the queue is not empty).
+        assert!(!looped.spin_for_work(&mut events));
+        looped.spin.woke_with_work(Instant::now());
+        assert_eq!(
+            looped.spin.rounds(),
+            0,
+            "a quick wake-up does not turn it on"
+        );
     }
 }

@@ -238,8 +238,14 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl IoThread {
     /// Starts I/O thread number `index` of a context whose threads share `dead`.
-    /// `zap` tells its connections where the context's ZAP handler is.
-    pub(crate) fn spawn(index: usize, dead: Arc<AtomicBool>, zap: Arc<ZapHub>) -> Result<IoThread> {
+    /// `zap` tells its connections where the context's ZAP handler is; `spin` whether
+    /// its loop spins before it sleeps (see `crate::spin`).
+    pub(crate) fn spawn(
+        index: usize,
+        dead: Arc<AtomicBool>,
+        zap: Arc<ZapHub>,
+        spin: bool,
+    ) -> Result<IoThread> {
         let poll = mio::Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -249,7 +255,7 @@ impl IoThread {
             sleeping: AtomicBool::new(false),
             dead,
         });
-        let looped = io_loop::Loop::new(poll, shared.clone(), rx, zap);
+        let looped = io_loop::Loop::new(poll, shared.clone(), rx, zap, spin);
         let join = std::thread::Builder::new()
             .name(format!("ferromq-io-{index}"))
             .spawn(move || looped.run())?;
@@ -314,8 +320,9 @@ mod tests {
         crossbeam_channel::Receiver<SocketEvent>,
         String,
     ) {
-        let io = IoThread::spawn(0, Arc::new(AtomicBool::new(false)), Arc::default()).unwrap();
-        let (socket, mailbox) = SocketShared::new(SocketType::Pull);
+        let io =
+            IoThread::spawn(0, Arc::new(AtomicBool::new(false)), Arc::default(), true).unwrap();
+        let (socket, mailbox) = SocketShared::new(SocketType::Pull, true);
         let options = Options::default();
         let ep = Endpoint::parse("tcp://127.0.0.1:0").unwrap();
         let (listener, resolved) = crate::transport::bind(&ep, &options).unwrap();
@@ -450,8 +457,8 @@ mod tests {
     #[test]
     fn a_huge_handshake_timeout_and_heartbeat_do_not_panic_the_loop() {
         let dead = Arc::new(AtomicBool::new(false));
-        let io = IoThread::spawn(0, dead.clone(), Arc::default()).unwrap();
-        let (socket, mailbox) = SocketShared::new(SocketType::Pull);
+        let io = IoThread::spawn(0, dead.clone(), Arc::default(), true).unwrap();
+        let (socket, mailbox) = SocketShared::new(SocketType::Pull, true);
         let options = Options {
             handshake_timeout: Some(Duration::MAX),
             heartbeat_ivl: Some(Duration::MAX),

@@ -84,7 +84,7 @@ fn target(endpoint: &str, resolver: Resolver) -> Target {
 
 /// Connects a new PUSH socket's state on `io` to `target`; returns it with its monitor.
 fn connect(io: &IoThread, endpoint: &str, target: Target) -> (Arc<SocketShared>, Monitor) {
-    let (socket, _mailbox) = SocketShared::new(SocketType::Push);
+    let (socket, _mailbox) = SocketShared::new(SocketType::Push, true);
     let monitor = socket.monitor();
     io.handle()
         .connect(&socket, &options(), target, Arc::from(endpoint));
@@ -125,6 +125,7 @@ fn every_attempt_resolves_the_name_again() {
         0,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         std::sync::Arc::default(),
+        true,
     )
     .unwrap();
     let endpoint = "tcp://moving.example:5555";
@@ -161,6 +162,7 @@ fn a_failed_lookup_is_reported_and_retried() {
         0,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         std::sync::Arc::default(),
+        true,
     )
     .unwrap();
     let endpoint = "tcp://down.example:5555";
@@ -207,6 +209,7 @@ fn a_stuck_lookup_blocks_neither_the_loop_nor_a_second_lookup() {
         0,
         std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         std::sync::Arc::default(),
+        true,
     )
     .unwrap();
     let stuck_ep = "tcp://stuck.example:5555";

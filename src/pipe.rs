@@ -267,9 +267,18 @@ impl PipeWriter {
     /// For a conflating pipe: drops what the reader has not taken yet, so the next push
     /// is all it holds. What is dropped counts as never written, for the mark.
     fn drop_unread(&self) {
-        // (A conflating pipe is written one message at a time, so holds no batches.)
-        while self.shared.queue.pop().is_some() {
-            self.written.set(self.written.get().wrapping_sub(1));
+        while let Some(item) = self.shared.queue.pop() {
+            // A pipe that conflates is written one message at a time, but one switched
+            // to conflating may still hold batches from before.
+            let n = match item {
+                Item::One(_) => 1,
+                Item::Many(many) => {
+                    let n = many.len();
+                    self.shared.batched.fetch_sub(n.saturating_sub(1), SeqCst);
+                    n
+                }
+            };
+            self.written.set(self.written.get().wrapping_sub(n));
         }
     }
 

@@ -7,7 +7,7 @@ mod util;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ferromq::{Context, Error};
+use ferromq::Context;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -92,27 +92,5 @@ fn the_builder_keeps_the_default_spin_and_the_io_thread_count() {
 #[test]
 fn an_idle_spin_off_socket_uses_no_cpu() {
     let _serial = serial();
-    let ctx = spin_off();
-    let mut pull = ctx.pull().unwrap();
-    pull.bind("tcp://127.0.0.1:*").unwrap();
-    let mut push = ctx.push().unwrap();
-    push.set_send_timeout(Some(WAIT));
-    push.connect(pull.last_endpoint().unwrap()).unwrap();
-    assert!(util::eventually(WAIT, || push.peer_count() == 1));
-    for i in 0..1000u32 {
-        push.send(i.to_be_bytes().to_vec()).unwrap();
-        assert_eq!(
-            &pull.recv_timeout(WAIT).unwrap()[0][..],
-            &i.to_be_bytes()[..]
-        );
-    }
-
-    // Straight after the traffic, when a spinning waiter would be at its longest spin:
-    // the I/O thread in its loop and this thread in a receive that can only time out.
-    let before = util::cpu_ticks("/proc/self/stat");
-    let err = pull.recv_timeout(Duration::from_millis(600)).unwrap_err();
-    assert!(matches!(err, Error::TimedOut), "{err:?}");
-    let used = util::cpu_ticks("/proc/self/stat") - before;
-    // A thread that kept looking would use about 60 ticks here.
-    assert!(used <= 10, "waiting used {used} ticks of CPU");
+    util::assert_quiet_after_traffic_uses_no_cpu(&spin_off());
 }

@@ -196,3 +196,30 @@ pub fn python_with_pyzmq(curve: bool) -> Option<&'static str> {
     eprintln!("skipped: {what} is not installed (pip install pyzmq)");
     None
 }
+
+/// Sends 1,000 messages PUSH → PULL over tcp in `ctx`, so that every spin is at its
+/// longest, then asserts that the quiet after them costs (almost) no CPU: two threads of
+/// this process wait then, the I/O thread in its loop and this one in a receive that can
+/// only time out. A thread that kept looking would use about 60 ticks here.
+pub fn assert_quiet_after_traffic_uses_no_cpu(ctx: &ferromq::Context) {
+    const WAIT: Duration = Duration::from_secs(10);
+    let mut pull = ctx.pull().unwrap();
+    pull.bind("tcp://127.0.0.1:*").unwrap();
+    let mut push = ctx.push().unwrap();
+    push.set_send_timeout(Some(WAIT));
+    push.connect(pull.last_endpoint().unwrap()).unwrap();
+    assert!(eventually(WAIT, || push.peer_count() == 1));
+    for i in 0..1000u32 {
+        push.send(i.to_be_bytes().to_vec()).unwrap();
+        assert_eq!(
+            &pull.recv_timeout(WAIT).unwrap()[0][..],
+            &i.to_be_bytes()[..]
+        );
+    }
+
+    let before = cpu_ticks("/proc/self/stat");
+    let err = pull.recv_timeout(Duration::from_millis(600)).unwrap_err();
+    assert!(matches!(err, ferromq::Error::TimedOut), "{err:?}");
+    let used = cpu_ticks("/proc/self/stat") - before;
+    assert!(used <= 10, "waiting used {used} ticks of CPU");
+}

@@ -16,15 +16,24 @@ fn first_byte(msg: &ferromq::Message) -> Option<u8> {
     msg.first().and_then(|frame| frame.first().copied())
 }
 
-/// Blocking PUSH → PULL.
-pub fn push_pull(endpoint: &str, size: usize, dur: Duration) -> Result<Measure, String> {
-    let ctx = ferromq::Context::new();
+/// A PULL bound at `endpoint` and a PUSH connected to it, both with the bench's mark.
+fn push_pull_pair(
+    ctx: &ferromq::Context,
+    endpoint: &str,
+) -> Result<(ferromq::Push, ferromq::Pull), String> {
     let mut pull = ctx.pull().step("pull socket")?;
     pull.set_recv_hwm(HWM as usize);
     pull.bind(endpoint).step("bind")?;
     let mut push = ctx.push().step("push socket")?;
     push.set_send_hwm(HWM as usize);
     push.connect(endpoint).step("connect")?;
+    Ok((push, pull))
+}
+
+/// Blocking PUSH → PULL.
+pub fn push_pull(endpoint: &str, size: usize, dur: Duration) -> Result<Measure, String> {
+    let ctx = ferromq::Context::new();
+    let (mut push, mut pull) = push_pull_pair(&ctx, endpoint)?;
     let payload = vec![0u8; size];
     thread::spawn(move || while push.send(&payload[..]).is_ok() {});
     let m = timed!(
@@ -42,12 +51,7 @@ pub fn push_pull(endpoint: &str, size: usize, dur: Duration) -> Result<Measure, 
 pub fn push_pull_async(endpoint: &str, size: usize, dur: Duration) -> Result<Measure, String> {
     let rt = runtime()?;
     let ctx = ferromq::Context::new();
-    let mut pull = ctx.pull().step("pull socket")?;
-    pull.set_recv_hwm(HWM as usize);
-    pull.bind(endpoint).step("bind")?;
-    let mut push = ctx.push().step("push socket")?;
-    push.set_send_hwm(HWM as usize);
-    push.connect(endpoint).step("connect")?;
+    let (mut push, mut pull) = push_pull_pair(&ctx, endpoint)?;
     let payload = vec![0u8; size];
     rt.spawn(async move { while push.send_async(&payload[..]).await.is_ok() {} });
     let receiver = rt.spawn(async move {

@@ -248,6 +248,42 @@ fn welcome_message_reaches_each_subscriber_that_subscribes_to_it() {
 }
 
 #[test]
+fn a_pub_takes_the_welcome_message_and_only_first_subscribe_as_libzmqs_does() {
+    for t in Transport::ALL {
+        let ctx = Context::new();
+        let mut publisher = ctx.publisher().unwrap();
+        publisher.set_welcome_msg(Some("WELCOME".into()));
+        assert_eq!(
+            publisher.welcome_msg().map(|w| &w[..]),
+            Some(&b"WELCOME"[..])
+        );
+        publisher.set_only_first_subscribe(true);
+        assert!(publisher.only_first_subscribe());
+        let ep = bind_fresh(&mut publisher, t);
+
+        // The welcome goes ahead of anything published, to a subscriber that wants it.
+        let mut greeted = sub(&ctx, &ep, "WELCOME");
+        greeted.subscribe("news");
+        publisher.wait_for_subscribers(1, WAIT).unwrap();
+        assert_eq!(publisher.send("news 1").unwrap(), 1);
+        assert_eq!(greeted.recv().unwrap(), "WELCOME");
+        assert_eq!(greeted.recv().unwrap(), "news 1");
+
+        // Only the first frame decides: a data message's later frames change nothing (the
+        // XSUB must not read them as changes either, or it sends them as SUBSCRIBEs).
+        let mut xsub = ctx.xsubscriber().unwrap();
+        xsub.set_only_first_subscribe(true);
+        xsub.connect(&ep).unwrap();
+        xsub.send(["data", "\x01hidden"]).unwrap();
+        xsub.subscribe("seen");
+        publisher.wait_for_subscribers(2, WAIT).unwrap();
+        assert_eq!(publisher.topics_count(), 3, "{t:?}"); // WELCOME, news, seen
+        assert_eq!(xsub.recv_timeout(WAIT).unwrap(), "WELCOME");
+        assert_eq!(publisher.send("hidden").unwrap(), 0);
+    }
+}
+
+#[test]
 fn invert_matching_delivers_what_does_not_match_on_every_transport() {
     for t in Transport::ALL {
         let ctx = Context::new();
@@ -393,8 +429,17 @@ fn dynamic_socket_refuses_the_options_on_other_types_and_reads_them_back() {
     assert!(sub.set_xpub_nodrop(true).is_err());
     assert!(sub.set_only_first_subscribe(true).is_err());
     let mut publisher = ctx.socket(SocketType::Pub).unwrap();
+    // libzmq's PUB takes XPUB_MANUAL and holds what it cannot pass up; ours refuses it.
     assert!(publisher.set_xpub_manual(true).is_err());
-    assert!(publisher.set_xpub_welcome_msg(Some("w".into())).is_err());
+    assert!(publisher.set_xpub_manual_last_value(true).is_err());
+    // The welcome message and ONLY_FIRST_SUBSCRIBE work on a PUB, as in libzmq.
+    publisher.set_xpub_welcome_msg(Some("w".into())).unwrap();
+    assert_eq!(
+        publisher.xpub_welcome_msg().unwrap().as_deref(),
+        Some(&b"w"[..])
+    );
+    publisher.set_only_first_subscribe(true).unwrap();
+    assert!(publisher.only_first_subscribe().unwrap());
     publisher.set_xpub_nodrop(true).unwrap();
     assert!(publisher.xpub_nodrop().unwrap());
 
@@ -427,4 +472,13 @@ fn dynamic_xpub_welcome_and_manual_work_like_the_typed_one() {
     xpub.subscribe("").unwrap();
     xpub.send("data").unwrap();
     assert_eq!(s.recv().unwrap(), "data");
+
+    // A dynamic PUB writes its welcome message too.
+    let mut publisher = ctx.socket(SocketType::Pub).unwrap();
+    publisher.set_xpub_welcome_msg(Some("hi".into())).unwrap();
+    let ep = bind_fresh(&mut publisher, Transport::Tcp);
+    let mut s = sub(&ctx, &ep, "");
+    assert!(eventually(WAIT, || publisher.peer_count() == 1));
+    publisher.send("after").unwrap();
+    assert_eq!(s.recv().unwrap(), "hi");
 }

@@ -700,7 +700,9 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for other socket types.
+    /// [`Error::InvalidOption`] for other socket types. libzmq's PUB takes it too, but a
+    /// PUB cannot receive the subscriptions it would then have to apply: libzmq's holds
+    /// them unread, without bound, and sends to nobody.
     pub fn set_xpub_manual(&mut self, manual: bool) -> Result<()> {
         self.xpub_state()?.set_manual(manual);
         Ok(())
@@ -711,7 +713,8 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for other socket types.
+    /// [`Error::InvalidOption`] for other socket types, PUB included, as
+    /// [`Socket::set_xpub_manual`].
     pub fn set_xpub_manual_last_value(&mut self, on: bool) -> Result<()> {
         self.xpub_state()?.set_manual_last_value(on);
         Ok(())
@@ -727,23 +730,29 @@ impl Socket {
         Ok((f.3, f.4))
     }
 
-    /// For XPUB: see [`XPub::set_welcome_msg`](crate::XPub::set_welcome_msg).
+    /// For PUB and XPUB (as in libzmq): see
+    /// [`XPub::set_welcome_msg`](crate::XPub::set_welcome_msg).
     ///
     /// # Errors
     ///
     /// [`Error::InvalidOption`] for other socket types.
     pub fn set_xpub_welcome_msg(&mut self, welcome: Option<bytes::Bytes>) -> Result<()> {
-        self.xpub_state()?.set_welcome(welcome);
+        let track = welcome.is_some();
+        self.publisher_state("XPUB_WELCOME_MSG")?
+            .set_welcome(welcome);
+        if track {
+            self.core.track_attached();
+        }
         Ok(())
     }
 
-    /// For XPUB: the welcome message in force.
+    /// For PUB and XPUB: the welcome message in force.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidOption`] for other socket types.
     pub fn xpub_welcome_msg(&mut self) -> Result<Option<bytes::Bytes>> {
-        Ok(self.xpub_state()?.welcome().cloned())
+        Ok(self.publisher_state("XPUB_WELCOME_MSG")?.welcome().cloned())
     }
 
     /// For PUB, XPUB, SUB and XSUB: see
@@ -789,7 +798,7 @@ impl Socket {
         }
     }
 
-    /// For XPUB and XSUB: see
+    /// For PUB, XPUB and XSUB (as in libzmq): see
     /// [`XPub::set_only_first_subscribe`](crate::XPub::set_only_first_subscribe) and
     /// [`XSub::set_only_first_subscribe`](crate::XSub::set_only_first_subscribe).
     ///
@@ -798,28 +807,28 @@ impl Socket {
     /// [`Error::InvalidOption`] for other socket types (libzmq's SUB refuses it too).
     pub fn set_only_first_subscribe(&mut self, on: bool) -> Result<()> {
         match &mut self.machine {
-            Machine::XPub(st) => st.set_only_first(on),
+            Machine::Pub(st) | Machine::XPub(st) => st.set_only_first(on),
             Machine::XSub(st) => st.set_only_first(on),
             _ => {
                 return Err(Error::InvalidOption(
-                    "ONLY_FIRST_SUBSCRIBE applies to XPUB and XSUB sockets only".into(),
+                    "ONLY_FIRST_SUBSCRIBE applies to PUB, XPUB and XSUB sockets only".into(),
                 ))
             }
         }
         Ok(())
     }
 
-    /// For XPUB and XSUB: whether only the first frame decides.
+    /// For PUB, XPUB and XSUB: whether only the first frame decides.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidOption`] for other socket types.
     pub fn only_first_subscribe(&self) -> Result<bool> {
         match &self.machine {
-            Machine::XPub(st) => Ok(st.flags().2),
+            Machine::Pub(st) | Machine::XPub(st) => Ok(st.flags().2),
             Machine::XSub(st) => Ok(st.flags().1),
             _ => Err(Error::InvalidOption(
-                "ONLY_FIRST_SUBSCRIBE applies to XPUB and XSUB sockets only".into(),
+                "ONLY_FIRST_SUBSCRIBE applies to PUB, XPUB and XSUB sockets only".into(),
             )),
         }
     }

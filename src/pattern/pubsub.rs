@@ -300,6 +300,81 @@ macro_rules! publisher_common {
             pub fn topics_count(&mut self) -> usize {
                 self.state.topics_count(&mut self.core)
             }
+
+            /// Sets the message written to every peer as it attaches (libzmq's
+            /// `ZMQ_XPUB_WELCOME_MSG`, which libzmq's PUB takes too; default none, and an
+            /// empty message is none). It is the peer's first message from this socket,
+            /// ahead of anything published, and is written whatever the peer subscribes
+            /// to, so a subscriber receives it only if it subscribed to a prefix of it (as
+            /// with libzmq, whose SUB filters it like any message). It is written when this
+            /// socket next looks at its peers (any send, receive, poll or count), for the
+            /// peers seen to attach from the call on, on every endpoint.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.set_welcome_msg(Some("WELCOME".into()));
+            /// publisher.bind("inproc://welcome-doc")?;
+            /// let mut subscriber = ctx.subscriber()?;
+            /// subscriber.connect("inproc://welcome-doc")?;
+            /// subscriber.subscribe("WELCOME");
+            /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+            /// assert_eq!(subscriber.recv_timeout(Duration::from_secs(5))?, "WELCOME");
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn set_welcome_msg(&mut self, welcome: Option<bytes::Bytes>) {
+                if welcome.is_some() {
+                    self.core.track_attached();
+                }
+                self.state.set_welcome(welcome);
+            }
+
+            /// The welcome message in force (libzmq's `ZMQ_XPUB_WELCOME_MSG`, which libzmq
+            /// cannot read back). See [`Self::set_welcome_msg`].
+            pub fn welcome_msg(&self) -> Option<&bytes::Bytes> {
+                self.state.welcome()
+            }
+
+            /// Treats a message from a peer as subscription changes only when its first
+            /// frame is one (libzmq 4.3.5's `ZMQ_ONLY_FIRST_SUBSCRIBE`, which libzmq's PUB
+            /// takes too; default off): a message that starts with another frame is data
+            /// in all its frames, even those that start with `01` or `00` (an XPUB passes
+            /// it up, a PUB discards it). (libzmq's code, which ferromq follows, still
+            /// reads the later frames as changes when the first frame is one.)
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use ferromq::Context;
+            ///
+            /// let ctx = Context::new();
+            #[doc = concat!("let mut publisher = ctx.", stringify!($ctor), "()?;")]
+            /// publisher.set_only_first_subscribe(true);
+            /// publisher.bind("inproc://first-doc")?;
+            /// let mut xsub = ctx.xsubscriber()?;
+            /// xsub.connect("inproc://first-doc")?;
+            /// xsub.send(["data", "\x01not a subscription"])?;
+            /// xsub.send("\x01news")?;
+            /// publisher.wait_for_subscribers(1, Duration::from_secs(5))?;
+            /// assert_eq!(publisher.topics_count(), 1); // "news" only
+            /// # Ok::<(), ferromq::Error>(())
+            /// ```
+            pub fn set_only_first_subscribe(&mut self, on: bool) {
+                self.state.set_only_first(on);
+            }
+
+            /// Whether only a message's first frame decides whether it holds subscription
+            /// changes (libzmq's `ZMQ_ONLY_FIRST_SUBSCRIBE`). See
+            /// [`Self::set_only_first_subscribe`].
+            pub fn only_first_subscribe(&self) -> bool {
+                self.state.flags().2
+            }
         }
     };
 }
@@ -410,6 +485,9 @@ pub(crate) struct PubState {
     last_value: bool,
     /// Manual mode's bookkeeping; boxed to keep the socket small.
     hand: Box<Manual>,
+    /// `ZMQ_XPUB_WELCOME_MSG` (PUB and XPUB, as in libzmq): written to every peer seen to
+    /// attach while it is set.
+    welcome: Option<Bytes>,
 }
 
 /// What an XPUB in manual mode keeps.
@@ -466,8 +544,6 @@ struct Upstream {
     /// the application. At most the receive high-water mark (0: no limit): past it, peers'
     /// pipes are not read until the application receives.
     queue: VecDeque<Pending>,
-    /// `ZMQ_XPUB_WELCOME_MSG`: written to every peer as it attaches.
-    welcome: Option<Bytes>,
 }
 
 /// One message waiting for an XPUB's application.
@@ -646,12 +722,10 @@ impl PubState {
         self.last_value = on;
     }
 
-    /// `ZMQ_XPUB_WELCOME_MSG` (an empty message is none, as in libzmq). Does nothing for
-    /// a PUB.
+    /// `ZMQ_XPUB_WELCOME_MSG` (an empty message is none, as in libzmq). The caller makes
+    /// the core track the peers that attach.
     pub(crate) fn set_welcome(&mut self, welcome: Option<Bytes>) {
-        if let Some(up) = &mut self.upstream {
-            up.welcome = welcome.filter(|w| !w.is_empty());
-        }
+        self.welcome = welcome.filter(|w| !w.is_empty());
     }
 
     /// `(invert, nodrop, only first subscribe, manual, last value)`.
@@ -667,7 +741,7 @@ impl PubState {
 
     /// The welcome message in force.
     pub(crate) fn welcome(&self) -> Option<&Bytes> {
-        self.upstream.as_ref().and_then(|up| up.welcome.as_ref())
+        self.welcome.as_ref()
     }
 
     /// In manual mode, applies (`subscribe`) or takes back a subscription to `topic` for
@@ -917,15 +991,14 @@ impl PubState {
     /// empty pipe costs two atomic loads, which keeps `send` cheap with many quiet peers.
     fn take_subscriptions(&mut self, core: &mut SocketCore, park: bool) -> (bool, bool) {
         core.process_mailbox();
-        if let Some(up) = &self.upstream {
-            // An XPUB tracks the peers that attach, for its welcome message (libzmq writes
-            // it as the pipe attaches, before anything is published to it).
-            let attached = core.take_attached();
-            if let Some(welcome) = &up.welcome {
-                for id in attached {
-                    if let Some(peer) = core.peer(id) {
-                        let _ = peer.tx.try_write(Message::from(welcome.clone()));
-                    }
+        // An XPUB, and a PUB once given a welcome message, tracks the peers that attach,
+        // for the welcome message (libzmq writes it as the pipe attaches, before anything
+        // is published to it). Without tracking, this takes nothing and allocates nothing.
+        let attached = core.take_attached();
+        if let Some(welcome) = &self.welcome {
+            for id in attached {
+                if let Some(peer) = core.peer(id) {
+                    let _ = peer.tx.try_write(Message::from(welcome.clone()));
                 }
             }
         }

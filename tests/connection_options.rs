@@ -334,7 +334,7 @@ fn a_dealer_hears_the_hiccup_message_when_its_connection_drops() {
 }
 
 #[test]
-fn lifecycle_messages_are_refused_on_the_types_libzmq_refuses() {
+fn lifecycle_messages_are_refused_on_the_types_libzmq_ignores_them_on() {
     let ctx = Context::new();
     let mut pull = Socket::new(&ctx, SocketType::Pull).unwrap();
     assert!(matches!(

@@ -372,7 +372,8 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for other socket types, as in libzmq.
+    /// [`Error::InvalidOption`] for other socket types, where it would do nothing
+    /// (libzmq takes it on every type, and acts on it on these only).
     pub fn set_hello_msg(&mut self, hello: Option<bytes::Bytes>) -> Result<()> {
         match self.machine {
             Machine::Dealer | Machine::Router(_) => {
@@ -390,7 +391,8 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for other socket types, as in libzmq.
+    /// [`Error::InvalidOption`] for other socket types, where it would do nothing
+    /// (libzmq takes it on every type, and acts on it on these only).
     pub fn set_disconnect_msg(&mut self, disconnect: Option<bytes::Bytes>) -> Result<()> {
         self.router_state()?;
         self.core.options.disconnect_msg = disconnect.filter(|d| !d.is_empty());
@@ -401,7 +403,8 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for other socket types, as in libzmq.
+    /// [`Error::InvalidOption`] for other socket types, where it would do nothing
+    /// (libzmq takes it on every type, and acts on it on these only).
     pub fn set_hiccup_msg(&mut self, hiccup: Option<bytes::Bytes>) -> Result<()> {
         match self.machine {
             Machine::Dealer => {

@@ -88,6 +88,15 @@ fn publish(publisher: &mut impl Publisher, topic: &'static str) -> String {
     counted(publisher, before, r)
 }
 
+/// Publishes `[t, "1"]` to `[t, "n"]`; `ok` when each was queued for one peer.
+fn publish_numbered(publisher: &mut impl Publisher, n: u32) -> String {
+    for i in 1..=n {
+        let sent = publisher.send_counted(Message::from([TOPIC.to_owned(), i.to_string()]));
+        assert_eq!(sent.map_err(|e| e.to_string()), Ok(1), "message {i}");
+    }
+    "ok".into()
+}
+
 /// As `publish`, without waiting.
 fn try_publish(publisher: &mut impl Publisher, topic: &'static str) -> String {
     let before = publisher.dropped();
@@ -313,6 +322,8 @@ trait Subscriber: Sized {
     fn try_recv(&mut self) -> ferromq::Result<Message>;
     /// `set_invert_matching(true)`.
     fn invert(&mut self);
+    /// `set_conflate(true)`, before any peer connects.
+    fn conflate(&mut self);
     /// The events only this type has; `None` for any other.
     fn event(_w: &mut SubWorld<Self>, _event: &str) -> Option<String> {
         None
@@ -341,6 +352,9 @@ impl Subscriber for Sub {
     }
     fn invert(&mut self) {
         Sub::set_invert_matching(self, true);
+    }
+    fn conflate(&mut self) {
+        Sub::set_conflate(self, true);
     }
     fn event(w: &mut SubWorld<Self>, event: &str) -> Option<String> {
         match event {
@@ -390,6 +404,9 @@ impl Subscriber for XSub {
     fn invert(&mut self) {
         XSub::set_invert_matching(self, true);
     }
+    fn conflate(&mut self) {
+        panic!("an XSUB does not conflate (libzmq's neither): no XSUB row may use it");
+    }
     /// Sends from the XSUB; checks that each publisher passes up exactly `expect` when it
     /// went out (they are verboser).
     fn event(w: &mut SubWorld<Self>, event: &str) -> Option<String> {
@@ -420,6 +437,9 @@ impl<S: Subscriber> SubWorld<S> {
         let ctx = Context::new();
         let name = format!("inproc://{}", unique("sub-spec"));
         let mut sub = S::make(&ctx);
+        if matches!(state, "conflating" | "has-newest") {
+            sub.conflate();
+        }
         sub.bind(&name);
         let mut w = SubWorld {
             ctx,
@@ -442,6 +462,11 @@ impl<S: Subscriber> SubWorld<S> {
             "inverted" => {
                 w.sub.invert();
                 w.sub.subscribe(TOPIC);
+            }
+            "conflating" => w.sub.subscribe(TOPIC),
+            "has-newest" => {
+                w.sub.subscribe(TOPIC);
+                assert_eq!(publish_numbered(&mut w.pubs[0], 3), "ok");
             }
             other => panic!("SUB harness does not know state `{other}`"),
         }
@@ -466,6 +491,7 @@ impl<S: Subscriber> SubWorld<S> {
             "try-recv" => outcome(self.sub.try_recv()).into(),
             "peer-publishes" => publish(&mut self.pubs[0], TOPIC),
             "peer-publishes-other-topic" => publish(&mut self.pubs[0], "u"),
+            "peer-publishes-many" => publish_numbered(&mut self.pubs[0], 3),
             "peer-attaches" => {
                 self.pubs.push(S::Peer::connected(&self.ctx, &self.name));
                 "ok".into()
@@ -533,6 +559,13 @@ impl<S: Subscriber> SubWorld<S> {
                 for publisher in &mut self.pubs {
                     assert_eq!(publish(publisher, TOPIC), "ok(1)");
                 }
+                assert_eq!(outcome(self.sub.try_recv()), "would-block");
+            }
+            "conflating" => self.check_subscribed(true),
+            "has-newest" => {
+                // The newest of the messages published, and nothing older.
+                let newest = self.sub.try_recv().unwrap();
+                assert_eq!(&newest[1][..], b"3", "{newest:?}");
                 assert_eq!(outcome(self.sub.try_recv()), "would-block");
             }
             other => panic!("SUB harness does not know state `{other}`"),
@@ -637,6 +670,9 @@ fn sub_follows_every_row_of_its_table() {
             ("subscribed-twice", "unsubscribe-seen-upstream"),
             ("inverted", "peer-publishes"),
             ("inverted", "try-recv"),
+            ("conflating", "peer-publishes-many"),
+            ("has-newest", "recv"),
+            ("has-newest", "try-recv"),
         ],
     );
 }

@@ -1,4 +1,5 @@
-//! The guide's broker examples (and its last value cache), run as real processes against
+//! The guide's broker examples (and its last value cache, and the STREAM HTTP server of
+//! libzmq's documentation), run as real processes against
 //! libzmq clients and workers (and the guide's ferromq client and worker examples against
 //! a libzmq broker).
 //!
@@ -311,6 +312,36 @@ fn lvcache_answers_late_libzmq_subscribers_from_its_cache_and_ends_after_its_cou
         .count();
     // `early`'s subscription to B, then the two late ones.
     assert_eq!(cached, 3, "{lines:?}");
+}
+
+#[test]
+fn stream_http_answers_plain_tcp_clients_and_closes_each_connection() {
+    use std::io::{Read, Write};
+    let mut server = Proc::start("stream_http", &["tcp://127.0.0.1:0"]);
+    let line = {
+        let out = server.0.stdout.as_mut().unwrap();
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line).unwrap();
+        line
+    };
+    let endpoint = line
+        .trim_end()
+        .strip_prefix("serving on tcp://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    // Two clients one after the other: the server answers each and closes its connection,
+    // which is what ends each read here.
+    for _ in 0..2 {
+        let mut client = std::net::TcpStream::connect(&endpoint).unwrap();
+        client.set_read_timeout(Some(WAIT)).unwrap();
+        client
+            .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        client.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.0 200 OK\r\n"), "{response:?}");
+        assert!(response.ends_with("\r\n\r\nHello, World!"), "{response:?}");
+    }
 }
 
 #[test]

@@ -71,6 +71,8 @@ struct SendWorld {
     name: String,
     sock: Sender,
     peers: Vec<Peer>,
+    /// A conflating DEALER (`set_conflate(true)`): its peer holds the newest message only.
+    conflating: bool,
 }
 
 impl SendWorld {
@@ -82,6 +84,7 @@ impl SendWorld {
                 let mut s = ctx.dealer().unwrap();
                 s.set_send_hwm(1);
                 s.set_send_timeout(Some(SHORT));
+                s.set_conflate(state == "conflating");
                 s.bind(&name).unwrap();
                 Sender::Dealer(s)
             }
@@ -98,10 +101,16 @@ impl SendWorld {
             name,
             sock,
             peers: Vec::new(),
+            conflating: state == "conflating",
         };
         match state {
             "no-peers" | "no-peer" => {}
             "has-room" => w.attach(),
+            "conflating" => {
+                w.attach();
+                assert_eq!(w.try_send_this("old"), "ok");
+                assert_eq!(w.try_send(), "ok");
+            }
             "all-full" | "peer-full" => {
                 w.attach();
                 w.fill();
@@ -126,9 +135,13 @@ impl SendWorld {
     }
 
     fn try_send(&mut self) -> &'static str {
+        self.try_send_this("m")
+    }
+
+    fn try_send_this(&mut self, body: &'static str) -> &'static str {
         match &mut self.sock {
-            Sender::Dealer(s) => outcome(s.try_send("m")),
-            Sender::Pair(s) => outcome(s.try_send("m")),
+            Sender::Dealer(s) => outcome(s.try_send(body)),
+            Sender::Pair(s) => outcome(s.try_send(body)),
         }
     }
 
@@ -209,6 +222,18 @@ impl SendWorld {
                 assert!(eventually(LONG, || self.peer_count() == 0));
                 "ok"
             }
+            "peer-drains" if self.conflating => {
+                // The peer gets the newest message only: the one sent last replaced "old".
+                let r = self.peers[0].recv();
+                if let Ok(msg) = &r {
+                    assert_eq!(&msg[msg.len() - 1][..], b"m", "{msg:?}");
+                }
+                let Peer::Router(router) = &mut self.peers[0] else {
+                    unreachable!("a DEALER's peers are ROUTERs")
+                };
+                assert!(matches!(router.try_recv(), Err(Error::WouldBlock)));
+                outcome(r)
+            }
             "peer-drains" => outcome(self.peers[0].recv()),
             other => panic!("send harness does not know event `{other}`"),
         }
@@ -228,6 +253,13 @@ impl SendWorld {
             "all-full" | "peer-full" => {
                 assert!(peers > 0);
                 assert_eq!(self.try_send(), "would-block");
+            }
+            "conflating" => {
+                // Never full: however many are sent, each send goes through.
+                assert!(peers > 0);
+                for _ in 0..3 {
+                    assert_eq!(self.try_send(), "ok");
+                }
             }
             other => panic!("send harness does not know state `{other}`"),
         }
@@ -256,6 +288,10 @@ fn dealer_send_follows_every_row_of_its_table() {
     required.extend(all_pairs(&["has-room"], &["peer-fills", "peer-detaches"]));
     required.extend(all_pairs(&["all-full"], &["peer-drains"]));
     required.extend(all_pairs(&["no-peers", "has-room"], &["send-empty"]));
+    required.extend(all_pairs(
+        &["conflating"],
+        &["send", "try-send", "peer-drains"],
+    ));
     missing_rows("dealer-router.md", &covered, required);
 }
 
@@ -431,6 +467,7 @@ impl RecvWorld {
             "DEALER" => {
                 let mut s = ctx.dealer().unwrap();
                 s.set_recv_timeout(Some(SHORT));
+                s.set_conflate(matches!(state, "conflating" | "has-newest"));
                 s.bind(&name).unwrap();
                 Receiver::Dealer(s)
             }
@@ -465,8 +502,9 @@ impl RecvWorld {
             peer,
         };
         match state {
-            "empty" => {}
+            "empty" | "conflating" => {}
             "has-messages" => assert_eq!(w.peer_sends(), "ok"),
+            "has-newest" => assert_eq!(w.peer_sends_many(), "ok"),
             other => panic!("{kind} receive harness does not know state `{other}`"),
         }
         w
@@ -478,6 +516,17 @@ impl RecvWorld {
             Receiver::Pair(p) => outcome(p.send(["m", "n"])),
             Receiver::Router(_) => unreachable!("peers are DEALER or PAIR"),
         }
+    }
+
+    /// Two older messages, then the one `recv` checks for.
+    fn peer_sends_many(&mut self) -> &'static str {
+        let Receiver::Dealer(d) = &mut self.peer else {
+            unreachable!("only the DEALER's table has conflating rows")
+        };
+        for old in ["old 1", "old 2"] {
+            assert_eq!(outcome(d.send([old, "n"])), "ok");
+        }
+        self.peer_sends()
     }
 
     /// Receives and checks the message is the one sent, with the routing id for ROUTER.
@@ -499,6 +548,7 @@ impl RecvWorld {
             "recv" => self.recv(true),
             "try-recv" => self.recv(false),
             "peer-sends" => self.peer_sends(),
+            "peer-sends-many" => self.peer_sends_many(),
             other => panic!("receive harness does not know event `{other}`"),
         }
     }
@@ -508,12 +558,18 @@ impl RecvWorld {
             "empty" => assert_eq!(self.recv(false), "would-block"),
             // Over inproc the peer's message is queued as soon as its send returns.
             "has-messages" => assert_eq!(self.recv(false), "ok"),
+            "conflating" => assert_eq!(self.recv(false), "would-block"),
+            // The newest only: `recv` checks it is the last one sent, and nothing is left.
+            "has-newest" => {
+                assert_eq!(self.recv(false), "ok");
+                assert_eq!(self.recv(false), "would-block");
+            }
             other => panic!("receive harness does not know state `{other}`"),
         }
     }
 }
 
-fn run_recv_table(file: &str, heading: &str, kind: &str) {
+fn run_recv_table(file: &str, heading: &str, kind: &str, extra: &[(&str, &str)]) {
     let rows = table(file, heading);
     let covered = run_rows(&rows, |row| {
         let mut w = RecvWorld::new(kind, &row["state"]);
@@ -523,22 +579,32 @@ fn run_recv_table(file: &str, heading: &str, kind: &str) {
     });
     let mut required = all_pairs(&["empty", "has-messages"], &["recv", "try-recv"]);
     required.extend(all_pairs(&["empty"], &["peer-sends"]));
+    required.extend(extra.iter().map(|&(a, b)| (a.to_string(), b.to_string())));
     missing_rows(file, &covered, required);
 }
 
 #[test]
 fn dealer_receive_follows_every_row_of_its_table() {
-    run_recv_table("dealer-router.md", "DEALER receive table", "DEALER");
+    run_recv_table(
+        "dealer-router.md",
+        "DEALER receive table",
+        "DEALER",
+        &[
+            ("conflating", "peer-sends-many"),
+            ("has-newest", "recv"),
+            ("has-newest", "try-recv"),
+        ],
+    );
 }
 
 #[test]
 fn router_receive_follows_every_row_of_its_table() {
-    run_recv_table("dealer-router.md", "ROUTER receive table", "ROUTER");
+    run_recv_table("dealer-router.md", "ROUTER receive table", "ROUTER", &[]);
 }
 
 #[test]
 fn pair_receive_follows_every_row_of_its_table() {
-    run_recv_table("pair.md", "PAIR receive table", "PAIR");
+    run_recv_table("pair.md", "PAIR receive table", "PAIR", &[]);
 }
 
 #[test]

@@ -347,8 +347,9 @@ impl Socket {
         }
     }
 
-    /// For ROUTER: see
-    /// [`Router::set_connect_routing_id`](crate::Router::set_connect_routing_id).
+    /// For ROUTER and STREAM: see
+    /// [`Router::set_connect_routing_id`](crate::Router::set_connect_routing_id) and
+    /// [`StreamSocket::set_connect_routing_id`](crate::StreamSocket::set_connect_routing_id).
     ///
     /// # Errors
     ///
@@ -363,7 +364,8 @@ impl Socket {
         self.core.set_connect_routing_id(id)
     }
 
-    /// For ROUTER: the routing id the next connect names its peer with.
+    /// For ROUTER and STREAM: the routing id the next connect names its peer with (`None`
+    /// for the other types, which refuse the setting).
     pub fn connect_routing_id(&self) -> Option<&bytes::Bytes> {
         self.core.options.connect_routing_id.as_ref()
     }

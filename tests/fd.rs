@@ -113,3 +113,55 @@ fn events_tells_what_can_be_done_now() {
         assert!(push.events().is_writable());
     });
 }
+
+#[test]
+fn a_dynamic_sub_and_a_req_ring_their_descriptor_in_an_outside_loop() {
+    within(Duration::from_secs(60), || {
+        let ctx = Context::new();
+        let mut publisher = ctx.publisher().unwrap();
+        publisher.bind("tcp://127.0.0.1:*").unwrap();
+        let ep = publisher.last_endpoint().unwrap().to_owned();
+        let mut sub = ctx.socket(ferromq::SocketType::Sub).unwrap();
+        sub.subscribe("").unwrap();
+        sub.connect(&ep).unwrap();
+        publisher
+            .wait_for_subscribers(1, Duration::from_secs(10))
+            .unwrap();
+        let _ = sub.events();
+        publisher.send("news").unwrap();
+        // Wait, look, drain: as a C or Python loop would.
+        let mut got = Vec::new();
+        while got.is_empty() {
+            assert!(
+                wait_readable(sub.fd().unwrap(), Duration::from_secs(10)),
+                "the SUB's descriptor never turned readable"
+            );
+            if sub.events().is_readable() {
+                while let Ok(m) = sub.try_recv() {
+                    got.push(m);
+                }
+            }
+        }
+        assert_eq!(got, vec![ferromq::Message::from("news")]);
+        assert!(!sub.events().is_readable());
+        assert!(!wait_readable(
+            sub.fd().unwrap(),
+            Duration::from_millis(100)
+        ));
+
+        // A REQ's readiness follows its state: writable before the request, readable once
+        // the reply is in.
+        let mut rep = ctx.rep().unwrap();
+        rep.bind("inproc://fd-req").unwrap();
+        let mut req = ctx.socket(ferromq::SocketType::Req).unwrap();
+        req.connect("inproc://fd-req").unwrap();
+        assert!(req.events().is_writable());
+        req.send("ping").unwrap();
+        assert!(!req.events().is_writable(), "a request is outstanding");
+        let request = rep.recv_timeout(Duration::from_secs(10)).unwrap();
+        request.reply("pong").unwrap();
+        assert!(wait_readable(req.fd().unwrap(), Duration::from_secs(10)));
+        assert!(req.events().is_readable());
+        assert_eq!(req.try_recv().unwrap(), "pong");
+    });
+}

@@ -198,6 +198,45 @@ fn a_libzmq_sub_receives_our_welcome_message() {
 }
 
 #[test]
+fn a_pub_welcome_message_crosses_both_ways_as_libzmqs_pub_takes_it_too() {
+    // Ours to a libzmq SUB.
+    let ctx = Context::new();
+    let mut publisher = ctx.publisher().unwrap();
+    publisher.set_welcome_msg(Some("WELCOME".into()));
+    publisher.bind("tcp://127.0.0.1:*").unwrap();
+    let zctx = zmq::Context::new();
+    let sub = zmq_socket(&zctx, zmq::SUB);
+    sub.set_subscribe(b"").unwrap();
+    sub.connect(publisher.last_endpoint().unwrap()).unwrap();
+    publisher.wait_for_subscribers(1, LIMIT).unwrap();
+    publisher.send("news 1").unwrap();
+    assert_eq!(sub.recv_bytes(0).unwrap(), b"WELCOME");
+    assert_eq!(sub.recv_bytes(0).unwrap(), b"news 1");
+
+    // libzmq's PUB (not only its XPUB) takes the option and writes the welcome.
+    let zpub = zmq_socket(&zctx, zmq::PUB);
+    zpub.set_xpub_welcome_msg(Some("from a libzmq PUB"))
+        .unwrap();
+    zpub.bind("tcp://127.0.0.1:*").unwrap();
+    let mut ours = ctx.subscriber().unwrap();
+    ours.subscribe("from");
+    ours.connect(&zpub.get_last_endpoint().unwrap().unwrap())
+        .unwrap();
+    // libzmq's PUB writes it when it takes the peer in, at its next call: keep calling.
+    let mut got = None;
+    assert!(eventually(LIMIT, || {
+        zpub.send("tick", 0).unwrap();
+        match ours.recv_timeout(Duration::from_millis(50)) {
+            Ok(m) => got = Some(m),
+            Err(Error::TimedOut) => {}
+            Err(e) => panic!("{e}"),
+        }
+        got.is_some()
+    }));
+    assert_eq!(got.unwrap(), "from a libzmq PUB");
+}
+
+#[test]
 fn our_sub_receives_a_libzmq_welcome_message() {
     let zctx = zmq::Context::new();
     let xpub = zmq_socket(&zctx, zmq::XPUB);

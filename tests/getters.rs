@@ -184,6 +184,12 @@ fn pubsub_and_queueing_getters_read_back_their_defaults_and_settings() {
     assert!(!publisher.conflate() && !publisher.nodrop() && !publisher.invert_matching());
     publisher.set_conflate(true);
     assert!(publisher.conflate());
+    assert!(!publisher.only_first_subscribe());
+    assert_eq!(publisher.welcome_msg(), None);
+    publisher.set_only_first_subscribe(true);
+    publisher.set_welcome_msg(Some("w".into()));
+    assert!(publisher.only_first_subscribe());
+    assert_eq!(publisher.welcome_msg().map(|w| &w[..]), Some(&b"w"[..]));
 
     let mut sub = ctx.subscriber().unwrap();
     assert!(!sub.conflate() && !sub.invert_matching());

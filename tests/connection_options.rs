@@ -355,6 +355,10 @@ fn lifecycle_messages_are_refused_on_the_types_libzmq_ignores_them_on() {
         Some(&b"peer"[..])
     );
     assert!(pull.set_relaxed(true).is_err());
+    // libzmq's REQ inherits DEALER's hello and hiccup; neither fits REQ's envelope.
+    let mut req = ctx.socket(SocketType::Req).unwrap();
+    assert!(req.set_hello_msg(Some("x".into())).is_err());
+    assert!(req.set_hiccup_msg(Some("x".into())).is_err());
 }
 
 #[test]

@@ -374,8 +374,9 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for other socket types, where it would do nothing
-    /// (libzmq takes it on every type, and acts on it on these only).
+    /// [`Error::InvalidOption`] for other socket types. libzmq takes it on every type and
+    /// acts on it on DEALER, ROUTER and REQ (which inherits DEALER's setting); a REQ's hello
+    /// is not a request, and a REP drops it as malformed, so ferromq's REQ refuses it.
     pub fn set_hello_msg(&mut self, hello: Option<bytes::Bytes>) -> Result<()> {
         match self.machine {
             Machine::Dealer | Machine::Router(_) => {
@@ -394,7 +395,7 @@ impl Socket {
     /// # Errors
     ///
     /// [`Error::InvalidOption`] for other socket types, where it would do nothing
-    /// (libzmq takes it on every type, and acts on it on these only).
+    /// (libzmq takes it on every type, and acts on it on ROUTER only).
     pub fn set_disconnect_msg(&mut self, disconnect: Option<bytes::Bytes>) -> Result<()> {
         self.router_state()?;
         self.core.options.disconnect_msg = disconnect.filter(|d| !d.is_empty());
@@ -405,8 +406,9 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidOption`] for other socket types, where it would do nothing
-    /// (libzmq takes it on every type, and acts on it on these only).
+    /// [`Error::InvalidOption`] for other socket types. libzmq takes it on every type and
+    /// acts on it on DEALER and REQ (which inherits DEALER's setting), whose application
+    /// never sees it: a REQ drops it as a malformed reply. So ferromq's REQ refuses it.
     pub fn set_hiccup_msg(&mut self, hiccup: Option<bytes::Bytes>) -> Result<()> {
         match self.machine {
             Machine::Dealer => {

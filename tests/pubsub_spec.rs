@@ -784,6 +784,12 @@ impl XPubWorld {
                 }
             }
             "welcome" => w.xpub.set_welcome_msg(Some("welcome".into())),
+            "only-first" => {
+                w.xpub.set_only_first_subscribe(true);
+                w.attach(false);
+                // Its XSUB peer reads only the first frame too, as libzmq asks of both.
+                w.peers[0].0.set_only_first_subscribe(true);
+            }
             other => panic!("XPUB harness does not know state `{other}`"),
         }
         // In every state the application has received everything passed up.
@@ -877,6 +883,14 @@ impl XPubWorld {
                 assert_eq!(peer.send(["hello", "upstream"]).unwrap(), 1);
                 passed_up(&mut self.xpub)
             }
+            "peer-sends-mixed" => {
+                // Data first, then a frame that reads as a subscription to `t`.
+                let only_first = self.xpub.only_first_subscribe();
+                let (peer, subscribed) = self.peers.last_mut().expect("a peer");
+                assert_eq!(peer.send(["hello", "\x01t"]).unwrap(), 1);
+                *subscribed |= !only_first;
+                passed_up(&mut self.xpub)
+            }
             "peer-fills" => {
                 fill(&mut self.xpub);
                 passed_up(&mut self.xpub)
@@ -941,6 +955,13 @@ impl XPubWorld {
             "no-subscribers" => {
                 assert!(peers > 0);
                 assert_eq!(subscribers, 0);
+                assert_eq!(publish(&mut self.xpub, TOPIC), "ok(0)");
+            }
+            "only-first" => {
+                assert!(self.xpub.only_first_subscribe());
+                assert!(peers > 0);
+                assert_eq!(subscribers, 0);
+                assert_eq!(self.xpub.topics_count(), 0);
                 assert_eq!(publish(&mut self.xpub, TOPIC), "ok(0)");
             }
             "subscribed" | "shared" => {
@@ -1078,6 +1099,10 @@ fn xpub_follows_every_row_of_its_table() {
     required.extend(all_pairs(
         &["welcome"],
         &["peer-attaches", "peer-subscribes"],
+    ));
+    required.extend(all_pairs(
+        &["no-subscribers", "only-first"],
+        &["peer-sends-mixed"],
     ));
     let missing: Vec<_> = required.difference(&covered).collect();
     assert!(missing.is_empty(), "pubsub.md lacks rows for {missing:?}");

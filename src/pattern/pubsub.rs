@@ -307,8 +307,9 @@ macro_rules! publisher_common {
             /// ahead of anything published, and is written whatever the peer subscribes
             /// to, so a subscriber receives it only if it subscribed to a prefix of it (as
             /// with libzmq, whose SUB filters it like any message). It is written when this
-            /// socket next looks at its peers (any send, receive, poll or count), for the
-            /// peers seen to attach from the call on, on every endpoint.
+            /// socket next takes in its peers' subscriptions (a send, `wait_for_subscribers`,
+            /// a count; on an XPUB also a receive or a poll), to the peers seen to attach
+            /// from the call on, on every endpoint.
             ///
             /// # Examples
             ///

@@ -12,15 +12,21 @@
 //! it). The receiver thread is timed from asking the sender for `n` messages until the
 //! `n`-th has arrived. Every message is built from a fresh copy of the payload on both
 //! sides (libzmq copies it into a new `zmq_msg_t`; ferromq into a new `Vec`), so neither
-//! library gets to share one buffer between messages. Full run:
-//! `cargo bench --bench pipeline`.
+//! library gets to share one buffer between messages.
+//!
+//! The message-rate groups also have a row `ferromq-nospin/<size>`: ferromq with the spin
+//! before a wait turned off (`Context::builder().spin(false)`), everything else the same.
+//! Beside criterion's figures every row prints its CPU time (user + system, all threads of
+//! the process, over the timed calls) per million messages, as a line `cpu: <row>: ...`.
+//! Full run: `cargo bench --bench pipeline`; the CPU lines alone:
+//! `cargo bench --bench pipeline | grep '^cpu:'`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 mod common;
 
-use common::Sender;
+use common::{CpuMeter, Per, Sender};
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
@@ -46,8 +52,14 @@ fn endpoint(transport: &str) -> String {
     }
 }
 
-fn bench_ferromq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size: usize) {
-    let ctx = ferromq::Context::new();
+fn bench_ferromq(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    transport: &str,
+    size: usize,
+    spin: bool,
+) {
+    let ctx = ferromq::Context::builder().spin(spin).build();
     let mut pull = ctx.pull().unwrap();
     let bound = endpoint(transport);
     pull.bind(&bound).unwrap();
@@ -59,17 +71,27 @@ fn bench_ferromq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size
     // larger one into a new buffer. Cloning one `Message` would share its payload and
     // measure no copy at all.
     let sender = Sender::spawn(move || push.send(&payload[..]).unwrap());
-    group.bench_function(BenchmarkId::new("ferromq", size), |b| {
+    let library = if spin { "ferromq" } else { "ferromq-nospin" };
+    let mut cpu = CpuMeter::new();
+    group.bench_function(BenchmarkId::new(library, size), |b| {
         b.iter_custom(|n| {
-            sender.run(n, || {
-                pull.recv().unwrap();
+            cpu.measure(n, || {
+                sender.run(n, || {
+                    pull.recv().unwrap();
+                })
             })
         })
     });
+    cpu.report(&row(group_name, library, size), Per::MillionMessages);
     remove_ipc_file(&bound);
 }
 
-fn bench_libzmq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size: usize) {
+fn bench_libzmq(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    transport: &str,
+    size: usize,
+) {
     let ctx = zmq::Context::new();
     let pull = ctx.socket(zmq::PULL).unwrap();
     let bound = endpoint(transport);
@@ -80,10 +102,17 @@ fn bench_libzmq(group: &mut BenchmarkGroup<'_, WallTime>, transport: &str, size:
     let payload = vec![0u8; size];
     let sender = Sender::spawn(move || push.send(&payload[..], 0).unwrap());
     let mut buf = zmq::Message::new();
+    let mut cpu = CpuMeter::new();
     group.bench_function(BenchmarkId::new("libzmq", size), |b| {
-        b.iter_custom(|n| sender.run(n, || pull.recv(&mut buf, 0).unwrap()))
+        b.iter_custom(|n| cpu.measure(n, || sender.run(n, || pull.recv(&mut buf, 0).unwrap())))
     });
+    cpu.report(&row(group_name, "libzmq", size), Per::MillionMessages);
     remove_ipc_file(&bound);
+}
+
+/// A row's name in the CPU lines, as criterion names it: `<group>/<library>/<size>`.
+fn row(group: &str, library: &str, size: usize) -> String {
+    format!("{group}/{library}/{size}")
 }
 
 /// Removes the socket file an `ipc://` endpoint left behind; other endpoints have none.
@@ -101,7 +130,7 @@ fn push_pull(c: &mut Criterion) {
             } else {
                 format!("push_pull_{transport}")
             };
-            let mut group = c.benchmark_group(name);
+            let mut group = c.benchmark_group(&name);
             group.measurement_time(Duration::from_secs(2));
             group.warm_up_time(Duration::from_millis(500));
             group.sample_size(10);
@@ -111,8 +140,12 @@ fn push_pull(c: &mut Criterion) {
                 } else {
                     Throughput::Elements(1)
                 });
-                bench_ferromq(&mut group, transport, size);
-                bench_libzmq(&mut group, transport, size);
+                bench_ferromq(&mut group, &name, transport, size, true);
+                if !bytes {
+                    // The spin-off row once per transport and size, not again in bytes.
+                    bench_ferromq(&mut group, &name, transport, size, false);
+                }
+                bench_libzmq(&mut group, &name, transport, size);
             }
             group.finish();
         }

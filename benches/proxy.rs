@@ -5,8 +5,10 @@
 //! Equal settings on both sides: one I/O thread per context, high-water marks 1000 on every
 //! socket (both libraries' default), default kernel socket buffers; producer, proxy and
 //! consumer in three threads of one process. The consumer thread is timed from asking the
-//! producer for `n` messages until the `n`-th has arrived through the proxy. Full run:
-//! `cargo bench --bench proxy`.
+//! producer for `n` messages until the `n`-th has arrived through the proxy. Beside
+//! criterion's figures every row prints its CPU time (user + system, all threads of the
+//! process, over the timed calls) per million messages, as a line `cpu: <row>: ...`. Full
+//! run: `cargo bench --bench proxy`.
 
 use std::sync::mpsc;
 use std::thread;
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::Sender;
+use common::{CpuMeter, Per, Sender};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const SIZES: [usize; 2] = [64, 1024];
@@ -45,13 +47,20 @@ fn bench_ferromq(group: &mut Group<'_>, size: usize) {
     pull.connect(&back).unwrap();
     let payload = vec![0u8; size];
     let producer = Sender::spawn(move || push.send(&payload[..]).unwrap());
+    let mut cpu = CpuMeter::new();
     group.bench_function(BenchmarkId::new("ferromq", size), |b| {
         b.iter_custom(|n| {
-            producer.run(n, || {
-                pull.recv().unwrap();
+            cpu.measure(n, || {
+                producer.run(n, || {
+                    pull.recv().unwrap();
+                })
             })
         })
     });
+    cpu.report(
+        &format!("proxy_streamer_tcp/ferromq/{size}"),
+        Per::MillionMessages,
+    );
     drop(producer);
     control.stop();
     proxy_thread.join().unwrap();
@@ -81,9 +90,14 @@ fn bench_libzmq(group: &mut Group<'_>, size: usize) {
     let payload = vec![0u8; size];
     let producer = Sender::spawn(move || push.send(&payload[..], 0).unwrap());
     let mut buf = zmq::Message::new();
+    let mut cpu = CpuMeter::new();
     group.bench_function(BenchmarkId::new("libzmq", size), |b| {
-        b.iter_custom(|n| producer.run(n, || pull.recv(&mut buf, 0).unwrap()))
+        b.iter_custom(|n| cpu.measure(n, || producer.run(n, || pull.recv(&mut buf, 0).unwrap())))
     });
+    cpu.report(
+        &format!("proxy_streamer_tcp/libzmq/{size}"),
+        Per::MillionMessages,
+    );
     drop(producer);
     control.send("TERMINATE", 0).unwrap();
     proxy_thread.join().unwrap();

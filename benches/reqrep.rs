@@ -14,8 +14,15 @@
 //!
 //! Equal settings on both sides: one I/O thread per context, high-water marks 1000 (both
 //! libraries' default), default kernel socket buffers; a 10 s send/receive timeout on the
-//! REQ so that a lost echo side fails the bench instead of hanging it. Full run:
-//! `cargo bench --bench reqrep`.
+//! REQ so that a lost echo side fails the bench instead of hanging it.
+//!
+//! A third column, `ferromq-nospin`, is ferromq with the spin before a wait turned off
+//! (`Context::builder().spin(false)`) on both sides: the REQ's context and the echo's.
+//! Beside criterion's figures every row prints its CPU time per thousand round trips, as a
+//! line `cpu: <row>: ...`: user + system of all threads of the bench process over the
+//! timed calls, plus, for tcp and ipc, the echo process's over the same calls (from
+//! `/proc/<pid>/stat`, in 10 ms ticks). Full run: `cargo bench --bench reqrep`; the CPU
+//! lines alone: `cargo bench --bench reqrep | grep '^cpu:'`.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -23,6 +30,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
+
+mod common;
+
+use common::{CpuMeter, Per};
 
 const SIZE: usize = 16;
 const ECHO_ENV: &str = "FERROMQ_BENCH_ECHO";
@@ -60,8 +71,10 @@ fn echo_child(spec: &str) {
     });
     let (library, endpoint) = spec.split_once(' ').expect("<library> <endpoint>");
     match library {
-        "ferromq" => {
-            let ctx = ferromq::Context::new();
+        "ferromq" | "ferromq-nospin" => {
+            let ctx = ferromq::Context::builder()
+                .spin(library == "ferromq")
+                .build();
             let mut rep = ctx.rep().unwrap();
             rep.connect(endpoint).unwrap();
             loop {
@@ -98,8 +111,11 @@ fn ipc_endpoint(library: &str) -> String {
     format!("ipc://{}", path.display())
 }
 
-fn bench_ferromq(c: &mut Criterion, transport: &str) {
-    let ctx = ferromq::Context::new();
+/// ferromq's row, as `library` "ferromq" (the spin on) or "ferromq-nospin" (off).
+fn bench_ferromq(c: &mut Criterion, library: &str, transport: &str) {
+    let ctx = ferromq::Context::builder()
+        .spin(library == "ferromq")
+        .build();
     let mut req = ctx.req().unwrap();
     req.set_send_timeout(Some(TIMEOUT));
     req.set_recv_timeout(Some(TIMEOUT));
@@ -122,34 +138,41 @@ fn bench_ferromq(c: &mut Criterion, transport: &str) {
         }
         "tcp" => {
             req.bind("tcp://127.0.0.1:*").unwrap();
-            _echo_process = Some(EchoProcess::spawn("ferromq", req.last_endpoint().unwrap()));
+            _echo_process = Some(EchoProcess::spawn(library, req.last_endpoint().unwrap()));
         }
         _ => {
-            let endpoint = ipc_endpoint("ferromq");
+            let endpoint = ipc_endpoint(library);
             req.bind(&endpoint).unwrap();
-            _echo_process = Some(EchoProcess::spawn("ferromq", &endpoint));
+            _echo_process = Some(EchoProcess::spawn(library, &endpoint));
         }
     }
     let msg = ferromq::Message::from(vec![0u8; SIZE]);
     req.request(msg.clone()).unwrap(); // the connection is up
     let mut group = c.benchmark_group("req_rep_16B");
     configure(&mut group);
-    group.bench_function(BenchmarkId::new("ferromq", transport), |b| {
+    let mut cpu = meter(&_echo_process);
+    group.bench_function(BenchmarkId::new(library, transport), |b| {
         b.iter_custom(|n| {
-            let start = Instant::now();
-            for _ in 0..n {
-                req.request(msg.clone()).unwrap();
-            }
-            start.elapsed()
+            cpu.measure(n, || {
+                let start = Instant::now();
+                for _ in 0..n {
+                    req.request(msg.clone()).unwrap();
+                }
+                start.elapsed()
+            })
         })
     });
     group.finish();
+    cpu.report(
+        &format!("req_rep_16B/{library}/{transport}"),
+        Per::ThousandRoundTrips,
+    );
     if let Some(thread) = echo_thread {
         req.request("stop").unwrap();
         thread.join().unwrap();
     }
     if transport == "ipc" {
-        let _ = std::fs::remove_file(ipc_path("ferromq"));
+        let _ = std::fs::remove_file(ipc_path(library));
     }
 }
 
@@ -196,22 +219,37 @@ fn bench_libzmq(c: &mut Criterion, transport: &str) {
     round_trip(&req, &payload); // the connection is up
     let mut group = c.benchmark_group("req_rep_16B");
     configure(&mut group);
+    let mut cpu = meter(&_echo_process);
     group.bench_function(BenchmarkId::new("libzmq", transport), |b| {
         b.iter_custom(|n| {
-            let start = Instant::now();
-            for _ in 0..n {
-                round_trip(&req, &payload);
-            }
-            start.elapsed()
+            cpu.measure(n, || {
+                let start = Instant::now();
+                for _ in 0..n {
+                    round_trip(&req, &payload);
+                }
+                start.elapsed()
+            })
         })
     });
     group.finish();
+    cpu.report(
+        &format!("req_rep_16B/libzmq/{transport}"),
+        Per::ThousandRoundTrips,
+    );
     if let Some(thread) = echo_thread {
         round_trip(&req, b"stop");
         thread.join().unwrap();
     }
     if transport == "ipc" {
         let _ = std::fs::remove_file(ipc_path("libzmq"));
+    }
+}
+
+/// A CPU meter of this process, and of the echo process if there is one.
+fn meter(echo: &Option<EchoProcess>) -> CpuMeter {
+    match echo {
+        Some(EchoProcess(child)) => CpuMeter::with_peer(child.id()),
+        None => CpuMeter::new(),
     }
 }
 
@@ -223,7 +261,8 @@ fn configure(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::W
 
 fn req_rep(c: &mut Criterion) {
     for transport in ["inproc", "ipc", "tcp"] {
-        bench_ferromq(c, transport);
+        bench_ferromq(c, "ferromq", transport);
+        bench_ferromq(c, "ferromq-nospin", transport);
         bench_libzmq(c, transport);
     }
 }

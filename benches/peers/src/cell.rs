@@ -17,7 +17,8 @@ pub fn run(lib: Lib, case: Case, dur: Duration) -> Result<Measure, String> {
         Case::PushPull(transport, size) => {
             let ep = endpoint(transport)?;
             match lib {
-                Lib::Ferromq => ferro::push_pull(&ep, size, dur),
+                Lib::Ferromq => ferro::push_pull(&ep, size, dur, true),
+                Lib::FerromqNospin => ferro::push_pull(&ep, size, dur, false),
                 Lib::FerromqAsync => ferro::push_pull_async(&ep, size, dur),
                 Lib::Libzmq => libzmq::push_pull(&ep, size, dur),
                 Lib::ZmqRs => zmqrs::push_pull(&ep, size, dur),
@@ -29,7 +30,8 @@ pub fn run(lib: Lib, case: Case, dur: Duration) -> Result<Measure, String> {
             let ep = endpoint(transport)?;
             spawn_rep(lib, &ep)?;
             match lib {
-                Lib::Ferromq => ferro::req(&ep, dur),
+                Lib::Ferromq => ferro::req(&ep, dur, true),
+                Lib::FerromqNospin => ferro::req(&ep, dur, false),
                 Lib::FerromqAsync => ferro::req_async(&ep, dur),
                 Lib::Libzmq => libzmq::req(&ep, dur),
                 Lib::ZmqRs => zmqrs::req(&ep, dur),
@@ -40,7 +42,8 @@ pub fn run(lib: Lib, case: Case, dur: Duration) -> Result<Measure, String> {
         Case::PubSub => {
             let ep = endpoint(Transport::Tcp)?;
             match lib {
-                Lib::Ferromq => ferro::pub_sub(&ep, dur),
+                Lib::Ferromq => ferro::pub_sub(&ep, dur, true),
+                Lib::FerromqNospin => ferro::pub_sub(&ep, dur, false),
                 Lib::FerromqAsync => ferro::pub_sub_async(&ep, dur),
                 Lib::Libzmq => libzmq::pub_sub(&ep, dur),
                 Lib::ZmqRs => zmqrs::pub_sub(&ep, dur),
@@ -89,7 +92,8 @@ pub fn rep(lib: Lib, ep: &str) -> Result<(), String> {
         std::process::exit(0);
     });
     match lib {
-        Lib::Ferromq => ferro::rep(ep),
+        Lib::Ferromq => ferro::rep(ep, true),
+        Lib::FerromqNospin => ferro::rep(ep, false),
         Lib::FerromqAsync => ferro::rep_async(ep),
         Lib::Libzmq => libzmq::rep(ep),
         Lib::ZmqRs => zmqrs::rep(ep),

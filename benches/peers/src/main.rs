@@ -23,6 +23,8 @@ use common::{Measure, Step, Transport};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lib {
     Ferromq,
+    /// ferromq's blocking calls with the spin before a wait turned off (`spin(false)`).
+    FerromqNospin,
     FerromqAsync,
     Libzmq,
     ZmqRs,
@@ -30,8 +32,20 @@ pub enum Lib {
     Omq,
 }
 
+/// The columns a run has unless `--libs` says otherwise.
 pub const LIBS: [Lib; 6] = [
     Lib::Ferromq,
+    Lib::FerromqAsync,
+    Lib::Libzmq,
+    Lib::ZmqRs,
+    Lib::Rzmq,
+    Lib::Omq,
+];
+
+/// Every column `--libs` can name: the default ones and `ferromq-nospin`.
+pub const ALL_LIBS: [Lib; 7] = [
+    Lib::Ferromq,
+    Lib::FerromqNospin,
     Lib::FerromqAsync,
     Lib::Libzmq,
     Lib::ZmqRs,
@@ -43,6 +57,7 @@ impl Lib {
     pub fn name(self) -> &'static str {
         match self {
             Lib::Ferromq => "ferromq",
+            Lib::FerromqNospin => "ferromq-nospin",
             Lib::FerromqAsync => "ferromq-async",
             Lib::Libzmq => "libzmq",
             Lib::ZmqRs => "zmq.rs",
@@ -52,7 +67,7 @@ impl Lib {
     }
 
     fn parse(s: &str) -> Option<Lib> {
-        LIBS.into_iter().find(|lib| lib.name() == s)
+        ALL_LIBS.into_iter().find(|lib| lib.name() == s)
     }
 
     /// Why this library cannot run a case at all, if it cannot.
@@ -137,7 +152,8 @@ const USAGE: &str =
   --rounds N   rounds, each running every library once per case (default 3)
   --secs S     seconds each cell measures for (default 1.0)
   --only W     only the cases whose id contains W (ids: push_pull/tcp/16, req_rep/ipc, pub_sub/tcp)
-  --libs a,b   only these libraries (ferromq, ferromq-async, libzmq, zmq.rs, rzmq, omq-tokio)
+  --libs a,b   only these columns, in this order (ferromq, ferromq-async, libzmq, zmq.rs, rzmq,
+               omq-tokio; and ferromq-nospin, ferromq with the spin off, not run by default)
   --out FILE   also write the markdown tables to FILE";
 
 fn parse_options(args: &[String]) -> Result<Options, String> {

@@ -1,6 +1,7 @@
 //! ferromq, through its blocking calls (sender and receiver on threads of their own) and
 //! through its async face (`send_async`/`recv_async`, tasks on the 2-worker runtime).
-//! One I/O thread per context (`Context::new`).
+//! One I/O thread per context. The blocking cells take `spin`: false is the
+//! `ferromq-nospin` column, contexts built with `Context::builder().spin(false)`.
 
 use std::sync::mpsc;
 use std::thread;
@@ -30,9 +31,19 @@ fn push_pull_pair(
     Ok((push, pull))
 }
 
+/// A context with one I/O thread, its waits spinning first if `spin`.
+fn context(spin: bool) -> ferromq::Context {
+    ferromq::Context::builder().spin(spin).build()
+}
+
 /// Blocking PUSH → PULL.
-pub fn push_pull(endpoint: &str, size: usize, dur: Duration) -> Result<Measure, String> {
-    let ctx = ferromq::Context::new();
+pub fn push_pull(
+    endpoint: &str,
+    size: usize,
+    dur: Duration,
+    spin: bool,
+) -> Result<Measure, String> {
+    let ctx = context(spin);
     let (mut push, mut pull) = push_pull_pair(&ctx, endpoint)?;
     let payload = vec![0u8; size];
     thread::spawn(move || while push.send(&payload[..]).is_ok() {});
@@ -71,8 +82,8 @@ pub fn push_pull_async(endpoint: &str, size: usize, dur: Duration) -> Result<Mea
 }
 
 /// The REP of the two-process round trip: echoes every request.
-pub fn rep(endpoint: &str) -> Result<(), String> {
-    let ctx = ferromq::Context::new();
+pub fn rep(endpoint: &str, spin: bool) -> Result<(), String> {
+    let ctx = context(spin);
     let mut rep = ctx.rep().step("rep socket")?;
     rep.bind(endpoint).step("bind")?;
     ready();
@@ -101,8 +112,8 @@ pub fn rep_async(endpoint: &str) -> Result<(), String> {
 }
 
 /// The REQ of the round trip, in the cell's process.
-pub fn req(endpoint: &str, dur: Duration) -> Result<Measure, String> {
-    let ctx = ferromq::Context::new();
+pub fn req(endpoint: &str, dur: Duration, spin: bool) -> Result<Measure, String> {
+    let ctx = context(spin);
     let mut req = ctx.req().step("req socket")?;
     req.connect(endpoint).step("connect")?;
     let payload = [0u8; 16];
@@ -141,13 +152,13 @@ pub fn req_async(endpoint: &str, dur: Duration) -> Result<Measure, String> {
 }
 
 /// PUB to ten SUBs, each SUB on a thread of its own; the publisher in this thread.
-pub fn pub_sub(endpoint: &str, dur: Duration) -> Result<Measure, String> {
-    let ctx = ferromq::Context::new();
+pub fn pub_sub(endpoint: &str, dur: Duration, spin: bool) -> Result<Measure, String> {
+    let ctx = context(spin);
     let mut publisher = ctx.publisher().step("pub socket")?;
     publisher.set_send_hwm(HWM as usize);
     publisher.bind(endpoint).step("bind")?;
     // The subscribers' context is separate, as if they were in other processes.
-    let sub_ctx = ferromq::Context::new();
+    let sub_ctx = context(spin);
     let (warmed_tx, warmed) = mpsc::channel();
     let (acks_tx, acks) = mpsc::channel();
     for _ in 0..SUBSCRIBERS {

@@ -56,12 +56,8 @@ pub(crate) fn poll_step<S, R>(
 where
     S: Sealed + ?Sized,
 {
-    for look in 0..LOOKS_PER_POLL {
-        let found = step(socket);
-        if look == 0 {
-            socket.core_ref().0.signal().async_woke(found.is_some());
-        }
-        if let Some(done) = found {
+    for _ in 0..LOOKS_PER_POLL {
+        if let Some(done) = step(socket) {
             return Poll::Ready(Ok(done));
         }
         let core = socket.core_ref().0;
@@ -75,6 +71,8 @@ where
         if signal.spin_for_ring() {
             continue;
         }
+        // Noted before the registration, so that a ring right after it sees the time.
+        signal.async_sleeps();
         signal.register(cx.waker());
         // A ring since the step looked: something changed, look again. Otherwise ask the
         // pattern whether it is ready, which parks every pipe it finds not ready, so the
@@ -83,7 +81,6 @@ where
             continue;
         }
         if socket.poll_ready(interest).is_empty() {
-            socket.core_ref().0.signal().async_sleeps();
             return Poll::Pending;
         }
     }

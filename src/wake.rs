@@ -118,7 +118,10 @@ impl Signal {
         if let Some(bell) = self.fd.get() {
             bell.ring();
         }
-        self.task.wake();
+        if let Some(task) = self.task.take() {
+            self.async_woken();
+            task.wake();
+        }
     }
 
     /// Puts `waker` in the slot the next ring wakes (replacing what was there). Call it
@@ -153,22 +156,21 @@ impl Signal {
         false
     }
 
-    /// A future returns `Pending`: notes the time, so that the next look can tell whether
-    /// the wait was short enough for a spin to have caught it ([`Signal::async_woke`]).
+    /// A future is about to register and return `Pending`: notes the time, so that the
+    /// ring that wakes it can tell whether the wait was short enough for a spin to have
+    /// caught it ([`Signal::notify`]).
     pub(crate) fn async_sleeps(&self) {
         let since = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
         self.async_slept.store(since + 1, Relaxed);
     }
 
-    /// A future's first look after a `Pending` found work (`worked`): as a blocking wait
-    /// woken with work, a short wait puts the spin back to its longest. Forgets the time
-    /// either way.
-    pub(crate) fn async_woke(&self, worked: bool) {
-        if self.async_slept.load(Relaxed) == 0 {
-            return;
-        }
+    /// A ring wakes a registered task: as a blocking wait woken with work, a short wait
+    /// puts the spin back to its longest. Here, on the ringing thread, rather than in the
+    /// woken future's next poll, so that a poll that finds work costs nothing more than
+    /// the step (the spin's count is a hint, and a race on it is harmless).
+    fn async_woken(&self) {
         let slept = self.async_slept.swap(0, Relaxed);
-        if worked && slept != 0 {
+        if slept != 0 {
             let at = self.born + std::time::Duration::from_nanos(slept - 1);
             self.spin.woke_with_work(at);
         }
@@ -334,17 +336,20 @@ mod tests {
             assert!(!sig.spin_for_ring());
         }
         assert_eq!(sig.spin.rounds(), 0, "an idle future ends up not spinning");
-        // A `Pending` whose next look finds nothing leaves the spin as it was; one whose
-        // next look finds work soon after puts it back (a thread preempted for longer
-        // than a short wait between the two calls would not, hence the retries).
+        // A ring with no task registered leaves the spin as it was; one that wakes a task
+        // soon after its `Pending` puts it back (a thread preempted for longer than a
+        // short wait between the two calls would not, hence the retries).
+        let count = std::sync::Arc::new(CountWakes(Default::default()));
+        let waker = Waker::from(count.clone());
         sig.async_sleeps();
-        sig.async_woke(false);
-        assert_eq!(sig.spin.rounds(), 0);
-        sig.async_woke(true);
-        assert_eq!(sig.spin.rounds(), 0, "no `Pending` since the last look");
+        sig.notify();
+        assert_eq!(sig.spin.rounds(), 0, "no task was registered");
+        assert!(sig.take_ring());
         for _ in 0..100 {
             sig.async_sleeps();
-            sig.async_woke(true);
+            sig.register(&waker);
+            sig.notify();
+            assert!(sig.take_ring());
             if sig.spin.rounds() == SPIN_MAX {
                 break;
             }
@@ -361,8 +366,11 @@ mod tests {
             "no spin: the ring is left for the look"
         );
         assert!(sig.take_ring());
+        let count = std::sync::Arc::new(CountWakes(Default::default()));
         sig.async_sleeps();
-        sig.async_woke(true);
+        sig.register(&Waker::from(count.clone()));
+        sig.notify();
+        assert_eq!(count.0.load(SeqCst), 1, "the task is woken");
         assert_eq!(sig.spin.rounds(), 0, "a short wait does not turn it on");
     }
 

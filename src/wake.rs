@@ -39,7 +39,8 @@ pub(crate) struct Signal {
     /// blocks (returns `Pending`). One for both faces: only one caller waits at a time.
     spin: Spin,
     /// When a future last returned `Pending` on this signal, in nanoseconds after `born`,
-    /// plus one; 0 when none has since the last look (see [`Signal::async_sleeps`]).
+    /// plus one; 0 once a ring has woken the task it registered (see
+    /// [`Signal::async_sleeps`]).
     async_slept: AtomicU64,
     /// The origin of `async_slept`'s clock.
     born: Instant,

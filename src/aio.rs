@@ -9,6 +9,13 @@
 //! Nothing else is needed: no helper thread, no timer, no runtime. Any executor that
 //! honours `Waker` runs these futures, and timeouts come from the executor's own timers.
 //!
+//! Before it registers and returns `Pending`, a future looks for the ring a few times,
+//! yielding the thread in between: the blocking wait's adaptive spin ([`crate::spin`]),
+//! with the same count, so a message or room that comes within microseconds costs no
+//! trip through the executor's parking (a futex wake from the ringing thread, a worker's
+//! wake-up). The spin is bounded, halves each time it finds nothing (an idle socket soon
+//! does not spin at all), and is off with the context's spin off.
+//!
 //! Cancellation: a step either completes (the message is taken, or queued whole) or
 //! leaves everything as it was, and a future's only await point is between steps. So
 //! dropping a receive future loses no message, and dropping a send future leaves its
@@ -58,6 +65,14 @@ where
             return Poll::Ready(Err(Error::IoThreadStopped));
         }
         let signal = core.signal();
+        // The step parked what it found empty or full, so the next change rings the
+        // signal: wait for it a little before leaving the thread to the executor, as a
+        // blocking wait spins before it sleeps (not at all with the context's spin off).
+        if signal.spin_for_ring() {
+            continue;
+        }
+        // Noted before the registration, so that a ring right after it sees the time.
+        signal.async_sleeps();
         signal.register(cx.waker());
         // A ring since the step looked: something changed, look again. Otherwise ask the
         // pattern whether it is ready, which parks every pipe it finds not ready, so the

@@ -129,8 +129,9 @@ impl ContextBuilder {
     /// Whether a thread about to sleep first spins: yields the CPU and looks for work a
     /// few times (at most 20), so that a reply that comes within microseconds costs no
     /// wake-up. On by default. This applies to every kind of wait of the context's
-    /// sockets: a caller blocked in a send or receive, and the I/O threads' loops. (The
-    /// async face never spins: a future that finds nothing returns `Pending` at once.)
+    /// sockets: a caller blocked in a send or receive, a future about to return `Pending`
+    /// (it holds its executor's thread for the spin, as a blocked caller holds its own),
+    /// and the I/O threads' loops. With the spin off, a future returns `Pending` at once.
     ///
     /// The spin shortens round trips at the price of CPU time; it adapts (a spin that
     /// finds nothing halves the next one), so an idle socket stops spinning on its own.

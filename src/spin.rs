@@ -1,6 +1,7 @@
-//! The adaptive spin both kinds of waiting thread do before they sleep: a socket's caller
-//! (`Signal::wait` in `wake`) and an I/O thread (its event loop). The async face does not
-//! spin: a future that finds nothing returns `Pending` at once and its executor decides.
+//! The adaptive spin every kind of waiter does before it sleeps: a socket's blocked caller
+//! (`Signal::wait` in `wake`), an I/O thread (its event loop), and a socket's future before
+//! it returns `Pending` (`Signal::spin_for_ring`, the same count as the blocked caller's,
+//! since one caller at a time waits on a socket).
 //!
 //! Being woken from a sleep costs the waking thread a system call and the sleeper a trip
 //! through the scheduler, and in request-reply traffic the awaited event often comes

@@ -12,7 +12,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::OnceLock;
 use std::task::Waker;
 use std::time::Instant;
@@ -35,8 +35,15 @@ pub(crate) trait Wake: Send + Sync {
 pub(crate) struct Signal {
     tx: Sender<()>,
     rx: Receiver<()>,
-    /// How long [`Signal::wait`] spins before it blocks.
+    /// How long [`Signal::wait`] (or a future, [`Signal::spin_for_ring`]) spins before it
+    /// blocks (returns `Pending`). One for both faces: only one caller waits at a time.
     spin: Spin,
+    /// When a future last returned `Pending` on this signal, in nanoseconds after `born`,
+    /// plus one; 0 once a ring has woken the task it registered (see
+    /// [`Signal::async_sleeps`]).
+    async_slept: AtomicU64,
+    /// The origin of `async_slept`'s clock.
+    born: Instant,
     /// The file descriptor behind `ZMQ_FD`, made on first use ([`Signal::fd`]).
     fd: OnceLock<FdBell>,
     /// The task an async call of the socket's waits in, if any: taken and woken by the
@@ -95,6 +102,8 @@ impl Signal {
             tx,
             rx,
             spin: Spin::new(spin),
+            async_slept: AtomicU64::new(0),
+            born: Instant::now(),
             fd: OnceLock::new(),
             task: AtomicWaker::new(),
         }
@@ -110,7 +119,10 @@ impl Signal {
         if let Some(bell) = self.fd.get() {
             bell.ring();
         }
-        self.task.wake();
+        if let Some(task) = self.task.take() {
+            self.async_woken();
+            task.wake();
+        }
     }
 
     /// Puts `waker` in the slot the next ring wakes (replacing what was there). Call it
@@ -124,6 +136,45 @@ impl Signal {
     /// should look again). Never blocks.
     pub(crate) fn take_ring(&self) -> bool {
         self.rx.try_recv().is_ok()
+    }
+
+    /// The async counterpart of [`Signal::wait`]'s spin, for a future whose step found
+    /// nothing, before it registers and returns `Pending`: looks for a ring, yielding the
+    /// CPU in between, as many times as the adaptive spin allows (never with the spin off).
+    /// True if a ring came (it is taken: look again). A spin that finds nothing halves the
+    /// next one, so an idle socket soon stops spinning at all.
+    pub(crate) fn spin_for_ring(&self) -> bool {
+        let rounds = self.spin.rounds();
+        for _ in 0..rounds {
+            if self.rx.try_recv().is_ok() {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+        if rounds > 0 {
+            self.spin.missed();
+        }
+        false
+    }
+
+    /// A future is about to register and return `Pending`: notes the time, so that the
+    /// ring that wakes it can tell whether the wait was short enough for a spin to have
+    /// caught it ([`Signal::notify`]).
+    pub(crate) fn async_sleeps(&self) {
+        let since = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+        self.async_slept.store(since + 1, Relaxed);
+    }
+
+    /// A ring wakes a registered task: as a blocking wait woken with work, a short wait
+    /// puts the spin back to its longest. Here, on the ringing thread, rather than in the
+    /// woken future's next poll, so that a poll that finds work costs nothing more than
+    /// the step (the spin's count is a hint, and a race on it is harmless).
+    fn async_woken(&self) {
+        let slept = self.async_slept.swap(0, Relaxed);
+        if slept != 0 {
+            let at = self.born + std::time::Duration::from_nanos(slept - 1);
+            self.spin.woke_with_work(at);
+        }
     }
 
     /// The reading end of a file descriptor that becomes readable when the bell rings
@@ -270,6 +321,58 @@ mod tests {
             assert!(!sig.wait(no_wait()));
         }
         assert_eq!(sig.spin.rounds(), 0, "an idle wait ends up not spinning");
+    }
+
+    #[test]
+    fn an_async_spin_takes_a_ring_and_halves_when_it_finds_none() {
+        use crate::spin::SPIN_MAX;
+        let sig = Signal::new(true);
+        sig.notify();
+        assert!(sig.spin_for_ring(), "a kept ring is found");
+        assert!(!sig.take_ring(), "and taken");
+        assert_eq!(sig.spin.rounds(), SPIN_MAX);
+        assert!(!sig.spin_for_ring());
+        assert_eq!(sig.spin.rounds(), SPIN_MAX / 2);
+        for _ in 0..8 {
+            assert!(!sig.spin_for_ring());
+        }
+        assert_eq!(sig.spin.rounds(), 0, "an idle future ends up not spinning");
+        // A ring with no task registered leaves the spin as it was; one that wakes a task
+        // soon after its `Pending` puts it back (a thread preempted for longer than a
+        // short wait between the two calls would not, hence the retries).
+        let count = std::sync::Arc::new(CountWakes(Default::default()));
+        let waker = Waker::from(count.clone());
+        sig.async_sleeps();
+        sig.notify();
+        assert_eq!(sig.spin.rounds(), 0, "no task was registered");
+        assert!(sig.take_ring());
+        for _ in 0..100 {
+            sig.async_sleeps();
+            sig.register(&waker);
+            sig.notify();
+            assert!(sig.take_ring());
+            if sig.spin.rounds() == SPIN_MAX {
+                break;
+            }
+        }
+        assert_eq!(sig.spin.rounds(), SPIN_MAX);
+    }
+
+    #[test]
+    fn an_async_spin_with_the_spin_off_never_looks() {
+        let sig = Signal::new(false);
+        sig.notify();
+        assert!(
+            !sig.spin_for_ring(),
+            "no spin: the ring is left for the look"
+        );
+        assert!(sig.take_ring());
+        let count = std::sync::Arc::new(CountWakes(Default::default()));
+        sig.async_sleeps();
+        sig.register(&Waker::from(count.clone()));
+        sig.notify();
+        assert_eq!(count.0.load(SeqCst), 1, "the task is woken");
+        assert_eq!(sig.spin.rounds(), 0, "a short wait does not turn it on");
     }
 
     #[test]

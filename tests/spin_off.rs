@@ -94,3 +94,49 @@ fn an_idle_spin_off_socket_uses_no_cpu() {
     let _serial = serial();
     util::assert_quiet_after_traffic_uses_no_cpu(&spin_off());
 }
+
+/// The async face of a spin-off context: its futures return `Pending` at once (the unit
+/// tests of `wake` check that no spin runs), and still see every ring.
+#[test]
+fn a_spin_off_pair_works_in_async() {
+    use util::aio::{bounded, Runtime};
+    let _serial = serial();
+    for rt in [Runtime::TokioMultiThread, Runtime::Smol] {
+        for endpoint in [
+            "tcp://127.0.0.1:*".to_owned(),
+            format!("inproc://{}", util::unique("ap")),
+        ] {
+            rt.block_on(async move {
+                let ctx = spin_off();
+                let mut pull = ctx.pull().unwrap();
+                pull.bind(&endpoint).unwrap();
+                let mut push = ctx.push().unwrap();
+                push.connect(pull.last_endpoint().unwrap()).unwrap();
+                for i in 0..2000u32 {
+                    bounded(push.send_async(i.to_be_bytes().to_vec()))
+                        .await
+                        .unwrap();
+                    if i % 7 == 6 {
+                        for j in i - 6..=i {
+                            let msg = bounded(pull.recv_async()).await.unwrap();
+                            assert_eq!(&msg[0][..], &j.to_be_bytes()[..]);
+                        }
+                    }
+                }
+                let mut rep = ctx.rep().unwrap();
+                rep.bind("tcp://127.0.0.1:*").unwrap();
+                let mut req = ctx.req().unwrap();
+                req.connect(rep.last_endpoint().unwrap()).unwrap();
+                for i in 0..100u32 {
+                    let pending = bounded(req.send_async(i.to_be_bytes().to_vec()))
+                        .await
+                        .unwrap();
+                    let request = bounded(rep.recv_async()).await.unwrap();
+                    assert_eq!(&request.body()[0][..], &i.to_be_bytes()[..]);
+                    bounded(request.reply_async("re")).await.unwrap();
+                    assert_eq!(bounded(pending.recv_async()).await.unwrap(), "re");
+                }
+            });
+        }
+    }
+}

@@ -112,6 +112,9 @@ trait ReadInput {
     /// How much room the next read should have beyond `room` (see
     /// [`Connection::read_hint`]).
     fn read_hint(&self, room: usize) -> usize;
+    /// What the buffered input lacks to end on a frame boundary, if known (see
+    /// [`Connection::frame_rest`]).
+    fn frame_rest(&self) -> Option<usize>;
     /// The input buffer.
     fn input(&mut self) -> &mut BytesMut;
 }
@@ -119,6 +122,9 @@ trait ReadInput {
 impl ReadInput for Connection {
     fn read_hint(&self, room: usize) -> usize {
         Connection::read_hint(self, room)
+    }
+    fn frame_rest(&self) -> Option<usize> {
+        Connection::frame_rest(self)
     }
     fn input(&mut self) -> &mut BytesMut {
         Connection::input(self)
@@ -130,6 +136,13 @@ impl ReadInput for Codec {
         match self {
             Codec::Zmtp(z) => z.read_hint(room),
             Codec::Raw(r) => r.read_hint(room),
+        }
+    }
+    fn frame_rest(&self) -> Option<usize> {
+        match self {
+            Codec::Zmtp(z) => z.frame_rest(),
+            // A raw stream has no frames to align reads to.
+            Codec::Raw(_) => None,
         }
     }
     fn input(&mut self) -> &mut BytesMut {
@@ -255,6 +268,8 @@ pub(super) struct Conn {
     unsent: Unsent,
     /// How much the next read offers the kernel; see `read`.
     read_size: usize,
+    /// Encoded size of the latest message decoded (see [`Conn::aligned_room`]).
+    last_unit: usize,
     pub(super) readable: bool,
     pub(super) writable: bool,
     /// The poller reported the peer's side closed (or an error): the end of the stream is
@@ -344,6 +359,7 @@ impl Conn {
             requeue,
             unsent: Unsent::default(),
             read_size: READ_MIN,
+            last_unit: 0,
             // Edge-triggered readiness: assume ready until the kernel says otherwise.
             readable: !connecting,
             writable: !connecting,
@@ -536,7 +552,10 @@ impl Conn {
                     self.attach(info, wake());
                     continue;
                 }
-                Event::Message(m) => m,
+                Event::Message(m) => {
+                    self.last_unit = encoded_len(&m);
+                    m
+                }
                 Event::Subscribe(topic) => Message::subscription(true, &topic),
                 Event::Cancel(topic) => Message::subscription(false, &topic),
                 Event::Zap(request) => {
@@ -699,7 +718,7 @@ impl Conn {
         {
             return Ok(false);
         }
-        let room = self.read_size.min(*budget);
+        let room = self.aligned_room(self.read_size.min(*budget));
         let (result, _copied) = read_into(&mut self.stream, &mut self.zmtp, room);
         let n = *result.as_ref().unwrap_or(&0);
         if n == room && self.read_size < READ_MAX {
@@ -732,6 +751,29 @@ impl Conn {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
             Err(e) => Err(End::Failed(e.into())),
+        }
+    }
+
+    /// How many bytes to offer the kernel in a read of about `room`: enough to end on a
+    /// message boundary when the messages are large and alike.
+    ///
+    /// A read that ends inside a frame leaves that frame's head to be copied in front of
+    /// the next read (a fresh buffer; see [`read_into`]): with 64 KiB messages and 128 KiB
+    /// reads, about half a message copied per read. So while the latest message was
+    /// between [`UNZEROED_READ_MIN`] and [`READ_MAX`] bytes encoded, and the buffered input
+    /// is empty or a frame whose header has arrived, the read offers what that frame lacks
+    /// plus whole messages of the same size, rounded up past `room` (so at most one
+    /// message, at most [`READ_MAX`], more than `room`). A stream of equal messages then
+    /// reads whole messages each time and copies nothing; anything else is only a read of
+    /// a different size. Bounded by what the peer sent: the size is one it delivered.
+    fn aligned_room(&self, room: usize) -> usize {
+        let unit = self.last_unit;
+        if !(UNZEROED_READ_MIN..=READ_MAX).contains(&unit) {
+            return room;
+        }
+        match self.zmtp.frame_rest() {
+            Some(rest) if rest < room => rest + (room - rest).div_ceil(unit) * unit,
+            _ => room,
         }
     }
 
@@ -849,6 +891,14 @@ impl Conn {
 fn message_cost(msg: &Message) -> usize {
     msg.iter().fold(0usize, |sum, f| {
         sum.saturating_add(f.len().max(MIN_FRAME_COST))
+    })
+}
+
+/// The bytes `msg` takes on the wire in ZMTP framing (short or long frame headers).
+fn encoded_len(msg: &Message) -> usize {
+    msg.iter().fold(0usize, |sum, f| {
+        let header = if f.len() > 255 { 9 } else { 2 };
+        sum.saturating_add(f.len()).saturating_add(header)
     })
 }
 

@@ -112,6 +112,9 @@ trait ReadInput {
     /// How much room the next read should have beyond `room` (see
     /// [`Connection::read_hint`]).
     fn read_hint(&self, room: usize) -> usize;
+    /// What the buffered input lacks to end on a frame boundary, if known (see
+    /// [`Connection::frame_rest`]).
+    fn frame_rest(&self) -> Option<usize>;
     /// The input buffer.
     fn input(&mut self) -> &mut BytesMut;
 }
@@ -119,6 +122,9 @@ trait ReadInput {
 impl ReadInput for Connection {
     fn read_hint(&self, room: usize) -> usize {
         Connection::read_hint(self, room)
+    }
+    fn frame_rest(&self) -> Option<usize> {
+        Connection::frame_rest(self)
     }
     fn input(&mut self) -> &mut BytesMut {
         Connection::input(self)
@@ -130,6 +136,13 @@ impl ReadInput for Codec {
         match self {
             Codec::Zmtp(z) => z.read_hint(room),
             Codec::Raw(r) => r.read_hint(room),
+        }
+    }
+    fn frame_rest(&self) -> Option<usize> {
+        match self {
+            Codec::Zmtp(z) => z.frame_rest(),
+            // A raw stream has no frames to align reads to.
+            Codec::Raw(_) => None,
         }
     }
     fn input(&mut self) -> &mut BytesMut {
@@ -175,8 +188,20 @@ const TCP_WRITE_BUDGET: usize = 128 * 1024;
 /// writer and a reader on the same I/O thread, which then finds them cold in the cache.
 /// PUSH to PULL over loopback tcp on one I/O thread, 64 KiB messages: about 20 k msg/s
 /// writing until `WouldBlock`, about 50 k msg/s with 128 KiB per turn.
-fn write_budget(stream: &Stream) -> usize {
+///
+/// While the latest message queued is between half the budget and the budget on the wire,
+/// the budget is that one message instead. Loopback tcp on a kernel that paces (BBR, as on
+/// the machine of BENCHMARKS.md) measures the connection's bandwidth from how the writes
+/// arrive: 128 KiB writes of 64 KiB messages left its pacing rate at 45-260 Gbit/s, low
+/// enough that pacing timers and softirqs cost ~8 us a message in the slow runs (the
+/// row's bimodality), while one message per write keeps it at ~1500 Gbit/s, out of the
+/// way. Smaller messages keep the whole budget: one 64 KiB write of them cost more CPU
+/// per message than 128 KiB.
+fn write_budget(stream: &Stream, last_unit: usize) -> usize {
     match stream {
+        Stream::Tcp(_) if (TCP_WRITE_BUDGET / 2..TCP_WRITE_BUDGET).contains(&last_unit) => {
+            last_unit
+        }
         Stream::Tcp(_) => TCP_WRITE_BUDGET,
         Stream::Ipc(_) => usize::MAX,
     }
@@ -255,6 +280,10 @@ pub(super) struct Conn {
     unsent: Unsent,
     /// How much the next read offers the kernel; see `read`.
     read_size: usize,
+    /// Encoded size of the latest message decoded (see [`Conn::aligned_room`]).
+    last_unit: usize,
+    /// Encoded size of the latest message queued for the peer (see [`write_budget`]).
+    last_out_unit: usize,
     pub(super) readable: bool,
     pub(super) writable: bool,
     /// The poller reported the peer's side closed (or an error): the end of the stream is
@@ -344,6 +373,8 @@ impl Conn {
             requeue,
             unsent: Unsent::default(),
             read_size: READ_MIN,
+            last_unit: 0,
+            last_out_unit: 0,
             // Edge-triggered readiness: assume ready until the kernel says otherwise.
             readable: !connecting,
             writable: !connecting,
@@ -446,7 +477,7 @@ impl Conn {
             }
         }
         let mut budget = READ_BUDGET;
-        let mut write_budget = write_budget(&self.stream);
+        let mut write_budget = write_budget(&self.stream, self.last_out_unit);
         loop {
             self.poll_zap()?;
             if !self.deliver_stalled() {
@@ -536,7 +567,10 @@ impl Conn {
                     self.attach(info, wake());
                     continue;
                 }
-                Event::Message(m) => m,
+                Event::Message(m) => {
+                    self.last_unit = encoded_len(&m);
+                    m
+                }
                 Event::Subscribe(topic) => Message::subscription(true, &topic),
                 Event::Cancel(topic) => Message::subscription(false, &topic),
                 Event::Zap(request) => {
@@ -699,7 +733,7 @@ impl Conn {
         {
             return Ok(false);
         }
-        let room = self.read_size.min(*budget);
+        let room = self.aligned_room(self.read_size.min(*budget));
         let (result, _copied) = read_into(&mut self.stream, &mut self.zmtp, room);
         let n = *result.as_ref().unwrap_or(&0);
         if n == room && self.read_size < READ_MAX {
@@ -735,6 +769,29 @@ impl Conn {
         }
     }
 
+    /// How many bytes to offer the kernel in a read of about `room`: enough to end on a
+    /// message boundary when the messages are large and alike.
+    ///
+    /// A read that ends inside a frame leaves that frame's head to be copied in front of
+    /// the next read (a fresh buffer; see [`read_into`]): with 64 KiB messages and 128 KiB
+    /// reads, about half a message copied per read. So while the latest message was
+    /// between [`UNZEROED_READ_MIN`] and [`READ_MAX`] bytes encoded, and the buffered input
+    /// is empty or a frame whose header has arrived, the read offers what that frame lacks
+    /// plus whole messages of the same size, rounded up past `room` (so at most one
+    /// message, at most [`READ_MAX`], more than `room`). A stream of equal messages then
+    /// reads whole messages each time and copies nothing; anything else is only a read of
+    /// a different size. Bounded by what the peer sent: the size is one it delivered.
+    fn aligned_room(&self, room: usize) -> usize {
+        let unit = self.last_unit;
+        if !(UNZEROED_READ_MIN..=READ_MAX).contains(&unit) {
+            return room;
+        }
+        match self.zmtp.frame_rest() {
+            Some(rest) if rest < room => rest + (room - rest).div_ceil(unit) * unit,
+            _ => room,
+        }
+    }
+
     /// Moves messages from the socket's pipe into encoded output, up to a limit.
     fn fill_output(&mut self) {
         if !self.zmtp.is_ready() {
@@ -744,6 +801,7 @@ impl Conn {
         while self.zmtp.output_len() < OUTPUT_HIGH {
             match out.try_read() {
                 Ok(msg) => {
+                    self.last_out_unit = encoded_len(&msg);
                     self.zmtp.send_message(&msg);
                     if self.requeue {
                         self.unsent.encoded(msg, self.zmtp.output_len());
@@ -849,6 +907,14 @@ impl Conn {
 fn message_cost(msg: &Message) -> usize {
     msg.iter().fold(0usize, |sum, f| {
         sum.saturating_add(f.len().max(MIN_FRAME_COST))
+    })
+}
+
+/// The bytes `msg` takes on the wire in ZMTP framing (short or long frame headers).
+fn encoded_len(msg: &Message) -> usize {
+    msg.iter().fold(0usize, |sum, f| {
+        let header = if f.len() > 255 { 9 } else { 2 };
+        sum.saturating_add(f.len()).saturating_add(header)
     })
 }
 

@@ -290,6 +290,22 @@ impl Connection {
         self.owed.push_back(end);
     }
 
+    /// How many bytes the buffered input lacks to end on a frame boundary: 0 when it is
+    /// empty, what the frame under way still lacks when its header has arrived, `None` when
+    /// that is not known (a header cut short, or the handshake not done).
+    pub(crate) fn frame_rest(&self) -> Option<usize> {
+        if !matches!(self.state, State::Traffic) {
+            return None;
+        }
+        if self.input.is_empty() {
+            return Some(0);
+        }
+        let Ok(Some(header)) = frame::decode_header(&self.input) else {
+            return None;
+        };
+        Some(header.total_len().saturating_sub(self.input.len()))
+    }
+
     /// Decodes the next event from the buffered input.
     ///
     /// Returns `Ok(None)` when more bytes are needed. Handles the handshake on the way:
@@ -1635,6 +1651,31 @@ pub(crate) mod tests {
         conn.feed(&[0x02, 0, 0, 0, 0, 0, 0x30, 0, 0]);
         conn.feed(&vec![7; 2 << 20]);
         assert_eq!(conn.read_hint(room), 1 << 20);
+    }
+
+    #[test]
+    fn frame_rest_is_what_the_frame_under_way_lacks() {
+        let conn = Connection::new(ConnectionConfig::new(SocketType::Pull));
+        // Before the handshake nothing is known.
+        assert_eq!(conn.frame_rest(), None);
+        let mut conn = handshaken(SocketType::Pull, SocketType::Push);
+        assert_eq!(conn.frame_rest(), Some(0));
+        // A header cut short: unknown.
+        conn.feed(&[0x02, 0, 0]);
+        assert_eq!(conn.poll_event().unwrap(), None);
+        assert_eq!(conn.frame_rest(), None);
+        // A long frame of 1000 bytes with 100 of them in: 900 to go.
+        conn.feed(&[0, 0, 0, 0, 0x03, 0xe8]);
+        conn.feed(&[7; 100]);
+        assert_eq!(conn.poll_event().unwrap(), None);
+        assert_eq!(conn.frame_rest(), Some(900));
+        // The rest of it: decoded, and the input ends on a boundary again.
+        conn.feed(&[7; 900]);
+        assert!(matches!(
+            conn.poll_event().unwrap(),
+            Some(Event::Message(_))
+        ));
+        assert_eq!(conn.frame_rest(), Some(0));
     }
 
     /// Feeds a 3.1 greeting then `after`; returns the first error.

@@ -113,8 +113,10 @@ def main():
         f'<text x="{total_w / 2}" y="36" text-anchor="middle" fill="#555">'
         f"{html.escape(first)}</text>"
     )
+    # The legend spreads over the plot's width, however many columns the file has.
+    step = min(115, (width + 60) // max(len(libs), 1))
     for k, lib in enumerate(libs):
-        x = left + k * 115
+        x = left + k * step
         add(f'<rect x="{x}" y="48" width="12" height="12" fill="{COLOURS.get(lib, "#777")}"/>')
         add(f'<text x="{x + 16}" y="58">{html.escape(lib)}</text>')
     y0 = 60 + legend_h

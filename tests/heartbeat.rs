@@ -149,8 +149,12 @@ fn libzmq_heartbeats_are_answered_and_ours_are_answered_by_libzmq() {
         let zpush = zctx.socket(zmq::PUSH).unwrap();
         zpush.set_linger(0).unwrap();
         zpush.set_sndtimeo(10_000).unwrap();
+        // PINGs every 50 ms, but a PONG may take up to 400 ms and a TTL is 1 s: a loaded
+        // CI machine can stall either side's I/O thread for 50 ms (with 50 and 200 ms
+        // this test failed about once in 40 runs beside two busy loops). The silence
+        // below is longer than all of them, so unanswered PINGs would still be caught.
         zpush.set_heartbeat_ivl(50).unwrap();
-        zpush.set_heartbeat_timeout(200).unwrap();
+        zpush.set_heartbeat_timeout(400).unwrap();
         zpush.set_heartbeat_ttl(1_000).unwrap();
         let zmon = format!("inproc://hb-monitor-{ferro_pings}");
         zpush
@@ -163,14 +167,15 @@ fn libzmq_heartbeats_are_answered_and_ours_are_answered_by_libzmq() {
         pull.set_recv_timeout(Some(LIMIT));
         if ferro_pings {
             pull.set_heartbeat_interval(Some(Duration::from_millis(50)));
-            pull.set_heartbeat_ttl(Some(Duration::from_millis(300)));
+            pull.set_heartbeat_timeout(Some(Duration::from_millis(400)));
+            pull.set_heartbeat_ttl(Some(Duration::from_millis(1_000)));
         }
         pull.bind("tcp://127.0.0.1:*").unwrap();
         zpush.connect(pull.last_endpoint().unwrap()).unwrap();
         zpush.send("one", 0).unwrap();
         assert_eq!(&pull.recv().unwrap()[0][..], b"one");
-        // Many heartbeat intervals with no application traffic.
-        std::thread::sleep(Duration::from_millis(600));
+        // Many heartbeat intervals with no application traffic, longer than every timeout.
+        std::thread::sleep(Duration::from_millis(1_500));
         assert_eq!(pull.peer_count(), 1);
         assert_eq!(
             mon.poll(zmq::POLLIN, 0).unwrap(),

@@ -138,8 +138,8 @@ impl Signal {
         self.rx.try_recv().is_ok()
     }
 
-    /// The async counterpart of [`Signal::wait`]'s spin, for a future whose step found
-    /// nothing, before it registers and returns `Pending`: looks for a ring, yielding the
+    /// The spin before a wait: [`Signal::wait`]'s before it blocks, and a future's (whose
+    /// step found nothing) before it registers and returns `Pending`. Looks for a ring, yielding the
     /// CPU in between, as many times as the adaptive spin allows (never with the spin off).
     /// True if a ring came (it is taken: look again). A spin that finds nothing halves the
     /// next one, so an idle socket soon stops spinning at all.
@@ -213,13 +213,9 @@ impl Signal {
     /// the adaptive spin of [`crate::spin`], so a reply that comes within microseconds
     /// costs neither thread a futex call.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> bool {
-        for _ in 0..self.spin.rounds() {
-            if self.rx.try_recv().is_ok() {
-                return true;
-            }
-            std::thread::yield_now();
+        if self.spin_for_ring() {
+            return true;
         }
-        self.spin.missed();
         let blocked = Instant::now();
         let rung = match deadline {
             None => self.rx.recv().is_ok(),

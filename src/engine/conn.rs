@@ -13,7 +13,7 @@ use crate::monitor::MonitorEvent;
 use crate::options::{Options, MIN_FRAME_COST};
 use crate::pipe::{pipe, Notify, PipeReader, PipeWriter, ReadError};
 use crate::transport::{ConnAddrs, Stream};
-use crate::zmtp::{Connection, ConnectionConfig, Event, MechanismConfig};
+use crate::zmtp::{message_wire_len, Connection, ConnectionConfig, Event, MechanismConfig};
 
 use super::raw::Raw;
 use super::zap::{self, ZapCall, ZapHub};
@@ -568,7 +568,7 @@ impl Conn {
                     continue;
                 }
                 Event::Message(m) => {
-                    self.last_unit = encoded_len(&m);
+                    self.last_unit = message_wire_len(&m);
                     m
                 }
                 Event::Subscribe(topic) => Message::subscription(true, &topic),
@@ -801,7 +801,7 @@ impl Conn {
         while self.zmtp.output_len() < OUTPUT_HIGH {
             match out.try_read() {
                 Ok(msg) => {
-                    self.last_out_unit = encoded_len(&msg);
+                    self.last_out_unit = message_wire_len(&msg);
                     self.zmtp.send_message(&msg);
                     if self.requeue {
                         self.unsent.encoded(msg, self.zmtp.output_len());
@@ -907,14 +907,6 @@ impl Conn {
 fn message_cost(msg: &Message) -> usize {
     msg.iter().fold(0usize, |sum, f| {
         sum.saturating_add(f.len().max(MIN_FRAME_COST))
-    })
-}
-
-/// The bytes `msg` takes on the wire in ZMTP framing (short or long frame headers).
-fn encoded_len(msg: &Message) -> usize {
-    msg.iter().fold(0usize, |sum, f| {
-        let header = if f.len() > 255 { 9 } else { 2 };
-        sum.saturating_add(f.len()).saturating_add(header)
     })
 }
 

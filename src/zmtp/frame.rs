@@ -67,6 +67,25 @@ impl FrameHeader {
     }
 }
 
+/// How many bytes [`encode_header`] writes for a body of `size` bytes: 2 up to 255 bytes,
+/// [`MAX_HEADER_LEN`] above.
+pub(crate) fn header_len(size: usize) -> usize {
+    if u8::try_from(size).is_ok() {
+        2
+    } else {
+        MAX_HEADER_LEN
+    }
+}
+
+/// The bytes `msg` takes on the wire in plain ZMTP framing: each frame's body and its
+/// header (over CURVE, each frame's box adds to it).
+pub(crate) fn message_wire_len(msg: &crate::message::Message) -> usize {
+    msg.iter().fold(0usize, |sum, f| {
+        sum.saturating_add(f.len())
+            .saturating_add(header_len(f.len()))
+    })
+}
+
 /// Appends a frame header for a body of `size` bytes.
 ///
 /// Only the MORE and COMMAND bits of `flags` are used; LONG is chosen from the size: the
@@ -377,6 +396,15 @@ mod tests {
         let mut b = BytesMut::new();
         encode_header(&mut b, flags, size);
         b.to_vec()
+    }
+
+    #[test]
+    fn header_len_is_what_encode_header_writes() {
+        for size in [0, 1, 255, 256, 65_536, usize::MAX] {
+            let mut dst = BytesMut::new();
+            encode_header(&mut dst, 0, size);
+            assert_eq!(header_len(size), dst.len(), "size {size}");
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ mod metadata;
 #[cfg(feature = "fuzzing")]
 pub(crate) use connection::{fuzz_decode, fuzz_handshake};
 pub(crate) use connection::{Connection, ConnectionConfig, Event, PeerInfo};
+pub(crate) use frame::message_wire_len;
 #[cfg(feature = "fuzzing")]
 pub(crate) use fuzz_mechanism::{fuzz_mechanism, Role as FuzzRole};
 pub(crate) use mechanism::{MechanismConfig, ZapReply, ZapRequest};

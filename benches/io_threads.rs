@@ -23,6 +23,10 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{CpuMeter, Per};
+
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
@@ -32,50 +36,6 @@ use criterion::{
 const PAIRS: usize = 4;
 const SIZES: [usize; 2] = [256, 4096];
 const IO_THREADS: [usize; 3] = [1, 2, 4];
-
-/// CPU seconds (user + system) the whole process has used so far.
-fn cpu_seconds() -> f64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
-    // `getrusage` only writes the struct it is given; the bench, not the library, calls
-    // it (the crate's `forbid(unsafe_code)` covers `src/`).
-    let usage = unsafe {
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()), 0);
-        usage.assume_init()
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
-/// Wall time and CPU time of the measured iterations of one row, and the messages they moved.
-#[derive(Default)]
-struct Cost {
-    messages: u64,
-    cpu: f64,
-}
-
-impl Cost {
-    /// Runs `f`, which moves `messages` messages, and adds its CPU time to the row's.
-    fn measure(&mut self, messages: u64, f: impl FnOnce()) -> Duration {
-        let cpu = cpu_seconds();
-        let start = Instant::now();
-        f();
-        let wall = start.elapsed();
-        self.cpu += cpu_seconds() - cpu;
-        self.messages += messages;
-        wall
-    }
-
-    fn report(&self, row: &str) {
-        // `cargo bench -- --test` moves one message per pair, which measures thread
-        // start-up, not messages: no figure then.
-        if self.messages >= 10_000 {
-            println!(
-                "cpu: {row}: {:.3} s per 1M messages",
-                self.cpu / self.messages as f64 * 1e6
-            );
-        }
-    }
-}
 
 fn bench_ferromq(group: &mut BenchmarkGroup<'_, WallTime>, io: usize, size: usize) {
     let ctx = ferromq::Context::with_io_threads(io);
@@ -91,10 +51,11 @@ fn bench_ferromq(group: &mut BenchmarkGroup<'_, WallTime>, io: usize, size: usiz
         })
         .collect();
     let payload = vec![0u8; size];
-    let mut cost = Cost::default();
+    let mut cost = CpuMeter::new();
     group.bench_function(BenchmarkId::new(format!("ferromq/io{io}"), size), |b| {
         b.iter_custom(|n| {
             cost.measure(n * PAIRS as u64, || {
+                let start = Instant::now();
                 std::thread::scope(|s| {
                     for (push, pull) in pairs.iter_mut() {
                         let payload = &payload;
@@ -109,11 +70,15 @@ fn bench_ferromq(group: &mut BenchmarkGroup<'_, WallTime>, io: usize, size: usiz
                             }
                         });
                     }
-                })
+                });
+                start.elapsed()
             })
         })
     });
-    cost.report(&format!("io_threads_{size}/ferromq/io{io}"));
+    cost.report(
+        &format!("io_threads_{size}/ferromq/io{io}"),
+        Per::MillionMessages,
+    );
 }
 
 fn bench_libzmq(group: &mut BenchmarkGroup<'_, WallTime>, io: usize, size: usize) {
@@ -132,10 +97,11 @@ fn bench_libzmq(group: &mut BenchmarkGroup<'_, WallTime>, io: usize, size: usize
         })
         .collect();
     let payload = vec![0u8; size];
-    let mut cost = Cost::default();
+    let mut cost = CpuMeter::new();
     group.bench_function(BenchmarkId::new(format!("libzmq/io{io}"), size), |b| {
         b.iter_custom(|n| {
             cost.measure(n * PAIRS as u64, || {
+                let start = Instant::now();
                 std::thread::scope(|s| {
                     for (push, pull) in pairs.iter_mut() {
                         let payload = &payload;
@@ -151,11 +117,15 @@ fn bench_libzmq(group: &mut BenchmarkGroup<'_, WallTime>, io: usize, size: usize
                             }
                         });
                     }
-                })
+                });
+                start.elapsed()
             })
         })
     });
-    cost.report(&format!("io_threads_{size}/libzmq/io{io}"));
+    cost.report(
+        &format!("io_threads_{size}/libzmq/io{io}"),
+        Per::MillionMessages,
+    );
 }
 
 fn io_threads(c: &mut Criterion) {

@@ -40,6 +40,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput};
 
@@ -182,19 +184,19 @@ impl Fanout {
     fn measure(mut self, group: &mut BenchmarkGroup<'_, WallTime>, id: &str) {
         warm_up(self.subscribers, &self.reports.warmed, &mut self.send);
         let (subscribers, acks, send) = (self.subscribers, &self.reports.acks, &mut self.send);
-        let (mut messages, mut cpu) = (0u64, Duration::ZERO);
+        let (mut messages, mut cpu) = (0u64, 0.0f64);
         group.bench_function(id, |b| {
             b.iter_custom(|n| {
-                let before = cpu_time();
+                let before = common::cpu_seconds();
                 let elapsed = publish(id, n, subscribers, acks, send);
-                cpu += cpu_time().saturating_sub(before);
+                cpu += (common::cpu_seconds() - before).max(0.0);
                 messages += n;
                 elapsed
             })
         });
         if messages > 0 {
             // Only this id's threads are busy now: the other fan-outs are torn down.
-            let per_message = cpu.as_secs_f64() * 1e6 / messages as f64;
+            let per_message = cpu * 1e6 / messages as f64;
             println!(
                 "{id}: CPU {per_message:.2} µs per message published, {:.3} µs per delivery \
                  (user + system, all threads, {messages} messages)",
@@ -464,21 +466,6 @@ fn wanted(id: &str) -> bool {
         }
         _ => true,
     }
-}
-
-/// CPU time used so far by all threads of the process, user and system.
-#[allow(unsafe_code)]
-fn cpu_time() -> Duration {
-    // SAFETY: an all-zero rusage is a valid value, and getrusage only writes to it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is valid and writable for the call.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return Duration::ZERO;
-    }
-    let time = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.

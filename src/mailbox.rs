@@ -213,6 +213,104 @@ pub(crate) enum SocketEvent {
         taken: Vec<Message>,
         rest: Option<PipeReader>,
     },
+    /// A peer whose pipes were made at connect (`ZMQ_IMMEDIATE=0`) completed a handshake
+    /// (its first, or one after a reconnect): this is what it announced, for the messages
+    /// it sends from now on.
+    Reattached { peer: PeerId, meta: Arc<Metadata> },
+    /// A pending inproc connect whose pipes were made at connect found its binder: the
+    /// peer's partner, what the binder is, and the capacity of the pipe to it now (the
+    /// two sockets' marks combined).
+    Joined {
+        peer: PeerId,
+        partner: Partner,
+        meta: Arc<Metadata>,
+    },
+}
+
+/// The far ends of the pipes a connect makes at once under `ZMQ_IMMEDIATE=0`, before
+/// any connection exists: kept by whoever will complete the connection (the I/O thread's
+/// connecter, or the inproc registry until the bind), and across reconnects, so what the
+/// socket queued waits in them, up to its send high-water mark.
+#[derive(Debug)]
+pub(crate) struct EarlyEnds {
+    /// The socket's id for the peer these pipes belong to.
+    pub(crate) peer: PeerId,
+    /// Messages the socket queued for the peer.
+    pub(crate) out: PipeReader,
+    /// Where messages from the peer go.
+    pub(crate) inp: PipeWriter,
+    /// Whom these two ends wake: whoever holds them now.
+    pub(crate) slot: Arc<crate::wake::WakeSlot>,
+}
+
+impl EarlyEnds {
+    /// True while the socket still holds its ends: it has not let go of the peer
+    /// (a disconnect, a hang-up, or its close).
+    pub(crate) fn alive(&self) -> bool {
+        !self.out.is_writer_closed() && !self.inp.is_closed()
+    }
+}
+
+/// Whether a connect of this type makes its peer's pipes at once under
+/// `ZMQ_IMMEDIATE=0`: the types that queue outgoing messages to any peer in turn or to
+/// their one peer (PUSH, DEALER, PAIR, REQ). The others gain nothing observable from it
+/// and keep making pipes at the handshake: a PUB sends to subscribers only, which a
+/// connection still being made has not told it of; SUB and XSUB send subscriptions,
+/// which every new connection is told afresh; PULL and REP only answer what comes;
+/// ROUTER names its peers by the routing id the handshake brings; STREAM has no
+/// handshake.
+pub(crate) fn queues_before_connect(socket_type: SocketType) -> bool {
+    matches!(
+        socket_type,
+        SocketType::Push | SocketType::Dealer | SocketType::Pair | SocketType::Req
+    )
+}
+
+/// Makes the pipes of a connect under `ZMQ_IMMEDIATE=0`: the socket's [`Peer`] (not yet
+/// known: empty metadata until a handshake tells) and the far ends, which wake nobody
+/// until their holder sets itself in their slot. The socket's marks and conflation as
+/// they are now.
+pub(crate) fn early_pipes(
+    socket: &SocketShared,
+    endpoint: Option<Arc<str>>,
+    routing_id: Option<bytes::Bytes>,
+) -> (Peer, EarlyEnds) {
+    let slot = Arc::new(crate::wake::WakeSlot::default());
+    let (tx, out) = crate::pipe::pipe(
+        socket.send_hwm(),
+        crate::pipe::Notify::Io(slot.clone()),
+        crate::pipe::Notify::Signal(socket.signal.clone()),
+    );
+    let (inp, rx) = crate::pipe::pipe(
+        socket.recv_hwm(),
+        crate::pipe::Notify::Signal(socket.signal.clone()),
+        crate::pipe::Notify::Io(slot.clone()),
+    );
+    if socket.conflate_out() {
+        tx.set_conflate();
+    }
+    if socket.conflate_in() {
+        inp.set_conflate();
+    }
+    let id = next_id();
+    let peer = Peer {
+        id,
+        tx,
+        rx,
+        meta: Arc::new(Metadata::default()),
+        endpoint,
+        routing_id,
+        partner: None,
+    };
+    (
+        peer,
+        EarlyEnds {
+            peer: id,
+            out,
+            inp,
+            slot,
+        },
+    )
 }
 
 /// What a socket does with the messages a departed peer hands back.

@@ -528,6 +528,7 @@ fn join(mut connecter: InprocSide, binder: &InprocSide) {
             socket: Arc::downgrade(b),
             peer: b_id,
         }),
+        link: None,
     });
     b.attach(Peer {
         id: b_id,
@@ -540,6 +541,7 @@ fn join(mut connecter: InprocSide, binder: &InprocSide) {
             socket: Arc::downgrade(c),
             peer: c_id,
         }),
+        link: None,
     });
 }
 
@@ -582,10 +584,11 @@ fn join_early(connecter: &InprocSide, ends: EarlyEnds, binder: &InprocSide) {
         out,
         inp,
         slot,
+        ..
     } = ends;
     // From now on the binder is who these ends wake; it looks at them once it takes
     // them in, so nothing rung before is missed.
-    slot.set(Some(b.signal.clone()));
+    slot.hold(Some(b.signal.clone()));
     b.attach(Peer {
         id: b_id,
         tx: inp,
@@ -597,6 +600,7 @@ fn join_early(connecter: &InprocSide, ends: EarlyEnds, binder: &InprocSide) {
             socket: Arc::downgrade(c),
             peer,
         }),
+        link: None,
     });
 }
 

@@ -239,8 +239,37 @@ pub(crate) struct EarlyEnds {
     pub(crate) out: PipeReader,
     /// Where messages from the peer go.
     pub(crate) inp: PipeWriter,
-    /// Whom these two ends wake: whoever holds them now.
-    pub(crate) slot: Arc<crate::wake::WakeSlot>,
+    /// Whom these two ends wake, and whether a connection carries them now.
+    pub(crate) slot: Arc<EarlyLink>,
+    /// Messages the last connection took out of `out` and did not wholly write, oldest
+    /// first: the next connection sends them first, whole, so the order is kept. At most
+    /// what one connection encodes ahead of the kernel.
+    pub(crate) resend: Vec<Message>,
+}
+
+/// What the socket's and the far ends of pipes made at connect share beside the pipes.
+#[derive(Debug, Default)]
+pub(crate) struct EarlyLink {
+    /// Whom the far ends wake: whoever holds them now.
+    wake: crate::wake::WakeSlot,
+    /// True while a connection (or, inproc, the binder) carries the pipes: the socket
+    /// counts the peer as connected ([`Peer::is_up`]).
+    up: AtomicBool,
+}
+
+impl EarlyLink {
+    /// A connection took the far ends over (`Some`, with whom to wake), or gave them
+    /// back (`None`).
+    pub(crate) fn hold(&self, wake: Option<Arc<dyn crate::wake::Wake>>) {
+        self.up.store(wake.is_some(), Ordering::SeqCst);
+        self.wake.set(wake);
+    }
+}
+
+impl crate::wake::Wake for EarlyLink {
+    fn wake(&self) {
+        self.wake.wake();
+    }
 }
 
 impl EarlyEnds {
@@ -253,16 +282,17 @@ impl EarlyEnds {
 
 /// Whether a connect of this type makes its peer's pipes at once under
 /// `ZMQ_IMMEDIATE=0`: the types that queue outgoing messages to any peer in turn or to
-/// their one peer (PUSH, DEALER, PAIR, REQ). The others gain nothing observable from it
-/// and keep making pipes at the handshake: a PUB sends to subscribers only, which a
-/// connection still being made has not told it of; SUB and XSUB send subscriptions,
-/// which every new connection is told afresh; PULL and REP only answer what comes;
-/// ROUTER names its peers by the routing id the handshake brings; STREAM has no
-/// handshake.
+/// their one peer (PUSH, DEALER, PAIR). The others keep making pipes at the handshake: a
+/// PUB sends to subscribers only, which a connection still being made has not told it
+/// of; SUB and XSUB send subscriptions, which every new connection is told afresh; PULL
+/// and REP only answer what comes; ROUTER names its peers by the routing id the
+/// handshake brings; STREAM has no handshake. REQ keeps its own rule for a peer that
+/// goes away with the request (it fails the receive with `Disconnected`, or sends the
+/// request again when it never left), which needs the peer to go with its connection.
 pub(crate) fn queues_before_connect(socket_type: SocketType) -> bool {
     matches!(
         socket_type,
-        SocketType::Push | SocketType::Dealer | SocketType::Pair | SocketType::Req
+        SocketType::Push | SocketType::Dealer | SocketType::Pair
     )
 }
 
@@ -275,7 +305,7 @@ pub(crate) fn early_pipes(
     endpoint: Option<Arc<str>>,
     routing_id: Option<bytes::Bytes>,
 ) -> (Peer, EarlyEnds) {
-    let slot = Arc::new(crate::wake::WakeSlot::default());
+    let slot = Arc::new(EarlyLink::default());
     let (tx, out) = crate::pipe::pipe(
         socket.send_hwm(),
         crate::pipe::Notify::Io(slot.clone()),
@@ -301,6 +331,7 @@ pub(crate) fn early_pipes(
         endpoint,
         routing_id,
         partner: None,
+        link: Some(slot.clone()),
     };
     (
         peer,
@@ -309,6 +340,7 @@ pub(crate) fn early_pipes(
             out,
             inp,
             slot,
+            resend: Vec::new(),
         },
     )
 }
@@ -357,6 +389,9 @@ pub(crate) struct Peer {
     /// For an inproc peer: the other socket and its id for us, so that when we let go of
     /// the peer, what it queued for us and we did not take goes back to it.
     pub(crate) partner: Option<Partner>,
+    /// For a peer whose pipes were made at connect (`ZMQ_IMMEDIATE=0`): what tells
+    /// whether a connection carries them now. `None`: the peer came with its connection.
+    pub(crate) link: Option<Arc<EarlyLink>>,
 }
 
 /// The other side of an inproc connection.
@@ -367,6 +402,14 @@ pub(crate) struct Partner {
 }
 
 impl Peer {
+    /// True when a connection carries the peer's pipes now (always, for a peer that
+    /// came with its connection).
+    pub(crate) fn is_up(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_none_or(|l| l.up.load(Ordering::SeqCst))
+    }
+
     /// Lets go of the peer. An inproc partner gets back the messages it queued for us that
     /// we never took ([`SocketEvent::Requeue`]); its policy decides whether they matter.
     pub(crate) fn release(self) {

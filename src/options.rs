@@ -72,7 +72,7 @@ pub const DEFAULT_MAX_PROPERTIES: usize = 256;
 pub(crate) const MAX_OWED_COMMANDS: usize = 64;
 
 /// `ZMQ_IMMEDIATE`'s default.
-pub(crate) const DEFAULT_IMMEDIATE: bool = true;
+pub(crate) const DEFAULT_IMMEDIATE: bool = false;
 
 /// The settings of one socket. Sockets expose setters for each; this struct is how the
 /// layers below receive them.

@@ -545,9 +545,18 @@ impl SocketCore {
                 let peer = &self.peers[index];
                 match peer.rx.try_read() {
                     Ok(mut msg) => {
-                        msg.set_metadata(Some(peer.meta.clone()));
                         let id = peer.id;
                         self.recv_cursor = index + 1;
+                        let meta = if peer.link.is_some() {
+                            // Pipes made at connect: what the peer announced was posted
+                            // before its first message was written, and may have come
+                            // since the mailbox was looked at.
+                            self.process_mailbox();
+                            self.peer(id).map(|p| p.meta.clone())
+                        } else {
+                            Some(peer.meta.clone())
+                        };
+                        msg.set_metadata(meta);
                         return Ok((id, msg));
                     }
                     Err(ReadError::Empty) => i += 1,
@@ -628,7 +637,8 @@ impl SocketCore {
                 self.remove_peer(index);
             }
         }
-        self.peers.len()
+        // A peer whose pipes were made at connect counts while a connection carries them.
+        self.peers.iter().filter(|p| p.is_up()).count()
     }
 
     /// The socket's shared half (for a SUB's subscription lock).

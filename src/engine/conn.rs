@@ -317,7 +317,10 @@ pub(super) struct Conn {
     early: Option<EarlyEnds>,
     /// The slot of those pipes once they are in `out` and `inp`: they go back to the
     /// connecter when the connection ends ([`Conn::take_early`]).
-    early_slot: Option<Arc<crate::wake::WakeSlot>>,
+    early_slot: Option<Arc<crate::mailbox::EarlyLink>>,
+    /// What this connection took from those pipes and did not wholly write, once it has
+    /// ended: the next connection sends it first.
+    early_resend: Vec<Message>,
 }
 
 impl Conn {
@@ -399,11 +402,18 @@ impl Conn {
             zap_call: None,
             early,
             early_slot: None,
+            early_resend: Vec::new(),
         }
     }
 
     pub(super) fn is_ready(&self) -> bool {
         self.zmtp.is_ready()
+    }
+
+    /// True while the handshake runs with pipes made at connect that hold messages: a
+    /// socket that closes lets it finish, to flush them within its linger.
+    pub(super) fn has_early_queued(&self) -> bool {
+        self.early.as_ref().is_some_and(|e| e.out.len() > 0)
     }
 
     /// Queues a PING (with our TTL) and, unless an earlier one is still waiting for
@@ -670,6 +680,13 @@ impl Conn {
     /// peer is).
     fn attach(&mut self, info: crate::zmtp::PeerInfo, wake: IoWake) {
         if self.linger_until.is_some() {
+            // The socket closed or let go while the handshake ran: what it had queued
+            // in the pipes made at connect is flushed, as from any lingering connection.
+            if let Some(early) = self.early.take() {
+                self.resend_first(early.resend);
+                early.slot.hold(Some(Arc::new(wake)));
+                self.out = Some(early.out);
+            }
             return;
         }
         if let Some(early) = self.early.take() {
@@ -725,6 +742,7 @@ impl Conn {
             endpoint: self.endpoint.clone(),
             routing_id,
             partner: None,
+            link: None,
         });
     }
 
@@ -744,8 +762,10 @@ impl Conn {
             out,
             inp,
             slot,
+            resend,
         } = early;
-        slot.set(Some(Arc::new(wake)));
+        self.resend_first(resend);
+        slot.hold(Some(Arc::new(wake)));
         self.out = Some(out);
         self.inp = Some(inp);
         self.early_slot = Some(slot);
@@ -755,6 +775,17 @@ impl Conn {
             peer,
             meta: Arc::new(meta),
         });
+    }
+
+    /// Encodes what the previous connection of pipes made at connect left unwritten,
+    /// before anything newer from the pipe.
+    fn resend_first(&mut self, resend: Vec<Message>) {
+        for msg in resend {
+            self.zmtp.send_message(&msg);
+            if self.requeue {
+                self.unsent.encoded(msg, self.zmtp.output_len());
+            }
+        }
     }
 
     /// What the peer announced, with the connection's addresses.
@@ -788,6 +819,7 @@ impl Conn {
             out,
             inp,
             slot,
+            resend: std::mem::take(&mut self.early_resend),
         })
     }
 
@@ -934,16 +966,17 @@ impl Conn {
         }
         let peer = self.peer_id?;
         let taken = self.unsent.take();
-        // Pipes made at connect stay, with what they hold, for the next connection.
-        let rest = if self.early_slot.is_some() {
-            None
-        } else {
-            self.out.take()
-        };
-        if rest.is_none() && taken.is_empty() {
+        if self.early_slot.is_some() {
+            // Pipes made at connect stay, with what they hold, for the next connection,
+            // which sends what this one took first.
+            self.early_resend = taken;
             return None;
         }
-        Some(SocketEvent::Requeue { peer, taken, rest })
+        Some(SocketEvent::Requeue {
+            peer,
+            taken,
+            rest: self.out.take(),
+        })
     }
 
     /// The connection ends after its handshake, without our socket asking: hands the
@@ -970,6 +1003,7 @@ impl Conn {
     /// True when a lingering connection has flushed everything the socket queued.
     fn finished(&self) -> bool {
         self.linger_until.is_some()
+            && self.early.as_ref().is_none_or(|e| e.out.len() == 0)
             && self
                 .out
                 .as_ref()

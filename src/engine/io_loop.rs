@@ -408,7 +408,9 @@ impl Loop {
             if let Entry::Conn(conn) = e {
                 if matches(conn) && conn.linger_until.is_none() {
                     conn.start_linger(deadline);
-                    chosen.push((k, conn.uid, conn.is_ready()));
+                    // A handshake that will carry messages queued before it lingers too.
+                    let flushes = conn.is_ready() || conn.has_early_queued();
+                    chosen.push((k, conn.uid, flushes));
                 }
             }
         }
@@ -893,12 +895,16 @@ impl Loop {
     /// the one that lent them; otherwise they are dropped, and the socket sees its peer
     /// gone.
     fn give_back_early(&mut self, origin: Origin, early: Option<EarlyEnds>) {
-        let (Some(early), Origin::Connected(key, uid)) = (early, origin) else {
+        let Some(early) = early else {
+            return;
+        };
+        // No connection carries them now, whatever becomes of them.
+        early.slot.hold(None);
+        let Origin::Connected(key, uid) = origin else {
             return;
         };
         if let Some(c) = self.connecters.get_mut(key).filter(|c| c.uid == uid) {
             if early.alive() {
-                early.slot.set(None);
                 c.early = Some(early);
             }
         }

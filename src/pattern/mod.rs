@@ -151,18 +151,22 @@ macro_rules! socket_common {
 
             /// Sets libzmq's `ZMQ_IMMEDIATE` for the connects made from now on.
             ///
-            /// With `false`, libzmq's default, a PUSH, DEALER, PAIR or REQ has its peer's
+            /// With `false`, the default as in libzmq, a PUSH, DEALER or PAIR has its peer's
             /// queue from the moment it connects (tcp, ipc, or an inproc name not bound
             /// yet): a send queues into it, up to the send high-water mark, while the
             /// connection is being made, and what it holds goes out once the handshake is
             /// done. The queue is kept across reconnects, with what is still in it; a
-            /// message that was being written when the connection broke is handed back
-            /// and sent again whole. Round-robin counts such a peer like any other, so
-            /// with two connects, one never up, half the messages wait for it (as in
-            /// libzmq). Other types are not affected: a PUB sends only to subscribers
-            /// that have told it their topics, SUB and XSUB tell each new connection
-            /// their subscriptions, and ROUTER and STREAM name a peer only once its
-            /// connection is up.
+            /// message a PUSH or DEALER was writing when the connection broke is sent
+            /// again whole, first, on the next connection. Round-robin counts such a
+            /// peer like any other, so with two connects, one never up, half the
+            /// messages wait for it (as in libzmq); `peer_count` counts it only while
+            /// a connection carries it. A socket closed before a connection came drops
+            /// what waits; one closed during the handshake flushes it within its linger.
+            /// Other types are not affected: a PUB sends only to subscribers that have
+            /// told it their topics, SUB and XSUB tell each new connection their
+            /// subscriptions, ROUTER and STREAM name a peer only once its connection is
+            /// up, and a REQ's peer comes and goes with its connection so that a
+            /// request whose peer is lost fails with `Disconnected`.
             ///
             /// With `true`, messages are queued only for peers whose handshake is done:
             /// a connect that is not up takes none, and a send waits (or, for a PUB,
@@ -175,12 +179,12 @@ macro_rules! socket_common {
             /// use ferromq::{Context, Error};
             ///
             /// let mut push = Context::new().push()?;
-            /// assert!(push.immediate());
-            /// push.set_immediate(false)?;
             /// assert!(!push.immediate());
-            /// // Nothing listens there yet; the message waits in the connect's queue.
+            /// // Nothing listens there; the message waits in the connect's queue.
             /// push.connect("tcp://127.0.0.1:1")?;
             /// push.try_send("queued")?;
+            /// push.set_immediate(true)?;
+            /// assert!(push.immediate());
             /// # Ok::<(), ferromq::Error>(())
             /// ```
             ///

@@ -361,3 +361,47 @@ fn a_req_still_queues_only_to_live_peers() {
     assert!(req.send("question").is_err());
     assert_eq!(req.peer_count(), 0);
 }
+
+/// A connection that breaks in the middle of a multipart message: the next connection
+/// sends that message again whole, first, then what followed it (`IMMEDIATE=0`).
+#[test]
+fn a_message_cut_by_a_broken_connection_goes_out_whole_on_the_next() {
+    use std::io::{Read, Write};
+    const PART: usize = 8 << 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ctx = Context::new();
+    let mut push = ctx.push().unwrap();
+    push.set_immediate(false).unwrap();
+    push.set_reconnect_interval(Some(Duration::from_millis(20)));
+    push.connect(&format!("tcp://{addr}")).unwrap();
+    let parts: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i + 1; PART]).collect();
+    push.try_send(parts.clone()).unwrap();
+    push.try_send("after").unwrap();
+    // A raw PULL that reads the greeting, READY and a little of the message, then goes.
+    let (mut raw, _) = listener.accept().unwrap();
+    raw.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut greeting = vec![0xFF, 0, 0, 0, 0, 0, 0, 0, 0, 0x7F, 3, 0];
+    greeting.extend_from_slice(b"NULL");
+    greeting.resize(64, 0);
+    greeting.extend_from_slice(b"\x04\x1a\x05READY\x0bSocket-Type\0\0\0\x04PULL");
+    raw.write_all(&greeting).unwrap();
+    let mut some = vec![0u8; 64 * 1024];
+    raw.read_exact(&mut some).unwrap();
+    drop(raw);
+    drop(listener);
+    let mut pull = ctx.pull().unwrap();
+    pull.set_recv_timeout(Some(LIMIT));
+    pull.set_max_message_size(None);
+    let deadline = std::time::Instant::now() + LIMIT;
+    while let Err(e) = pull.bind(&format!("tcp://{addr}")) {
+        assert!(std::time::Instant::now() < deadline, "rebind: {e}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let first = pull.recv().unwrap();
+    assert_eq!(first.len(), 3);
+    for (got, want) in first.iter().zip(&parts) {
+        assert!(got[..] == want[..], "a part came back changed");
+    }
+    assert_eq!(&pull.recv().unwrap()[0][..], b"after");
+}

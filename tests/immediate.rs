@@ -405,3 +405,33 @@ fn a_message_cut_by_a_broken_connection_goes_out_whole_on_the_next() {
     }
     assert_eq!(&pull.recv().unwrap()[0][..], b"after");
 }
+
+/// A disconnect drops the connect's queue with what it holds: later sends have no peer.
+#[test]
+fn a_disconnect_drops_the_queue_of_a_connect_that_never_came_up() {
+    let ctx = Context::new();
+    for endpoint in [
+        format!("tcp://127.0.0.1:{}", free_port()),
+        ipc_endpoint("immediate-gone"),
+        format!("inproc://{}", unique("gone")),
+    ] {
+        let mut push = ctx.push().unwrap();
+        push.connect(&endpoint).unwrap();
+        push.try_send("queued").unwrap();
+        push.disconnect(&endpoint).unwrap();
+        assert!(would_block(push.try_send("nobody")), "{endpoint}");
+        assert_eq!(push.peer_count(), 0, "{endpoint}");
+    }
+}
+
+/// The default is libzmq's: `IMMEDIATE=0`.
+#[test]
+fn the_default_is_libzmqs() {
+    let ctx = Context::new();
+    assert!(!ctx.push().unwrap().immediate());
+    assert!(!ctx.socket(SocketType::Dealer).unwrap().immediate());
+    let mut push = ctx.push().unwrap();
+    push.connect(&format!("tcp://127.0.0.1:{}", free_port()))
+        .unwrap();
+    push.try_send("queued").unwrap();
+}

@@ -9,7 +9,10 @@ use bytes::Bytes;
 
 use crate::engine::{IoThread, ZapHub};
 use crate::error::{Error, Result};
-use crate::mailbox::{next_id, Partner, Peer, SocketShared};
+use crate::mailbox::{
+    early_pipes, next_id, queues_before_connect, EarlyEnds, Partner, Peer, SocketEvent,
+    SocketShared,
+};
 use crate::message::Metadata;
 use crate::options::Options;
 use crate::pipe::{combined_hwm, pipe, write_probe, Notify};
@@ -67,7 +70,6 @@ struct ContextInner {
 }
 
 /// One side of an inproc connection, as the registry keeps it.
-#[derive(Clone)]
 struct InprocSide {
     shared: Arc<SocketShared>,
     identity: Bytes,
@@ -80,6 +82,10 @@ struct InprocSide {
     /// For a connecting side: the routing id it names the bound side with
     /// (`ZMQ_CONNECT_ROUTING_ID`).
     routing_id: Option<Bytes>,
+    /// For a connect waiting for its bind under `ZMQ_IMMEDIATE=0`: the far ends of the
+    /// pipes its socket already queues into (up to its send high-water mark), which the
+    /// binder gets when it comes, even if the connecting socket has closed since.
+    early: Option<EarlyEnds>,
 }
 
 #[derive(Default)]
@@ -316,7 +322,7 @@ impl Context {
                 .socket_type
                 .is_compatible_with(binder.shared.socket_type)
             {
-                join(&connecter, &binder);
+                join(connecter, &binder);
             }
         }
         reg.bound.insert(name.to_owned(), binder);
@@ -332,7 +338,7 @@ impl Context {
         endpoint: Arc<str>,
     ) -> Result<()> {
         let mut reg = lock(&self.inner.inproc);
-        let connecter = InprocSide::new(shared, options, Some(endpoint));
+        let mut connecter = InprocSide::new(shared, options, Some(endpoint));
         match reg.bound.get(name) {
             Some(binder) => {
                 let (ours, theirs) = (shared.socket_type, binder.shared.socket_type);
@@ -342,13 +348,32 @@ impl Context {
                         theirs: theirs.as_str().to_owned(),
                     });
                 }
-                join(&connecter, binder);
+                join(connecter, binder);
             }
-            None => reg
-                .pending
-                .entry(name.to_owned())
-                .or_default()
-                .push(connecter),
+            None => {
+                if !options.immediate && queues_before_connect(shared.socket_type) {
+                    let (peer, ends) = early_pipes(
+                        shared,
+                        connecter.endpoint.clone(),
+                        connecter.routing_id.clone(),
+                    );
+                    // The connecter's probe and hello lead its queue, as when it joins.
+                    if connecter.probe_router {
+                        write_probe(&peer.tx);
+                    }
+                    if let Some(hello) = &connecter.hello {
+                        let _ = peer
+                            .tx
+                            .try_write(crate::message::Message::from(hello.clone()));
+                    }
+                    shared.attach(peer);
+                    connecter.early = Some(ends);
+                }
+                reg.pending
+                    .entry(name.to_owned())
+                    .or_default()
+                    .push(connecter)
+            }
         }
         Ok(())
     }
@@ -384,9 +409,14 @@ impl Context {
         {
             let mut reg = lock(&self.inner.inproc);
             reg.bound.retain(|_, b| b.shared.id != shared.id);
+            // A connect that queued before its bind keeps what it queued for the binder
+            // (libzmq's `test_inproc_connect_and_close_first`); the rest are forgotten.
             for waiting in reg.pending.values_mut() {
-                waiting.retain(|s| s.shared.id != shared.id);
+                waiting.retain(|s| {
+                    s.shared.id != shared.id || s.early.as_ref().is_some_and(|e| e.out.len() > 0)
+                });
             }
+            reg.pending.retain(|_, waiting| !waiting.is_empty());
             sync_zap(&reg, &self.inner.zap);
         }
         let io = lock(&self.inner.io);
@@ -435,12 +465,16 @@ impl InprocSide {
                 .then(|| options.connect_routing_id.clone())
                 .flatten(),
             endpoint,
+            early: None,
         }
     }
 }
 
 /// Joins two inproc sockets with a pair of pipes and tells both.
-fn join(connecter: &InprocSide, binder: &InprocSide) {
+fn join(mut connecter: InprocSide, binder: &InprocSide) {
+    if let Some(ends) = connecter.early.take() {
+        return join_early(&connecter, ends, binder);
+    }
     let (c, b) = (&connecter.shared, &binder.shared);
     // The marks in force now (an inproc pipe holds the sender's SNDHWM plus the
     // receiver's RCVHWM), and one queue conflates when either side conflates it.
@@ -494,18 +528,79 @@ fn join(connecter: &InprocSide, binder: &InprocSide) {
             socket: Arc::downgrade(b),
             peer: b_id,
         }),
+        link: None,
     });
     b.attach(Peer {
         id: b_id,
         tx: b_to_c,
         rx: from_c,
-        meta: meta(connecter),
+        meta: meta(&connecter),
         endpoint: None,
         routing_id: None,
         partner: Some(Partner {
             socket: Arc::downgrade(c),
             peer: c_id,
         }),
+        link: None,
+    });
+}
+
+fn side_meta(side: &InprocSide) -> Arc<Metadata> {
+    Arc::new(Metadata {
+        socket_type: Some(side.shared.socket_type),
+        identity: side.identity.clone(),
+        ..Metadata::default()
+    })
+}
+
+/// [`join`] for a connect that made its pipes at once (`ZMQ_IMMEDIATE=0`): the binder
+/// gets their far ends, with what the connecter queued in them, and the marks become the
+/// two sockets' combined, as for pipes made now.
+fn join_early(connecter: &InprocSide, ends: EarlyEnds, binder: &InprocSide) {
+    let (c, b) = (&connecter.shared, &binder.shared);
+    ends.out
+        .set_capacity(combined_hwm(c.send_hwm(), b.recv_hwm()));
+    ends.inp
+        .set_capacity(combined_hwm(b.send_hwm(), c.recv_hwm()));
+    if binder.probe_router {
+        write_probe(&ends.inp);
+    }
+    if let Some(hello) = &binder.hello {
+        let _ = ends
+            .inp
+            .try_write(crate::message::Message::from(hello.clone()));
+    }
+    let b_id = next_id();
+    c.post(SocketEvent::Joined {
+        peer: ends.peer,
+        partner: Partner {
+            socket: Arc::downgrade(b),
+            peer: b_id,
+        },
+        meta: side_meta(binder),
+    });
+    let EarlyEnds {
+        peer,
+        out,
+        inp,
+        slot,
+        ..
+    } = ends;
+    // From now on the binder is who these ends wake; it looks at them once it takes
+    // them in, so nothing rung before is missed.
+    slot.hold(Some(b.signal.clone()));
+    b.attach(Peer {
+        id: b_id,
+        tx: inp,
+        rx: out,
+        meta: side_meta(connecter),
+        endpoint: None,
+        routing_id: None,
+        partner: Some(Partner {
+            socket: Arc::downgrade(c),
+            peer,
+        }),
+        link: None,
     });
 }
 

@@ -213,6 +213,136 @@ pub(crate) enum SocketEvent {
         taken: Vec<Message>,
         rest: Option<PipeReader>,
     },
+    /// A peer whose pipes were made at connect (`ZMQ_IMMEDIATE=0`) completed a handshake
+    /// (its first, or one after a reconnect): this is what it announced, for the messages
+    /// it sends from now on.
+    Reattached { peer: PeerId, meta: Arc<Metadata> },
+    /// A pending inproc connect whose pipes were made at connect found its binder: the
+    /// peer's partner, what the binder is, and the capacity of the pipe to it now (the
+    /// two sockets' marks combined).
+    Joined {
+        peer: PeerId,
+        partner: Partner,
+        meta: Arc<Metadata>,
+    },
+}
+
+/// The far ends of the pipes a connect makes at once under `ZMQ_IMMEDIATE=0`, before
+/// any connection exists: kept by whoever will complete the connection (the I/O thread's
+/// connecter, or the inproc registry until the bind), and across reconnects, so what the
+/// socket queued waits in them, up to its send high-water mark.
+#[derive(Debug)]
+pub(crate) struct EarlyEnds {
+    /// The socket's id for the peer these pipes belong to.
+    pub(crate) peer: PeerId,
+    /// Messages the socket queued for the peer.
+    pub(crate) out: PipeReader,
+    /// Where messages from the peer go.
+    pub(crate) inp: PipeWriter,
+    /// Whom these two ends wake, and whether a connection carries them now.
+    pub(crate) slot: Arc<EarlyLink>,
+    /// Messages the last connection took out of `out` and did not wholly write, oldest
+    /// first: the next connection sends them first, whole, so the order is kept. At most
+    /// what one connection encodes ahead of the kernel.
+    pub(crate) resend: Vec<Message>,
+}
+
+/// What the socket's and the far ends of pipes made at connect share beside the pipes.
+#[derive(Debug, Default)]
+pub(crate) struct EarlyLink {
+    /// Whom the far ends wake: whoever holds them now.
+    wake: crate::wake::WakeSlot,
+    /// True while a connection (or, inproc, the binder) carries the pipes: the socket
+    /// counts the peer as connected ([`Peer::is_up`]).
+    up: AtomicBool,
+}
+
+impl EarlyLink {
+    /// A connection took the far ends over (`Some`, with whom to wake), or gave them
+    /// back (`None`).
+    pub(crate) fn hold(&self, wake: Option<Arc<dyn crate::wake::Wake>>) {
+        self.up.store(wake.is_some(), Ordering::SeqCst);
+        self.wake.set(wake);
+    }
+}
+
+impl crate::wake::Wake for EarlyLink {
+    fn wake(&self) {
+        self.wake.wake();
+    }
+}
+
+impl EarlyEnds {
+    /// True while the socket still holds its ends: it has not let go of the peer
+    /// (a disconnect, a hang-up, or its close).
+    pub(crate) fn alive(&self) -> bool {
+        !self.out.is_writer_closed() && !self.inp.is_closed()
+    }
+}
+
+/// Whether a connect of this type makes its peer's pipes at once under
+/// `ZMQ_IMMEDIATE=0`: the types that queue outgoing messages to any peer in turn or to
+/// their one peer (PUSH, DEALER, PAIR). The others keep making pipes at the handshake: a
+/// PUB sends to subscribers only, which a connection still being made has not told it
+/// of; SUB and XSUB send subscriptions, which every new connection is told afresh; PULL
+/// and REP only answer what comes; ROUTER names its peers by the routing id the
+/// handshake brings; STREAM has no handshake. REQ keeps its own rule for a peer that
+/// goes away with the request (it fails the receive with `Disconnected`, or sends the
+/// request again when it never left), which needs the peer to go with its connection.
+pub(crate) fn queues_before_connect(socket_type: SocketType) -> bool {
+    matches!(
+        socket_type,
+        SocketType::Push | SocketType::Dealer | SocketType::Pair
+    )
+}
+
+/// Makes the pipes of a connect under `ZMQ_IMMEDIATE=0`: the socket's [`Peer`] (not yet
+/// known: empty metadata until a handshake tells) and the far ends, which wake nobody
+/// until their holder sets itself in their slot. The socket's marks and conflation as
+/// they are now.
+pub(crate) fn early_pipes(
+    socket: &SocketShared,
+    endpoint: Option<Arc<str>>,
+    routing_id: Option<bytes::Bytes>,
+) -> (Peer, EarlyEnds) {
+    let slot = Arc::new(EarlyLink::default());
+    let (tx, out) = crate::pipe::pipe(
+        socket.send_hwm(),
+        crate::pipe::Notify::Io(slot.clone()),
+        crate::pipe::Notify::Signal(socket.signal.clone()),
+    );
+    let (inp, rx) = crate::pipe::pipe(
+        socket.recv_hwm(),
+        crate::pipe::Notify::Signal(socket.signal.clone()),
+        crate::pipe::Notify::Io(slot.clone()),
+    );
+    if socket.conflate_out() {
+        tx.set_conflate();
+    }
+    if socket.conflate_in() {
+        inp.set_conflate();
+    }
+    let id = next_id();
+    let peer = Peer {
+        id,
+        tx,
+        rx,
+        meta: Arc::new(Metadata::default()),
+        endpoint,
+        routing_id,
+        partner: None,
+        link: Some(slot.clone()),
+    };
+    (
+        peer,
+        EarlyEnds {
+            peer: id,
+            out,
+            inp,
+            slot,
+            resend: Vec::new(),
+        },
+    )
 }
 
 /// What a socket does with the messages a departed peer hands back.
@@ -259,6 +389,9 @@ pub(crate) struct Peer {
     /// For an inproc peer: the other socket and its id for us, so that when we let go of
     /// the peer, what it queued for us and we did not take goes back to it.
     pub(crate) partner: Option<Partner>,
+    /// For a peer whose pipes were made at connect (`ZMQ_IMMEDIATE=0`): what tells
+    /// whether a connection carries them now. `None`: the peer came with its connection.
+    pub(crate) link: Option<Arc<EarlyLink>>,
 }
 
 /// The other side of an inproc connection.
@@ -269,6 +402,14 @@ pub(crate) struct Partner {
 }
 
 impl Peer {
+    /// True when a connection carries the peer's pipes now (always, for a peer that
+    /// came with its connection).
+    pub(crate) fn is_up(&self) -> bool {
+        self.link
+            .as_ref()
+            .is_none_or(|l| l.up.load(Ordering::SeqCst))
+    }
+
     /// Lets go of the peer. An inproc partner gets back the messages it queued for us that
     /// we never took ([`SocketEvent::Requeue`]); its policy decides whether they matter.
     pub(crate) fn release(self) {

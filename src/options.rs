@@ -71,6 +71,9 @@ pub const DEFAULT_MAX_PROPERTIES: usize = 256;
 /// reads makes us hold at most this many PONGs (23 bytes each at most).
 pub(crate) const MAX_OWED_COMMANDS: usize = 64;
 
+/// `ZMQ_IMMEDIATE`'s default.
+pub(crate) const DEFAULT_IMMEDIATE: bool = false;
+
 /// The settings of one socket. Sockets expose setters for each; this struct is how the
 /// layers below receive them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +129,10 @@ pub(crate) struct Options {
     pub(crate) tcp_keepalive_count: Option<u32>,
     /// `ZMQ_PROBE_ROUTER`: send an empty message to every peer as it attaches.
     pub(crate) probe_router: bool,
+    /// `ZMQ_IMMEDIATE`: queue only to peers whose handshake is done (`true`), or, as
+    /// libzmq by default (`false`), make a connect's pipes at once and keep them across
+    /// reconnects (for the types of [`crate::mailbox::queues_before_connect`]).
+    pub(crate) immediate: bool,
     /// `SO_SNDBUF` of tcp and ipc streams; `None` leaves the OS default.
     pub(crate) send_buffer: Option<usize>,
     /// `SO_RCVBUF` of tcp and ipc streams; `None` leaves the OS default.
@@ -298,6 +305,7 @@ impl Default for Options {
             tcp_keepalive_interval: None,
             tcp_keepalive_count: None,
             probe_router: false,
+            immediate: DEFAULT_IMMEDIATE,
             send_buffer: None,
             recv_buffer: None,
             connect_routing_id: None,

@@ -20,7 +20,9 @@ use crate::context::Context;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result, SendError};
 pub(crate) use crate::mailbox::PeerId;
-use crate::mailbox::{Peer, Requeue, SocketEvent, SocketShared};
+use crate::mailbox::{
+    early_pipes, queues_before_connect, EarlyEnds, Peer, Requeue, SocketEvent, SocketShared,
+};
 use crate::message::Message;
 use crate::monitor::{Monitor, MonitorEvent};
 use crate::options::{Options, MAX_LINGER_WITHOUT_PEER};
@@ -191,11 +193,14 @@ impl SocketCore {
                 // The syntax only, as libzmq: a host name is resolved at each attempt, on
                 // the I/O thread's helper, so an unresolvable name is not an error here.
                 tcp.connect_lookup()?;
-                self.ctx.io_for(self.shared.id)?.connect(
+                let io = self.ctx.io_for(self.shared.id)?;
+                let early = self.early_pipes(&key);
+                io.connect(
                     &self.shared,
                     &self.options,
                     crate::engine::Target::tcp(tcp.clone()),
                     key,
+                    early,
                 );
             }
             Endpoint::Ipc(crate::endpoint::IpcEndpoint::Unique) => {
@@ -205,17 +210,36 @@ impl SocketCore {
                 ));
             }
             Endpoint::Ipc(ipc) => {
-                self.ctx.io_for(self.shared.id)?.connect(
+                let io = self.ctx.io_for(self.shared.id)?;
+                let early = self.early_pipes(&key);
+                io.connect(
                     &self.shared,
                     &self.options,
                     crate::engine::Target::Ipc(ipc.clone()),
                     key,
+                    early,
                 );
             }
         }
         // `ZMQ_CONNECT_ROUTING_ID` names the peer of one connect only.
         self.options.connect_routing_id = None;
         Ok(())
+    }
+
+    /// Under `ZMQ_IMMEDIATE=0`, for the types that queue before a connection is up: makes
+    /// the peer of a tcp or ipc connect now, so a send can queue to it at once, and
+    /// returns the ends the I/O thread will join each connection of this connect to.
+    fn early_pipes(&mut self, endpoint: &Arc<str>) -> Option<EarlyEnds> {
+        if self.options.immediate || !queues_before_connect(self.shared.socket_type) {
+            return None;
+        }
+        let (peer, ends) = early_pipes(
+            &self.shared,
+            Some(endpoint.clone()),
+            self.options.connect_routing_id.clone(),
+        );
+        self.shared.attach(peer);
+        Some(ends)
     }
 
     /// A STREAM socket's peers are byte streams: inproc has none to offer (libzmq refuses
@@ -292,6 +316,21 @@ impl SocketCore {
                         self.peers.push(peer);
                     }
                     SocketEvent::Requeue { peer, taken, rest } => self.take_back(peer, taken, rest),
+                    SocketEvent::Reattached { peer, meta } => {
+                        if let Some(p) = self.peers.iter_mut().find(|p| p.id == peer) {
+                            p.meta = meta;
+                        }
+                    }
+                    SocketEvent::Joined {
+                        peer,
+                        partner,
+                        meta,
+                    } => {
+                        if let Some(p) = self.peers.iter_mut().find(|p| p.id == peer) {
+                            p.meta = meta;
+                            p.partner = Some(partner);
+                        }
+                    }
                 }
                 any = true;
             }
@@ -506,9 +545,18 @@ impl SocketCore {
                 let peer = &self.peers[index];
                 match peer.rx.try_read() {
                     Ok(mut msg) => {
-                        msg.set_metadata(Some(peer.meta.clone()));
                         let id = peer.id;
                         self.recv_cursor = index + 1;
+                        let meta = if peer.link.is_some() {
+                            // Pipes made at connect: what the peer announced was posted
+                            // before its first message was written, and may have come
+                            // since the mailbox was looked at.
+                            self.process_mailbox();
+                            self.peer(id).map(|p| p.meta.clone())
+                        } else {
+                            Some(peer.meta.clone())
+                        };
+                        msg.set_metadata(meta);
                         return Ok((id, msg));
                     }
                     Err(ReadError::Empty) => i += 1,
@@ -589,7 +637,8 @@ impl SocketCore {
                 self.remove_peer(index);
             }
         }
-        self.peers.len()
+        // A peer whose pipes were made at connect counts while a connection carries them.
+        self.peers.iter().filter(|p| p.is_up()).count()
     }
 
     /// The socket's shared half (for a SUB's subscription lock).

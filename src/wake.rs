@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -26,6 +26,49 @@ use crate::spin::Spin;
 pub(crate) trait Wake: Send + Sync {
     /// Wakes whoever waits; it will look again.
     fn wake(&self);
+}
+
+/// A [`Wake`] whose target changes: held by a pipe that outlives whoever waits on its
+/// other end. An I/O thread's connection sets itself here when it takes the pipe over
+/// and clears itself when it ends (a pipe made at connect under `ZMQ_IMMEDIATE=0`, kept
+/// across reconnects); a pending inproc connect's pipe gets the binding socket's signal
+/// once the bind comes. A wake while nobody is set is dropped: whoever is set next
+/// looks at the pipe before it waits.
+#[derive(Default)]
+pub(crate) struct WakeSlot {
+    target: std::sync::Mutex<Option<Arc<dyn Wake>>>,
+}
+
+impl WakeSlot {
+    /// Sets (or, with `None`, clears) whom the next wakes reach.
+    pub(crate) fn set(&self, target: Option<Arc<dyn Wake>>) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = target;
+    }
+}
+
+impl Wake for WakeSlot {
+    fn wake(&self) {
+        let target = self
+            .target
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(target) = target {
+            target.wake();
+        }
+    }
+}
+
+impl std::fmt::Debug for WakeSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WakeSlot")
+    }
+}
+
+impl Wake for Signal {
+    fn wake(&self) {
+        self.notify();
+    }
 }
 
 /// A doorbell for one socket: any of its pipes, or its mailbox, rings it; the caller

@@ -283,22 +283,24 @@ fn raised_marks_apply_to_a_connected_tcp_peer() {
 }
 
 #[test]
-fn immediate_is_always_on() {
+fn immediate_on_queues_only_to_live_connections() {
     let ctx = Context::new();
     let mut dealer = ctx.dealer().unwrap();
-    assert!(dealer.immediate());
     dealer.set_immediate(true).unwrap();
-    assert!(matches!(
-        dealer.set_immediate(false),
-        Err(Error::InvalidOption(_))
-    ));
+    assert!(dealer.immediate());
     // What IMMEDIATE=1 means: nothing is queued for a connect that is not up.
     dealer.connect("tcp://127.0.0.1:1").unwrap();
     assert!(matches!(
         dealer.try_send("nobody").unwrap_err().error(),
         Error::WouldBlock
     ));
+    // And IMMEDIATE=0 (tests/immediate.rs): the connect's queue takes it.
+    let mut dealer = ctx.dealer().unwrap();
+    dealer.set_immediate(false).unwrap();
+    assert!(!dealer.immediate());
+    dealer.connect("tcp://127.0.0.1:1").unwrap();
+    dealer.try_send("queued").unwrap();
     let mut s = ctx.socket(SocketType::Pub).unwrap();
-    assert!(s.set_immediate(false).is_err());
-    assert!(s.immediate());
+    s.set_immediate(false).unwrap();
+    assert!(!s.immediate());
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::mailbox::{next_id, Peer, PeerId, Requeue, SocketEvent, SocketShared};
+use crate::mailbox::{next_id, EarlyEnds, Peer, PeerId, Requeue, SocketEvent, SocketShared};
 use crate::message::{Message, Metadata};
 use crate::monitor::MonitorEvent;
 use crate::options::{Options, MIN_FRAME_COST};
@@ -312,6 +312,15 @@ pub(super) struct Conn {
     /// The ZAP request under way: the handshake waits for its answer, and nothing more is
     /// read from the peer meanwhile (the handshake timeout still runs).
     zap_call: Option<ZapCall>,
+    /// The pipes its connecter made at connect (`ZMQ_IMMEDIATE=0`), until the handshake
+    /// puts them in `out` and `inp`.
+    early: Option<EarlyEnds>,
+    /// The slot of those pipes once they are in `out` and `inp`: they go back to the
+    /// connecter when the connection ends ([`Conn::take_early`]).
+    early_slot: Option<Arc<crate::mailbox::EarlyLink>>,
+    /// What this connection took from those pipes and did not wholly write, once it has
+    /// ended: the next connection sends it first.
+    early_resend: Vec<Message>,
 }
 
 impl Conn {
@@ -327,6 +336,7 @@ impl Conn {
         label: Arc<str>,
         connecting: bool,
         zap_hub: Arc<ZapHub>,
+        early: Option<EarlyEnds>,
     ) -> Conn {
         let raw = socket.socket_type == crate::SocketType::Stream;
         // Whether the handshake asks ZAP, as libzmq decides: a PLAIN server always, a
@@ -390,11 +400,20 @@ impl Conn {
             heartbeat_timer: false,
             zap_hub,
             zap_call: None,
+            early,
+            early_slot: None,
+            early_resend: Vec::new(),
         }
     }
 
     pub(super) fn is_ready(&self) -> bool {
         self.zmtp.is_ready()
+    }
+
+    /// True while the handshake runs with pipes made at connect that hold messages: a
+    /// socket that closes lets it finish, to flush them within its linger.
+    pub(super) fn has_early_queued(&self) -> bool {
+        self.early.as_ref().is_some_and(|e| e.out.len() > 0)
     }
 
     /// Queues a PING (with our TTL) and, unless an earlier one is still waiting for
@@ -656,10 +675,25 @@ impl Conn {
         self.zmtp.zap_reply(reply).map_err(End::Failed)
     }
 
-    /// The handshake is done: make the pipes and hand the socket its ends.
+    /// The handshake is done: make the pipes and hand the socket its ends (or, for a
+    /// connect whose pipes were made at once, take them over and tell the socket who the
+    /// peer is).
     fn attach(&mut self, info: crate::zmtp::PeerInfo, wake: IoWake) {
         if self.linger_until.is_some() {
+            // The socket closed or let go while the handshake ran: what it had queued
+            // in the pipes made at connect is flushed, as from any lingering connection.
+            if let Some(early) = self.early.take() {
+                self.resend_first(early.resend);
+                early.slot.hold(Some(Arc::new(wake)));
+                self.out = Some(early.out);
+            }
             return;
+        }
+        if let Some(early) = self.early.take() {
+            if early.alive() {
+                return self.attach_early(early, info, wake);
+            }
+            // The socket let go of the peer since: this connection gets pipes of its own.
         }
         let signal = &self.socket.signal;
         // The socket's marks and conflation as they are now, not as they were when this
@@ -693,16 +727,7 @@ impl Conn {
             Origin::Connected(..) => self.options.connect_routing_id.clone(),
             Origin::Accepted => None,
         };
-        let addrs = self.addrs.clone().unwrap_or_default();
-        let meta = Metadata {
-            // A raw peer announced nothing.
-            socket_type: (!self.raw).then_some(info.socket_type),
-            identity: info.identity,
-            peer_address: addrs.peer_address,
-            peer_socket_addr: addrs.peer_socket_addr,
-            local_address: addrs.local_address,
-            properties: info.properties,
-        };
+        let meta = self.meta(info);
         self.out = Some(out_r);
         self.inp = Some(in_w);
         self.heartbeat_timer = true;
@@ -717,7 +742,85 @@ impl Conn {
             endpoint: self.endpoint.clone(),
             routing_id,
             partner: None,
+            link: None,
         });
+    }
+
+    /// [`Conn::attach`] with the pipes made at connect: what waits in them goes out after
+    /// the probe and hello messages this connection owes its peer.
+    fn attach_early(&mut self, early: EarlyEnds, info: crate::zmtp::PeerInfo, wake: IoWake) {
+        if self.options.probe_router {
+            self.zmtp
+                .send_message(&Message::from(vec![crate::Frame::new()]));
+        }
+        if let Some(hello) = &self.options.hello_msg {
+            self.zmtp.send_message(&Message::from(hello.clone()));
+        }
+        let meta = self.meta(info);
+        let EarlyEnds {
+            peer,
+            out,
+            inp,
+            slot,
+            resend,
+        } = early;
+        self.resend_first(resend);
+        slot.hold(Some(Arc::new(wake)));
+        self.out = Some(out);
+        self.inp = Some(inp);
+        self.early_slot = Some(slot);
+        self.heartbeat_timer = true;
+        self.peer_id = Some(peer);
+        self.socket.post(SocketEvent::Reattached {
+            peer,
+            meta: Arc::new(meta),
+        });
+    }
+
+    /// Encodes what the previous connection of pipes made at connect left unwritten,
+    /// before anything newer from the pipe.
+    fn resend_first(&mut self, resend: Vec<Message>) {
+        for msg in resend {
+            self.zmtp.send_message(&msg);
+            if self.requeue {
+                self.unsent.encoded(msg, self.zmtp.output_len());
+            }
+        }
+    }
+
+    /// What the peer announced, with the connection's addresses.
+    fn meta(&self, info: crate::zmtp::PeerInfo) -> Metadata {
+        let addrs = self.addrs.clone().unwrap_or_default();
+        Metadata {
+            // A raw peer announced nothing.
+            socket_type: (!self.raw).then_some(info.socket_type),
+            identity: info.identity,
+            peer_address: addrs.peer_address,
+            peer_socket_addr: addrs.peer_socket_addr,
+            local_address: addrs.local_address,
+            properties: info.properties,
+        }
+    }
+
+    /// The connection ends: the pipes made at connect, for the connecter's next
+    /// connection (whether this one took them over or never got that far). None when the
+    /// connection had pipes of its own, or lingers (its socket let go of the peer).
+    pub(super) fn take_early(&mut self) -> Option<EarlyEnds> {
+        if let Some(early) = self.early.take() {
+            return Some(early);
+        }
+        let slot = self.early_slot.take()?;
+        if self.linger_until.is_some() {
+            return None;
+        }
+        let (out, inp, peer) = (self.out.take()?, self.inp.take()?, self.peer_id?);
+        Some(EarlyEnds {
+            peer,
+            out,
+            inp,
+            slot,
+            resend: std::mem::take(&mut self.early_resend),
+        })
     }
 
     /// Reads once if the stream may have bytes, the socket can take them and the ZMTP
@@ -863,6 +966,12 @@ impl Conn {
         }
         let peer = self.peer_id?;
         let taken = self.unsent.take();
+        if self.early_slot.is_some() {
+            // Pipes made at connect stay, with what they hold, for the next connection,
+            // which sends what this one took first.
+            self.early_resend = taken;
+            return None;
+        }
         Some(SocketEvent::Requeue {
             peer,
             taken,
@@ -894,6 +1003,7 @@ impl Conn {
     /// True when a lingering connection has flushed everything the socket queued.
     fn finished(&self) -> bool {
         self.linger_until.is_some()
+            && self.early.as_ref().is_none_or(|e| e.out.len() == 0)
             && self
                 .out
                 .as_ref()

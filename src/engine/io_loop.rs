@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::mailbox::{next_id, SocketShared};
+use crate::mailbox::{next_id, EarlyEnds, SocketShared};
 use crate::monitor::MonitorEvent;
 use crate::options::{Options, ReconnectStop};
 use crate::spin::Spin;
@@ -60,6 +60,9 @@ struct Connecter {
     /// When our own socket last hung up this connecter's connection (see
     /// `end_conn`'s reconnect at once).
     hung_up_at: Option<Instant>,
+    /// The pipes made at connect (`ZMQ_IMMEDIATE=0`), while no connection carries them:
+    /// the next connection takes them, and gives them back when it ends.
+    early: Option<EarlyEnds>,
 }
 
 impl Connecter {
@@ -278,6 +281,7 @@ impl Loop {
                 options,
                 target,
                 endpoint,
+                early,
             } => {
                 if socket.is_closed() {
                     return;
@@ -294,6 +298,7 @@ impl Loop {
                     lookup: Pending::default(),
                     after_disconnect: false,
                     hung_up_at: None,
+                    early,
                 });
                 self.start_connect(key);
             }
@@ -403,7 +408,9 @@ impl Loop {
             if let Entry::Conn(conn) = e {
                 if matches(conn) && conn.linger_until.is_none() {
                     conn.start_linger(deadline);
-                    chosen.push((k, conn.uid, conn.is_ready()));
+                    // A handshake that will carry messages queued before it lingers too.
+                    let flushes = conn.is_ready() || conn.has_early_queued();
+                    chosen.push((k, conn.uid, flushes));
                 }
             }
         }
@@ -459,10 +466,12 @@ impl Loop {
                 endpoint: l.endpoint.clone(),
                 peer_address: addrs.peer_socket_addr,
             });
-            self.add_conn(stream, socket, options, Origin::Accepted, None, label);
+            self.add_conn(stream, socket, options, Origin::Accepted, None, label, None);
         }
     }
 
+    // The parts of a connection, as `Conn::new` takes them.
+    #[allow(clippy::too_many_arguments)]
     fn add_conn(
         &mut self,
         mut stream: Stream,
@@ -471,6 +480,7 @@ impl Loop {
         origin: Origin,
         endpoint: Option<Arc<str>>,
         label: Arc<str>,
+        early: Option<EarlyEnds>,
     ) -> bool {
         let connecting = matches!(origin, Origin::Connected(..));
         let connect_timeout = match (&stream, connecting) {
@@ -485,6 +495,7 @@ impl Loop {
             .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
             .is_err()
         {
+            self.give_back_early(origin, early);
             return false;
         }
         // Buffer sizes and keepalive are a best effort, as in libzmq: a kernel that refuses
@@ -501,6 +512,7 @@ impl Loop {
             label,
             connecting,
             self.zap.clone(),
+            early,
         );
         let uid = conn.uid;
         entry.insert(Entry::Conn(Box::new(conn)));
@@ -608,14 +620,18 @@ impl Loop {
             c.uid,
         );
         let added = match attempt {
-            Ok(stream) => self.add_conn(
-                stream,
-                socket,
-                options,
-                Origin::Connected(key, uid),
-                Some(endpoint.clone()),
-                endpoint,
-            ),
+            Ok(stream) => {
+                let early = c.early.take();
+                self.add_conn(
+                    stream,
+                    socket,
+                    options,
+                    Origin::Connected(key, uid),
+                    Some(endpoint.clone()),
+                    endpoint,
+                    early,
+                )
+            }
             Err(e) => {
                 let refused = e.kind() == io::ErrorKind::ConnectionRefused;
                 if let Some(why) = c_stop_reason(&self.connecters, key, refused, false) {
@@ -811,6 +827,10 @@ impl Loop {
         if let Some(requeue) = conn.take_back() {
             conn.socket.post(requeue);
         }
+        // Pipes made at connect outlive the connection: back to their connecter, for the
+        // next one (or dropped with it, when the connect was given up).
+        let early = conn.take_early();
+        self.give_back_early(conn.origin, early);
         if conn.handshaken {
             conn.socket.emit(|| MonitorEvent::Disconnected {
                 endpoint: conn.label.to_string(),
@@ -867,6 +887,25 @@ impl Loop {
                     Some(why) => self.stop_reconnecting(key, why),
                     None => self.schedule_reconnect(key, conn.is_ready()),
                 }
+            }
+        }
+    }
+
+    /// Hands the pipes made at connect back to the connecter of `origin`, if it is still
+    /// the one that lent them; otherwise they are dropped, and the socket sees its peer
+    /// gone.
+    fn give_back_early(&mut self, origin: Origin, early: Option<EarlyEnds>) {
+        let Some(early) = early else {
+            return;
+        };
+        // No connection carries them now, whatever becomes of them.
+        early.slot.hold(None);
+        let Origin::Connected(key, uid) = origin else {
+            return;
+        };
+        if let Some(c) = self.connecters.get_mut(key).filter(|c| c.uid == uid) {
+            if early.alive() {
+                c.early = Some(early);
             }
         }
     }

@@ -29,7 +29,7 @@ use mio::{Token, Waker};
 
 use crate::endpoint::{IpcEndpoint, TcpEndpoint};
 use crate::error::Result;
-use crate::mailbox::SocketShared;
+use crate::mailbox::{EarlyEnds, SocketShared};
 use crate::options::Options;
 use crate::transport::Listener;
 
@@ -69,6 +69,9 @@ pub(crate) enum Command {
         options: Arc<Options>,
         target: Target,
         endpoint: Arc<str>,
+        /// The pipes made at connect (`ZMQ_IMMEDIATE=0`): every connection of this
+        /// connect carries them in turn.
+        early: Option<EarlyEnds>,
     },
     Unbind {
         socket_id: u64,
@@ -183,12 +186,14 @@ impl IoHandle {
         options: &Options,
         target: Target,
         endpoint: Arc<str>,
+        early: Option<EarlyEnds>,
     ) {
         self.shared.send(Command::Connect {
             socket: socket.clone(),
             options: Arc::new(options.clone()),
             target,
             endpoint,
+            early,
         });
     }
 

@@ -117,6 +117,7 @@ impl ZapHub {
             endpoint: None,
             routing_id: None,
             partner: None,
+            link: None,
         });
         Ok(Some(ZapCall {
             _tx: req_w,

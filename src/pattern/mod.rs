@@ -149,13 +149,29 @@ macro_rules! socket_common {
                 self.core.set_recv_hwm(messages);
             }
 
-            /// Sets libzmq's `ZMQ_IMMEDIATE`. ferromq always behaves as `IMMEDIATE=1`:
-            /// messages are queued only for peers whose handshake is done, so a connect
-            /// that is not up yet takes none and a send waits (or, for a PUB, drops) as
-            /// with no peer at all. `true` is accepted; `false` (libzmq's default, queueing
-            /// to connections still being made) is refused: a peer's queues are made when
-            /// its handshake completes, by whoever completes it, and are not kept across a
-            /// reconnect, so there is no queue to hold such messages in.
+            /// Sets libzmq's `ZMQ_IMMEDIATE` for the connects made from now on.
+            ///
+            /// With `false`, the default as in libzmq, a PUSH, DEALER or PAIR has its peer's
+            /// queue from the moment it connects (tcp, ipc, or an inproc name not bound
+            /// yet): a send queues into it, up to the send high-water mark, while the
+            /// connection is being made, and what it holds goes out once the handshake is
+            /// done. The queue is kept across reconnects, with what is still in it; a
+            /// message a PUSH or DEALER was writing when the connection broke is sent
+            /// again whole, first, on the next connection. Round-robin counts such a
+            /// peer like any other, so with two connects, one never up, half the
+            /// messages wait for it (as in libzmq); `peer_count` counts it only while
+            /// a connection carries it. A socket closed before a connection came drops
+            /// what waits; one closed during the handshake flushes it within its linger.
+            /// Other types are not affected: a PUB sends only to subscribers that have
+            /// told it their topics, SUB and XSUB tell each new connection their
+            /// subscriptions, ROUTER and STREAM name a peer only once its connection is
+            /// up, and a REQ's peer comes and goes with its connection so that a
+            /// request whose peer is lost fails with `Disconnected`.
+            ///
+            /// With `true`, messages are queued only for peers whose handshake is done:
+            /// a connect that is not up takes none, and a send waits (or, for a PUB,
+            /// drops) as with no peer at all; a broken connection's queue is handed back
+            /// and its messages sent again to the other peers (PUSH, DEALER).
             ///
             /// # Examples
             ///
@@ -163,31 +179,26 @@ macro_rules! socket_common {
             /// use ferromq::{Context, Error};
             ///
             /// let mut push = Context::new().push()?;
-            /// assert!(push.immediate());
+            /// assert!(!push.immediate());
+            /// // Nothing listens there; the message waits in the connect's queue.
+            /// push.connect("tcp://127.0.0.1:1")?;
+            /// push.try_send("queued")?;
             /// push.set_immediate(true)?;
-            /// assert!(matches!(push.set_immediate(false), Err(Error::InvalidOption(_))));
+            /// assert!(push.immediate());
             /// # Ok::<(), ferromq::Error>(())
             /// ```
             ///
             /// # Errors
             ///
-            /// [`Error::InvalidOption`](crate::Error::InvalidOption) for `false`.
+            /// None today; the `Result` leaves room for a refusal.
             pub fn set_immediate(&mut self, immediate: bool) -> $crate::Result<()> {
-                if immediate {
-                    Ok(())
-                } else {
-                    Err($crate::Error::InvalidOption(
-                        "IMMEDIATE=0 (queueing to connections not yet up) is not supported: \
-                         ferromq makes a peer's queues when its handshake completes"
-                            .into(),
-                    ))
-                }
+                self.core.options.immediate = immediate;
+                Ok(())
             }
 
-            /// libzmq's `ZMQ_IMMEDIATE` as ferromq behaves: always `true` (libzmq's
-            /// default is `false`). See [`Self::set_immediate`].
+            /// libzmq's `ZMQ_IMMEDIATE`; see [`Self::set_immediate`].
             pub fn immediate(&self) -> bool {
-                true
+                self.core.options.immediate
             }
 
             /// Sets how long a blocking send waits before failing with

@@ -87,7 +87,7 @@ fn connect(io: &IoThread, endpoint: &str, target: Target) -> (Arc<SocketShared>,
     let (socket, _mailbox) = SocketShared::new(SocketType::Push, true);
     let monitor = socket.monitor();
     io.handle()
-        .connect(&socket, &options(), target, Arc::from(endpoint));
+        .connect(&socket, &options(), target, Arc::from(endpoint), None);
     (socket, monitor)
 }
 

@@ -693,6 +693,17 @@ impl Conn {
             if early.alive() {
                 return self.attach_early(early, info, wake);
             }
+            if early.out.len() > 0 || !early.resend.is_empty() {
+                // The socket let go of the peer with messages queued: it closed, or
+                // disconnected this endpoint, and the command that puts this connection
+                // into linger is on its way (a socket's pipes close before its close
+                // command is read). What it queued is flushed meanwhile, as from a
+                // lingering connection; no peer is made for a socket that has gone.
+                self.resend_first(early.resend);
+                early.slot.hold(Some(Arc::new(wake)));
+                self.out = Some(early.out);
+                return;
+            }
             // The socket let go of the peer since: this connection gets pipes of its own.
         }
         let signal = &self.socket.signal;

@@ -283,7 +283,11 @@ impl Loop {
                 endpoint,
                 early,
             } => {
-                if socket.is_closed() {
+                // A socket that closed before its connect was read is done with it, unless
+                // it queued messages to it (`ZMQ_IMMEDIATE=0`): then the attempt is made,
+                // for its close (the command after this one) to linger on, as it lingers on
+                // a connection made before.
+                if socket.is_closed() && early.as_ref().is_none_or(|e| e.out.len() == 0) {
                     return;
                 }
                 let backoff = options.reconnect_ivl.unwrap_or(DEFAULT_RECONNECT_IVL);

@@ -155,7 +155,14 @@ impl ReadInput for Codec {
 
 /// Most messages decoded before they are handed to the socket's pipe in one go (and so
 /// most held back here, beyond the pipe's high-water mark, while the pipe is full).
-const DECODE_BATCH: usize = 64;
+///
+/// Each hand-over rings the receiving socket, and a receiver faster than the decoding
+/// empties the pipe between hand-overs and spins for the next. With 64, an async PULL
+/// over tcp at 16 B spent most cells in a mode with ~300,000 `sched_yield` a second on
+/// its runtime's workers; 256 cut that to ~100,000, raised async PUSH/PULL over ipc at
+/// 16 B by 12-20 % and the 256 B rows (both faces, tcp and ipc) by 8-16 %, and left
+/// round trips as they were (BENCHMARKS.md, issue 14 point 7, evening).
+const DECODE_BATCH: usize = 256;
 /// Most bytes of messages decoded in one batch, each frame counting at least
 /// [`MIN_FRAME_COST`]: a batch stops once it holds this much, so what is held back beyond
 /// the pipe's high-water mark is at most this plus one message (of at most `max_msg_size`).

@@ -259,7 +259,7 @@ fn a_disconnected_inproc_connect_leaves_nothing_for_the_bind() {
 /// queued for it (linger long enough) still delivers them when the peer binds within the
 /// linger.
 #[test]
-#[ignore = "known gap: a close drops the queue of a connect that is not up (io_loop CloseSocket removes its connecter)"]
+
 fn a_closed_push_delivers_what_it_queued_when_the_peer_binds_within_its_linger() {
     for endpoint in [
         format!("tcp://127.0.0.1:{}", free_port()),

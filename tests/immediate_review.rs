@@ -282,3 +282,36 @@ fn a_closed_push_delivers_what_it_queued_when_the_peer_binds_within_its_linger()
         }
     }
 }
+
+/// A poll waiting for a PUSH whose queue (of a connect not up) is full to become
+/// writable is woken when a connection comes and drains it.
+#[test]
+fn a_poll_on_a_full_early_queue_wakes_when_a_connection_drains_it() {
+    let ctx = Context::new();
+    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
+    let mut push = ctx.push().unwrap();
+    push.set_linger(Duration::ZERO);
+    push.set_send_hwm(3);
+    push.connect(&endpoint).unwrap();
+    for i in 0..3u8 {
+        push.try_send(vec![i]).unwrap();
+    }
+    assert!(!push.events().is_writable());
+    let ctx2 = ctx.clone();
+    let puller = std::thread::spawn(move || {
+        let mut pull = ctx2.pull().unwrap();
+        pull.set_linger(Duration::ZERO);
+        pull.set_recv_timeout(Some(LIMIT));
+        pull.bind(&endpoint).unwrap();
+        (0..4)
+            .map(|_| pull.recv().unwrap()[0][0])
+            .collect::<Vec<u8>>()
+    });
+    let ready = ferromq::poll(
+        &mut [PollItem::new(&mut push, Interest::WRITABLE)],
+        Some(LIMIT),
+    );
+    assert!(ready.is_writable(0));
+    push.try_send(vec![3u8]).unwrap();
+    assert_eq!(puller.join().unwrap(), vec![0, 1, 2, 3]);
+}

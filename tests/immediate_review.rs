@@ -373,3 +373,33 @@ fn a_libzmq_router_restarted_mid_stream_sees_no_duplicate_or_reordering() {
     );
     assert!((1000..1100).all(|i| seen.contains(&i)));
 }
+
+/// A PAIR's connect keeps its queue across its peer's restart, both ways.
+#[test]
+fn a_pair_keeps_its_queue_across_its_peers_restart() {
+    let ctx = Context::new();
+    let mut bound = ctx.pair().unwrap();
+    bound.set_linger(Duration::ZERO);
+    bound.set_recv_timeout(Some(LIMIT));
+    bound.bind("tcp://127.0.0.1:*").unwrap();
+    let endpoint = bound.last_endpoint().unwrap().to_owned();
+    let mut pair = ctx.pair().unwrap();
+    pair.set_linger(Duration::ZERO);
+    pair.set_recv_timeout(Some(LIMIT));
+    let mon = pair.monitor();
+    pair.connect(&endpoint).unwrap();
+    pair.try_send("one").unwrap();
+    assert_eq!(&bound.recv().unwrap()[0][..], b"one");
+    drop(bound);
+    expect(&mon, "disconnected", |e| {
+        matches!(e, MonitorEvent::Disconnected { .. })
+    });
+    pair.try_send("two").unwrap();
+    let mut bound = ctx.pair().unwrap();
+    bound.set_linger(Duration::ZERO);
+    bound.set_recv_timeout(Some(LIMIT));
+    bound.bind(&endpoint).unwrap();
+    assert_eq!(&bound.recv().unwrap()[0][..], b"two");
+    bound.try_send("back").unwrap();
+    assert_eq!(&pair.recv().unwrap()[0][..], b"back");
+}

@@ -403,3 +403,26 @@ fn a_pair_keeps_its_queue_across_its_peers_restart() {
     bound.try_send("back").unwrap();
     assert_eq!(&pair.recv().unwrap()[0][..], b"back");
 }
+
+/// A drop never waits for a peer that never answers: a socket with an infinite linger
+/// (and no handshake timeout) whose queue waits on a handshake that never ends lets its
+/// context go within `MAX_LINGER_WITHOUT_PEER` (the guard only catches a hang).
+#[test]
+fn an_infinite_linger_does_not_wait_for_a_handshake_that_never_ends() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("tcp://{}", silent.local_addr().unwrap());
+    within(Duration::from_secs(60), || {
+        let ctx = Context::new();
+        let mut push = ctx.push().unwrap();
+        push.set_linger(Duration::MAX);
+        push.set_handshake_timeout(None);
+        let mon = push.monitor();
+        push.connect(&endpoint).unwrap();
+        expect(&mon, "connected", |e| {
+            matches!(e, MonitorEvent::Connected { .. })
+        });
+        push.try_send("stuck").unwrap();
+        drop(push);
+        drop(ctx);
+    });
+}

@@ -432,19 +432,23 @@ impl Loop {
     /// Puts the matching connections into linger: they flush what their socket queued,
     /// then close; a connection that never finished its handshake closes at once.
     fn linger_conns(&mut self, matches: impl Fn(&Conn) -> bool, linger: Duration) {
+        let capped = deadline(Instant::now(), linger.min(MAX_LINGER_WITHOUT_PEER));
         let deadline = deadline(Instant::now(), linger);
         let mut chosen = Vec::new();
         for (k, e) in self.entries.iter_mut() {
             if let Entry::Conn(conn) = e {
                 if matches(conn) && conn.linger_until.is_none() {
-                    conn.start_linger(deadline);
-                    // A handshake that will carry messages queued before it lingers too.
+                    // A handshake that will carry messages queued before it lingers too,
+                    // but a peer that may never answer is not waited for past
+                    // `MAX_LINGER_WITHOUT_PEER`.
+                    let at = if conn.is_ready() { deadline } else { capped };
+                    conn.start_linger(at);
                     let flushes = conn.is_ready() || conn.has_early_queued();
-                    chosen.push((k, conn.uid, flushes));
+                    chosen.push((k, conn.uid, flushes, at));
                 }
             }
         }
-        for (k, uid, ready) in chosen {
+        for (k, uid, ready, deadline) in chosen {
             if !ready || linger.is_zero() {
                 if let Some(Entry::Conn(c)) = self.remove_entry(Token(k)) {
                     if c.handshaken {

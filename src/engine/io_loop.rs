@@ -13,7 +13,7 @@ use slab::Slab;
 
 use crate::mailbox::{next_id, EarlyEnds, SocketShared};
 use crate::monitor::MonitorEvent;
-use crate::options::{Options, ReconnectStop};
+use crate::options::{Options, ReconnectStop, MAX_LINGER_WITHOUT_PEER};
 use crate::spin::Spin;
 use crate::time::deadline;
 use crate::transport::{self, Listener, Stream};
@@ -63,6 +63,10 @@ struct Connecter {
     /// The pipes made at connect (`ZMQ_IMMEDIATE=0`), while no connection carries them:
     /// the next connection takes them, and gives them back when it ends.
     early: Option<EarlyEnds>,
+    /// Set when its socket closed while those pipes held messages: the connecter goes
+    /// on trying until this deadline (the socket's linger, at most
+    /// [`MAX_LINGER_WITHOUT_PEER`]), and a connection it makes only flushes them.
+    closing: Option<Instant>,
 }
 
 impl Connecter {
@@ -283,10 +287,8 @@ impl Loop {
                 endpoint,
                 early,
             } => {
-                // A socket that closed before its connect was read is done with it, unless
-                // it queued messages to it (`ZMQ_IMMEDIATE=0`): then the attempt is made,
-                // for its close (the command after this one) to linger on, as it lingers on
-                // a connection made before.
+                // A socket closed since is done with this connect, unless it queued into
+                // it: its close, which follows, then lets it deliver within the linger.
                 if socket.is_closed() && early.as_ref().is_none_or(|e| e.out.len() == 0) {
                     return;
                 }
@@ -303,6 +305,7 @@ impl Loop {
                     after_disconnect: false,
                     hung_up_at: None,
                     early,
+                    closing: None,
                 });
                 self.start_connect(key);
             }
@@ -368,8 +371,31 @@ impl Loop {
                     .filter(|(_, c)| c.socket.id == socket_id)
                     .map(|(k, _)| k)
                     .collect();
+                let closing = deadline(Instant::now(), linger.min(MAX_LINGER_WITHOUT_PEER));
                 for k in connecters {
-                    self.remove_connecter(k);
+                    // A connect not up yet whose pipes hold messages keeps trying within
+                    // the linger, as in libzmq, so a peer that comes in time gets them.
+                    // (The pipes are with the connecter, or with an attempt under way.)
+                    let in_flight = self.entries.iter().any(|(_, e)| {
+                        matches!(e, Entry::Conn(conn)
+                            if matches!(conn.origin, Origin::Connected(key, _) if key == k)
+                                && conn.has_early_queued())
+                    });
+                    match self.connecters.get_mut(k) {
+                        Some(c)
+                            if !linger.is_zero()
+                                && (in_flight
+                                    || c.early.as_ref().is_some_and(|e| e.out.len() > 0)) =>
+                        {
+                            c.closing = Some(closing);
+                            let uid = c.uid;
+                            self.timers
+                                .arm(Owner::Connecter(k), Kind::Linger, uid, closing);
+                        }
+                        _ => {
+                            self.remove_connecter(k);
+                        }
+                    }
                 }
                 let listeners: Vec<usize> = self
                     .entries
@@ -406,19 +432,23 @@ impl Loop {
     /// Puts the matching connections into linger: they flush what their socket queued,
     /// then close; a connection that never finished its handshake closes at once.
     fn linger_conns(&mut self, matches: impl Fn(&Conn) -> bool, linger: Duration) {
+        let capped = deadline(Instant::now(), linger.min(MAX_LINGER_WITHOUT_PEER));
         let deadline = deadline(Instant::now(), linger);
         let mut chosen = Vec::new();
         for (k, e) in self.entries.iter_mut() {
             if let Entry::Conn(conn) = e {
                 if matches(conn) && conn.linger_until.is_none() {
-                    conn.start_linger(deadline);
-                    // A handshake that will carry messages queued before it lingers too.
+                    // A handshake that will carry messages queued before it lingers too,
+                    // but a peer that may never answer is not waited for past
+                    // `MAX_LINGER_WITHOUT_PEER`.
+                    let at = if conn.is_ready() { deadline } else { capped };
+                    conn.start_linger(at);
                     let flushes = conn.is_ready() || conn.has_early_queued();
-                    chosen.push((k, conn.uid, flushes));
+                    chosen.push((k, conn.uid, flushes, at));
                 }
             }
         }
-        for (k, uid, ready) in chosen {
+        for (k, uid, ready, deadline) in chosen {
             if !ready || linger.is_zero() {
                 if let Some(Entry::Conn(c)) = self.remove_entry(Token(k)) {
                     if c.handshaken {
@@ -507,7 +537,7 @@ impl Loop {
         // dead peers).
         let _ = stream.apply_options(&options);
         let handshake = options.handshake_timeout;
-        let conn = Conn::new(
+        let mut conn = Conn::new(
             stream,
             socket,
             options,
@@ -519,6 +549,16 @@ impl Loop {
             early,
         );
         let uid = conn.uid;
+        let closing = match origin {
+            Origin::Connected(key, _) => self.connecters.get(key).and_then(|c| c.closing),
+            Origin::Accepted => None,
+        };
+        if let Some(at) = closing {
+            // Its socket closed: it only flushes what the pipes made at connect hold.
+            conn.start_linger(at);
+            self.timers
+                .arm(Owner::Entry(token.0), Kind::Linger, uid, at);
+        }
         entry.insert(Entry::Conn(Box::new(conn)));
         if let Some(t) = handshake {
             let at = deadline(Instant::now(), t);
@@ -540,6 +580,11 @@ impl Loop {
         let Some(c) = self.connecters.get_mut(key) else {
             return;
         };
+        if c.closing.is_some() && c.early.is_none() {
+            // Its socket closed and nothing it queued is left to deliver.
+            self.remove_connecter(key);
+            return;
+        }
         let tcp = match &c.target {
             Target::Ipc(_) => return self.connect_to(key, Ok(Vec::new())),
             Target::Tcp(tcp) => tcp,
@@ -700,6 +745,10 @@ impl Loop {
                             self.start_connect(key)
                         }
                         Kind::Resolve => self.resolve_timed_out(key, uid, now),
+                        // A closed socket's linger ran out before its peer came.
+                        Kind::Linger if self.connecters.get(key).is_some_and(|c| c.uid == uid) => {
+                            self.remove_connecter(key);
+                        }
                         _ => {}
                     }
                     continue;
@@ -856,8 +905,10 @@ impl Loop {
             });
         }
         if let Origin::Connected(key, uid) = conn.origin {
-            let live = (conn.linger_until.is_none() || conn.hung_up)
-                && self.connecters.get(key).is_some_and(|c| c.uid == uid);
+            // A closed socket's connecter that still has messages to deliver tries again.
+            let live = self.connecters.get(key).is_some_and(|c| {
+                c.uid == uid && (conn.linger_until.is_none() || conn.hung_up || c.closing.is_some())
+            });
             if live && conn.hung_up && conn.raw {
                 // A STREAM socket closed this connection (`[id, ""]`): the application
                 // is done with it, so it is not remade, as libzmq's raw session ends.
@@ -908,7 +959,7 @@ impl Loop {
             return;
         };
         if let Some(c) = self.connecters.get_mut(key).filter(|c| c.uid == uid) {
-            if early.alive() {
+            if early.alive() || (c.closing.is_some() && early.out.len() > 0) {
                 c.early = Some(early);
             }
         }

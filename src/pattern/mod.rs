@@ -160,8 +160,9 @@ macro_rules! socket_common {
             /// again whole, first, on the next connection. Round-robin counts such a
             /// peer like any other, so with two connects, one never up, half the
             /// messages wait for it (as in libzmq); `peer_count` counts it only while
-            /// a connection carries it. A socket closed before a connection came drops
-            /// what waits; one closed during the handshake flushes it within its linger.
+            /// a connection carries it. A socket closed with messages waiting keeps
+            /// trying to connect within its linger, but at most 5 s whatever the linger,
+            /// so a peer that comes in that time gets them; then they are dropped.
             /// Other types are not affected: a PUB sends only to subscribers that have
             /// told it their topics, SUB and XSUB tell each new connection their
             /// subscriptions, ROUTER and STREAM name a peer only once its connection is

@@ -1,35 +1,15 @@
 //! tcp endpoints end to end: IPv6 zone ids reach the kernel, and host names are resolved
 //! at every connect attempt, off the caller's thread. Every wait is bounded.
 
-use std::net::{Ipv6Addr, SocketAddr, TcpListener};
-use std::time::{Duration, Instant};
+mod util;
 
-use ferromq::{Context, Monitor, MonitorEvent};
+use std::net::{Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use ferromq::{Context, MonitorEvent};
+use util::{expect_event as expect, free_port};
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// Reads events until one matches `want`; panics with everything seen after [`LIMIT`].
-fn expect(monitor: &Monitor, what: &str, want: impl Fn(&MonitorEvent) -> bool) -> MonitorEvent {
-    let deadline = Instant::now() + LIMIT;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match monitor.recv_timeout(left) {
-            Ok(e) if want(&e) => return e,
-            Ok(e) => seen.push(e),
-            Err(err) => panic!("no {what} event ({err}); saw {seen:?}"),
-        }
-    }
-}
-
-/// A port nobody listens on any more.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The first usable link-local IPv6 address of this machine, with its interface's index and
 /// name, from `/proc/net/if_inet6`; `None` where there is none (the tests that need one are

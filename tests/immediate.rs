@@ -8,30 +8,10 @@ mod util;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use ferromq::{Context, Error, Monitor, MonitorEvent, SocketType};
-use util::{ipc_endpoint, unique, zmq_socket};
+use ferromq::{Context, Error, MonitorEvent, SocketType};
+use util::{expect_event as expect, free_port, ipc_endpoint, unique, zmq_socket};
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// A tcp port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Waits for the first monitor event that `want` accepts.
-fn expect(mon: &Monitor, what: &str, want: impl Fn(&MonitorEvent) -> bool) {
-    loop {
-        match mon.recv_timeout(LIMIT) {
-            Ok(e) if want(&e) => return,
-            Ok(_) => {}
-            Err(e) => panic!("no {what} event: {e}"),
-        }
-    }
-}
 
 fn would_block<T: std::fmt::Debug>(r: Result<T, ferromq::SendError>) -> bool {
     matches!(r, Err(e) if matches!(e.error(), Error::WouldBlock))

@@ -1,27 +1,16 @@
 //! The socket monitor: events for listeners, connects, handshakes and disconnects over
 //! real tcp connections. Every wait is bounded.
 
+mod util;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use ferromq::{Context, Error, Monitor, MonitorEvent, SocketType};
+use ferromq::{Context, Error, MonitorEvent, SocketType};
+use util::expect_event as expect;
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-/// Reads events until one matches `want`; panics with everything seen after [`LIMIT`].
-fn expect(monitor: &Monitor, what: &str, want: impl Fn(&MonitorEvent) -> bool) -> MonitorEvent {
-    let deadline = Instant::now() + LIMIT;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match monitor.recv_timeout(left) {
-            Ok(e) if want(&e) => return e,
-            Ok(e) => seen.push(e),
-            Err(err) => panic!("no {what} event ({err}); saw {seen:?}"),
-        }
-    }
-}
 
 #[test]
 fn a_connection_lifecycle_is_reported_on_both_sides() {

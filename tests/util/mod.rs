@@ -6,6 +6,36 @@ pub mod spec;
 
 use std::time::{Duration, Instant};
 
+use ferromq::{Monitor, MonitorEvent};
+
+/// Reads `monitor`'s events until one matches `want` and returns it; panics with every
+/// event seen when none has matched within 10 s.
+pub fn expect_event(
+    monitor: &Monitor,
+    what: &str,
+    want: impl Fn(&MonitorEvent) -> bool,
+) -> MonitorEvent {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match monitor.recv_timeout(left) {
+            Ok(e) if want(&e) => return e,
+            Ok(e) => seen.push(e),
+            Err(err) => panic!("no {what} event ({err}); saw {seen:?}"),
+        }
+    }
+}
+
+/// A tcp port on 127.0.0.1 that nothing listens on right now (bound once, then let go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Polls `cond` until it holds or `timeout` passes; returns whether it held.
 pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -88,6 +88,20 @@ struct InprocSide {
     early: Option<EarlyEnds>,
 }
 
+impl InprocSide {
+    /// Writes what this side's pipe toward the other starts with: the probe
+    /// (`ZMQ_PROBE_ROUTER`), then the hello message (`ZMQ_HELLO_MSG`). A fresh pipe has
+    /// room for both.
+    fn greet(&self, toward_peer: &crate::pipe::PipeWriter) {
+        if self.probe_router {
+            write_probe(toward_peer);
+        }
+        if let Some(hello) = &self.hello {
+            let _ = toward_peer.try_write(crate::message::Message::from(hello.clone()));
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inproc {
     bound: HashMap<String, InprocSide>,
@@ -358,14 +372,7 @@ impl Context {
                         connecter.routing_id.clone(),
                     );
                     // The connecter's probe and hello lead its queue, as when it joins.
-                    if connecter.probe_router {
-                        write_probe(&peer.tx);
-                    }
-                    if let Some(hello) = &connecter.hello {
-                        let _ = peer
-                            .tx
-                            .try_write(crate::message::Message::from(hello.clone()));
-                    }
+                    connecter.greet(&peer.tx);
                     shared.attach(peer);
                     connecter.early = Some(ends);
                 }
@@ -494,19 +501,8 @@ fn join(mut connecter: InprocSide, binder: &InprocSide) {
     if b.conflate_out() || c.conflate_in() {
         b_to_c.set_conflate();
     }
-    if connecter.probe_router {
-        write_probe(&c_to_b);
-    }
-    if binder.probe_router {
-        write_probe(&b_to_c);
-    }
-    // Fresh pipes have room for the hello messages.
-    if let Some(hello) = &connecter.hello {
-        let _ = c_to_b.try_write(crate::message::Message::from(hello.clone()));
-    }
-    if let Some(hello) = &binder.hello {
-        let _ = b_to_c.try_write(crate::message::Message::from(hello.clone()));
-    }
+    connecter.greet(&c_to_b);
+    binder.greet(&b_to_c);
     let meta = |side: &InprocSide| {
         Arc::new(Metadata {
             socket_type: Some(side.shared.socket_type),
@@ -562,14 +558,7 @@ fn join_early(connecter: &InprocSide, ends: EarlyEnds, binder: &InprocSide) {
         .set_capacity(combined_hwm(c.send_hwm(), b.recv_hwm()));
     ends.inp
         .set_capacity(combined_hwm(b.send_hwm(), c.recv_hwm()));
-    if binder.probe_router {
-        write_probe(&ends.inp);
-    }
-    if let Some(hello) = &binder.hello {
-        let _ = ends
-            .inp
-            .try_write(crate::message::Message::from(hello.clone()));
-    }
+    binder.greet(&ends.inp);
     let b_id = next_id();
     c.post(SocketEvent::Joined {
         peer: ends.peer,
